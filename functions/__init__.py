@@ -1,0 +1,1 @@
+"""Cloud Function entry-point logic; `main.py` re-exports the entry points."""

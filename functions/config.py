@@ -1,0 +1,85 @@
+"""Configuration, read once from the environment into a frozen, typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from infra import names
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_id: str = names.PROJECT_ID
+    bucket: str = names.BUCKET
+    model_name: str = names.MODEL_NAME
+    serving_alias: str = names.SERVING_ALIAS
+    # How stale the served alias may be: a promotion is served within this time.
+    model_refresh_seconds: float = 30.0
+    # How many pinned versions (?version=N) a process keeps loaded.
+    pinned_models: int = 8
+    max_instances: int = 100_000
+    max_body_bytes: int = 16 * 1024 * 1024
+    storage_timeout_seconds: float = 10.0
+    retry_after_seconds: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        default = cls()
+        return cls(
+            project_id=_read(env, "GOOGLE_CLOUD_PROJECT", str, default.project_id),
+            bucket=_read(env, "MODEL_BUCKET", str, default.bucket),
+            model_name=_read(env, "MODEL_NAME", str, default.model_name),
+            serving_alias=_read(env, "SERVING_ALIAS", str, default.serving_alias),
+            model_refresh_seconds=_read(
+                env, "MODEL_REFRESH_SECONDS", _non_negative(float), default.model_refresh_seconds
+            ),
+            pinned_models=_read(env, "PINNED_MODELS", _positive(int), default.pinned_models),
+            max_instances=_read(env, "MAX_INSTANCES", _positive(int), default.max_instances),
+            max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive(int), default.max_body_bytes),
+            storage_timeout_seconds=_read(
+                env, "STORAGE_TIMEOUT_SECONDS", _positive(float), default.storage_timeout_seconds
+            ),
+            retry_after_seconds=_read(
+                env, "RETRY_AFTER_SECONDS", _positive(int), default.retry_after_seconds
+            ),
+        )
+
+
+def _read(env: Mapping[str, str], key: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ConfigError(f"environment variable {key}={raw!r}: {error}") from None
+
+
+def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if not value > 0:  # type: ignore[operator]
+            raise ValueError("must be greater than 0")
+        return value
+
+    return parse
+
+
+def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if not value >= 0:  # type: ignore[operator]
+            raise ValueError("must be 0 or more")
+        return value
+
+    return parse

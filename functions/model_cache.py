@@ -1,0 +1,159 @@
+"""Models loaded once per process, with the served alias re-read at most every N seconds.
+
+A promotion or rollback is picked up within `refresh_seconds` without a restart. If the new
+version cannot be loaded (storage down, artifact corrupt), the version already served keeps
+serving and the failure is logged; only with no model at all does a request get a 503.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from functions import logs
+from functions.errors import ModelUnavailable, NotFound, is_backend_failure
+from model.artifact import ArtifactError, ModelArtifact
+from model.registry import Registry, VersionNotFound
+
+
+@dataclass(frozen=True)
+class _AliasState:
+    model: ModelArtifact
+    generation: int
+    checked_at: float
+
+
+class ModelCache:
+    def __init__(
+        self,
+        registry: Registry,
+        model_name: str,
+        serving_alias: str,
+        refresh_seconds: float,
+        max_pinned: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._model_name = model_name
+        self._serving_alias = serving_alias
+        self._refresh_seconds = refresh_seconds
+        self._max_pinned = max_pinned
+        self._clock = clock
+        self._aliases: dict[str, _AliasState] = {}
+        self._pinned: OrderedDict[int, ModelArtifact] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def serving_alias(self) -> str:
+        return self._serving_alias
+
+    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact:
+        """The model for a request: a pinned version, a named alias, or the served alias."""
+        if version is not None:
+            return self._version(version)
+        return self._alias(alias or self._serving_alias)
+
+    def is_ready(self) -> bool:
+        return self._serving_alias in self._aliases
+
+    # Aliases -------------------------------------------------------------------------
+
+    def _alias(self, alias: str) -> ModelArtifact:
+        state = self._aliases.get(alias)
+        if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
+            return state.model  # the fast path: no lock, no I/O
+        with self._lock:
+            state = self._aliases.get(alias)
+            if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
+                return state.model  # another thread refreshed it while we waited
+            return self._refresh(alias, state)
+
+    def _refresh(self, alias: str, state: _AliasState | None) -> ModelArtifact:
+        now = self._clock()
+        try:
+            generation = self._registry.alias_generation(self._model_name, alias)
+            if state is not None and generation == state.generation:
+                self._aliases[alias] = _AliasState(state.model, state.generation, now)
+                return state.model
+            record = self._registry.alias(self._model_name, alias) if generation else None
+            if record is None:
+                return self._alias_missing(alias, state)
+            model = self._load(record.version)
+        except (ArtifactError, VersionNotFound) as error:
+            return self._keep_serving(alias, state, f"cannot load the new version: {error}")
+        except Exception as error:
+            if not is_backend_failure(error):
+                raise
+            return self._keep_serving(alias, state, f"model storage unavailable: {error}")
+        if state is None or state.model.version != model.version:
+            logs.info(
+                "serving a new model version",
+                component="model_cache",
+                model_version=model.version,
+                alias=alias,
+                previous_version=state.model.version if state else None,
+            )
+        self._aliases[alias] = _AliasState(model, record.generation, now)
+        return model
+
+    def _alias_missing(self, alias: str, state: _AliasState | None) -> ModelArtifact:
+        if alias == self._serving_alias:
+            if state is not None:
+                return self._keep_serving(alias, state, f"alias {alias!r} disappeared")
+            raise ModelUnavailable(f"no model of {self._model_name!r} is promoted to {alias!r} yet")
+        self._aliases.pop(alias, None)
+        raise NotFound(f"model {self._model_name!r} has no alias {alias!r}")
+
+    def _keep_serving(self, alias: str, state: _AliasState | None, reason: str) -> ModelArtifact:
+        if state is None:
+            logs.error(reason, component="model_cache", alias=alias)
+            raise ModelUnavailable(f"no model can be loaded for alias {alias!r}: {reason}")
+        logs.error(
+            f"{reason}; version {state.model.version} keeps serving",
+            component="model_cache",
+            model_version=state.model.version,
+            alias=alias,
+        )
+        # Wait a full refresh period before trying again, not on every request.
+        self._aliases[alias] = _AliasState(state.model, state.generation, self._clock())
+        return state.model
+
+    # Versions ------------------------------------------------------------------------
+
+    def _version(self, version: int) -> ModelArtifact:
+        model = self._pinned.get(version) or self._served_version(version)
+        if model is not None:
+            return model
+        with self._lock:
+            try:
+                return self._load(version)
+            except VersionNotFound as error:
+                raise NotFound(str(error)) from None
+            except ArtifactError as error:
+                logs.error(str(error), component="model_cache", model_version=version)
+                raise ModelUnavailable(f"version {version} cannot be loaded: {error}") from None
+            except Exception as error:
+                if is_backend_failure(error):
+                    raise ModelUnavailable(f"model storage unavailable: {error}") from None
+                raise
+
+    def _served_version(self, version: int) -> ModelArtifact | None:
+        for state in list(self._aliases.values()):
+            if state.model.version == version:
+                return state.model
+        return None
+
+    def _load(self, version: int) -> ModelArtifact:
+        """Load through the bounded cache of versions (call with the lock held)."""
+        model = self._pinned.get(version)
+        if model is not None:
+            self._pinned.move_to_end(version)
+            return model
+        model = self._registry.load(self._model_name, version)
+        self._pinned[version] = model
+        while len(self._pinned) > self._max_pinned:
+            self._pinned.popitem(last=False)
+        return model

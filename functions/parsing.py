@@ -1,0 +1,274 @@
+"""Request parsing: JSON, CSV and the seed's URLs into a validated float matrix.
+
+Parsing is strict (JSON grammar, never `eval`) and vectorized: type and shape checks run
+over whole batches in C (`map`, `set`, numpy); only when a check fails is the batch
+walked in Python, to name the first offending cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter, methodcaller
+from typing import Any, NoReturn
+from urllib.parse import unquote
+
+import numpy as np
+import orjson
+
+from functions.errors import InvalidArgument, PayloadTooLarge
+
+_NUMBER_TYPES = frozenset({int, float})
+
+
+@dataclass(frozen=True)
+class JsonInstances:
+    """Instances as decoded from JSON: lists, objects of features, or bare numbers."""
+
+    instances: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def matrix(self, features: Sequence[str]) -> np.ndarray:
+        return _json_matrix(self.instances, tuple(features))
+
+
+@dataclass(frozen=True)
+class CsvInstances:
+    """Instances as CSV lines, one a row, with the header if there was one."""
+
+    header: tuple[str, ...] | None
+    lines: list[str]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def matrix(self, features: Sequence[str]) -> np.ndarray:
+        return _csv_matrix(self.header, self.lines, tuple(features))
+
+
+Instances = JsonInstances | CsvInstances
+
+
+# Decoding: the body's syntax and size, before any model is known. ---------------------
+
+
+def decode_json(body: bytes, max_instances: int) -> JsonInstances:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidArgument(f"malformed JSON: {error}") from None
+    if not isinstance(document, dict) or "instances" not in document:
+        raise InvalidArgument('the body must be a JSON object with an "instances" list')
+    unknown = sorted(set(document) - {"instances"})
+    if unknown:
+        raise InvalidArgument(f'unknown fields {unknown}: only "instances" is accepted')
+    return _checked(document["instances"], "instances", max_instances)
+
+
+def decode_csv(body: bytes, max_instances: int) -> CsvInstances:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidArgument(f"the CSV is not UTF-8: {error}") from None
+    lines = [line for line in map(str.strip, text.splitlines()) if line]
+    if not lines:
+        raise InvalidArgument("instances: the CSV holds no rows")
+    header = None
+    first_cells = lines[0].split(",")
+    if not all(map(_is_number, first_cells)):
+        header = tuple(cell.strip() for cell in first_cells)
+        lines = lines[1:]
+    if not lines:
+        raise InvalidArgument("instances: the CSV has a header but no rows")
+    if len(lines) > max_instances:
+        raise PayloadTooLarge(f"instances: {len(lines)} rows, the limit is {max_instances}")
+    return CsvInstances(header, lines)
+
+
+def decode_batch_path(segment: str, max_instances: int) -> JsonInstances:
+    """`/batch/[0.5,0.2,0.6]`: a JSON array of instances in the path."""
+    value = _json_value(unquote(segment), "the /batch/ path")
+    return _checked(value, "instances", max_instances)
+
+
+def decode_stream_path(segment: str) -> JsonInstances:
+    """`/stream/0.5`: one instance, a JSON number or array, in the path."""
+    return JsonInstances([_json_value(unquote(segment), "the /stream/ path")])
+
+
+def _json_value(text: str, where: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise InvalidArgument(
+            f"{where} must hold JSON numbers, like /batch/[0.5,0.2] or /stream/0.5; got {text!r}"
+        ) from None
+
+
+def _checked(instances: Any, where: str, max_instances: int) -> JsonInstances:
+    if not isinstance(instances, list):
+        raise InvalidArgument(f"{where} must be a list, got {_json_type(instances)}")
+    if not instances:
+        raise InvalidArgument(f"{where} is empty")
+    if len(instances) > max_instances:
+        raise PayloadTooLarge(f"{where}: {len(instances)} instances, the limit is {max_instances}")
+    return JsonInstances(instances)
+
+
+# Conversion: the instances against the features of the model that will serve them. -----
+
+
+def _json_matrix(instances: list[Any], features: tuple[str, ...]) -> np.ndarray:
+    width = len(features)
+    row_types = set(map(type, instances))
+    if row_types == {list}:
+        if set(map(len, instances)) != {width}:
+            _raise_first_bad_row(instances, features)
+        cells: list[Any] = instances
+        flat = chain.from_iterable(instances)
+    elif row_types == {dict}:
+        if set(map(frozenset, instances)) != {frozenset(features)}:
+            _raise_first_bad_row(instances, features)
+        cells = list(map(itemgetter(*features), instances))
+        flat = chain.from_iterable(cells) if width > 1 else iter(cells)
+    elif row_types <= _NUMBER_TYPES and width == 1:
+        cells = instances
+        flat = iter(instances)
+    else:
+        _raise_first_bad_row(instances, features)
+    if not set(map(type, flat)) <= _NUMBER_TYPES:
+        _raise_first_bad_cell(instances, features)
+    try:
+        matrix = np.array(cells, dtype=np.float64).reshape(len(instances), width)
+    except OverflowError:
+        _raise_first_bad_cell(instances, features)
+    return _finite(matrix)
+
+
+def _raise_first_bad_row(instances: list[Any], features: tuple[str, ...]) -> NoReturn:
+    width = len(features)
+    for index, row in enumerate(instances):
+        where = f"instances[{index}]"
+        if isinstance(row, list):
+            if len(row) != width:
+                raise InvalidArgument(
+                    f"{where}: expected {width} values {list(features)}, got {len(row)}"
+                )
+        elif isinstance(row, dict):
+            missing = [name for name in features if name not in row]
+            if missing:
+                raise InvalidArgument(f"{where}: missing features {missing}")
+            unknown = sorted(set(row) - set(features))
+            if unknown:
+                raise InvalidArgument(
+                    f"{where}: unknown features {unknown}, expected {list(features)}"
+                )
+        elif type(row) in _NUMBER_TYPES and width == 1:
+            continue
+        else:
+            raise InvalidArgument(
+                f"{where}: expected a list of {width} numbers or an object with "
+                f"{list(features)}, got {_json_type(row)}"
+            )
+    # Each row is well formed on its own, but they are of different kinds.
+    raise InvalidArgument(
+        "instances: use one kind of instance (lists, objects or numbers), not a mix"
+    )
+
+
+def _raise_first_bad_cell(instances: list[Any], features: tuple[str, ...]) -> NoReturn:
+    for index, row in enumerate(instances):
+        if isinstance(row, dict):
+            named = [(f".{name}", row[name]) for name in features]
+        elif isinstance(row, list):
+            named = [(f"[{column}]", value) for column, value in enumerate(row)]
+        else:
+            named = [("", row)]
+        for suffix, value in named:
+            where = f"instances[{index}]{suffix}"
+            if isinstance(value, bool):
+                raise InvalidArgument(f"{where}: a boolean is not a number")
+            if type(value) not in _NUMBER_TYPES:
+                raise InvalidArgument(f"{where}: not a number, got {_json_type(value)}")
+            if isinstance(value, int) and abs(value) > 1e308:
+                raise InvalidArgument(f"{where}: not a finite number")
+    raise InvalidArgument("instances: not all values are numbers")  # pragma: no cover
+
+
+def _csv_matrix(
+    header: tuple[str, ...] | None, lines: list[str], features: tuple[str, ...]
+) -> np.ndarray:
+    width = len(features)
+    order = None
+    if header is not None:
+        if sorted(header) != sorted(features) or len(set(header)) != len(header):
+            raise InvalidArgument(
+                f"the CSV header {list(header)} must name the features {list(features)}"
+            )
+        order = [header.index(name) for name in features]
+    if set(map(methodcaller("count", ","), lines)) != {width - 1}:
+        for index, line in enumerate(lines):
+            if line.count(",") != width - 1:
+                raise InvalidArgument(
+                    f"instances[{index}]: expected {width} values {list(features)}, "
+                    f"got {line.count(',') + 1}"
+                )
+    joined = ",".join(lines)
+    try:
+        if "_" in joined:  # Python's float() accepts 1_000; CSV numbers never have it.
+            raise ValueError
+        matrix = np.array(joined.split(","), dtype=np.float64).reshape(len(lines), width)
+    except ValueError:
+        for index, line in enumerate(lines):
+            for column, cell in enumerate(line.split(",")):
+                if not _is_number(cell):
+                    raise InvalidArgument(
+                        f"instances[{index}][{column}]: not a number: {cell.strip()!r}"
+                    ) from None
+        raise  # pragma: no cover
+    if order is not None and order != list(range(width)):
+        matrix = matrix[:, order]
+    return _finite(matrix)
+
+
+def _finite(matrix: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        row, column = np.argwhere(~finite)[0]
+        raise InvalidArgument(f"instances[{row}][{column}]: not a finite number")
+    return matrix
+
+
+def _is_number(cell: str) -> bool:
+    if "_" in cell:
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_version(raw: str) -> int:
+    """`?version=N`: a whole number from 1."""
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise InvalidArgument(f"version must be a whole number from 1, got {raw!r}")
+    return int(text)

@@ -1,0 +1,60 @@
+"""Process-wide state, created lazily on first use and reused across invocations.
+
+Nothing slow happens at import time; `reset()` lets tests start from a clean process.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from google.cloud import storage
+
+from functions.config import Settings
+from functions.model_cache import ModelCache
+from model.gcs import storage_client as make_storage_client
+from model.registry import Registry
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_storage: storage.Client | None = None
+_cache: ModelCache | None = None
+
+
+def settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
+
+
+def storage_client() -> storage.Client:
+    global _storage
+    with _lock:
+        if _storage is None:
+            _storage = make_storage_client(settings().project_id)
+        return _storage
+
+
+def model_cache() -> ModelCache:
+    global _cache
+    if _cache is not None:
+        return _cache
+    config = settings()
+    registry = Registry(storage_client(), config.bucket, timeout=config.storage_timeout_seconds)
+    with _lock:
+        if _cache is None:
+            _cache = ModelCache(
+                registry,
+                model_name=config.model_name,
+                serving_alias=config.serving_alias,
+                refresh_seconds=config.model_refresh_seconds,
+                max_pinned=config.pinned_models,
+            )
+        return _cache
+
+
+def reset() -> None:
+    """Forget settings, clients and models (tests change the environment between cases)."""
+    global _settings, _storage, _cache
+    with _lock:
+        _settings = _storage = _cache = None

@@ -1,0 +1,1 @@
+"""Infrastructure: the names of the cloud resources, the local cloud and Terraform."""

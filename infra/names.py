@@ -1,0 +1,62 @@
+"""The names of every cloud resource (CONTRACT section 2), in one place.
+
+The local stack, the functions, the tests and the Terraform variables' defaults all read
+these; a test checks that Terraform agrees.
+"""
+
+from __future__ import annotations
+
+PROJECT_ID = "local-ml"
+BUCKET = "ml-artifacts"
+MODEL_NAME = "diabetes-bmi"
+SERVING_ALIAS = "production"
+
+PUBSUB_HOST = "127.0.0.1:8085"
+STORAGE_HOST = "http://127.0.0.1:4443"
+
+# Topics.
+PREDICTION_REQUESTS = "prediction-requests"
+PREDICTION_RESULTS = "prediction-results"
+PREDICTION_DEAD_LETTER = "prediction-dead-letter"
+PREDICTION_LOG = "prediction-log"
+DATASET_EVENTS = "dataset-events"
+MODEL_EVENTS = "model-events"
+DRIFT_ALERTS = "drift-alerts"
+TOPICS = (
+    PREDICTION_REQUESTS,
+    PREDICTION_RESULTS,
+    PREDICTION_DEAD_LETTER,
+    PREDICTION_LOG,
+    DATASET_EVENTS,
+    MODEL_EVENTS,
+    DRIFT_ALERTS,
+)
+
+# Push subscriptions: name -> (topic, function that receives the pushes).
+PREDICTION_REQUESTS_PUSH = "prediction-requests-push"
+DATASET_EVENTS_PUSH = "dataset-events-push"
+PUSH_SUBSCRIPTIONS = {
+    PREDICTION_REQUESTS_PUSH: (PREDICTION_REQUESTS, "predict_stream"),
+    DATASET_EVENTS_PUSH: (DATASET_EVENTS, "retrain"),
+}
+DEAD_LETTER_MAX_ATTEMPTS = 5
+
+# Pull subscriptions for people (and for monitor_drift): name -> topic.
+PULL_SUBSCRIPTIONS = {
+    "prediction-results-sub": PREDICTION_RESULTS,
+    "prediction-dead-letter-sub": PREDICTION_DEAD_LETTER,
+    "model-events-sub": MODEL_EVENTS,
+    "drift-alerts-sub": DRIFT_ALERTS,
+    "prediction-log-sub": PREDICTION_LOG,
+}
+
+# Functions: entry point -> (signature type, local port).
+FUNCTIONS = {
+    "predict_batch": ("http", 8080),
+    "predict_stream": ("cloudevent", 8081),
+    "retrain": ("cloudevent", 8082),
+    "monitor_drift": ("http", 8083),
+}
+
+# Object layout of the registry (CONTRACT section 4).
+DATASETS_PREFIX = "datasets/"

@@ -1,0 +1,3 @@
+from mlctl.cli import main
+
+raise SystemExit(main())

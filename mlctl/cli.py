@@ -1,0 +1,134 @@
+"""`python -m mlctl`: the registry from a terminal. Each command prints JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from functions.config import Settings
+from model.dataset import SEED_FEATURES, SEED_HOLDOUT_ROWS, DatasetError, load_diabetes, read_csv
+from model.gcs import storage_client
+from model.pipeline import train_register_promote
+from model.registry import Registry, RegistryError
+from model.trainer import TrainingParameters
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(
+        prog="python -m mlctl",
+        description="Train models and manage the model registry on Cloud Storage "
+        "(the emulator when STORAGE_EMULATOR_HOST is set).",
+    )
+    parser.add_argument("--bucket", default=settings.bucket, help="registry bucket (%(default)s)")
+    parser.add_argument("--model", default=settings.model_name, help="model name (%(default)s)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser(
+        "train", help="train, register a new version, promote if it passes the gate"
+    )
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--csv", type=Path, help="CSV with feature columns and 'target'")
+    source.add_argument(
+        "--features",
+        default=",".join(SEED_FEATURES),
+        help="diabetes columns to train on, comma-separated (%(default)s)",
+    )
+    train.add_argument(
+        "--holdout", type=int, default=SEED_HOLDOUT_ROWS, help="last rows held out (%(default)s)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
+    train.add_argument("--max-iterations", type=int, default=TrainingParameters.max_iterations)
+    train.add_argument("--no-promote", action="store_true", help="register only, never promote")
+
+    commands.add_parser("list", help="versions with their metrics, and the aliases")
+    commands.add_parser("models", help="registered model names")
+    describe = commands.add_parser("describe", help="a version's artifact summary and report")
+    describe.add_argument("version", type=int)
+    promote = commands.add_parser("promote", help="point an alias at a version (compare-and-swap)")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--alias", default=settings.serving_alias)
+    rollback = commands.add_parser("rollback", help="point an alias back at its previous version")
+    rollback.add_argument("--to", type=int, dest="to_version", help="a specific version instead")
+    rollback.add_argument("--alias", default=settings.serving_alias)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    registry = Registry(storage_client(Settings.from_env().project_id), args.bucket)
+    try:
+        result = COMMANDS[args.command](registry, args)
+    except (DatasetError, RegistryError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    if args.csv:
+        dataset = read_csv(args.csv.read_text())
+    else:
+        dataset = load_diabetes(tuple(name.strip() for name in args.features.split(",")))
+    params = TrainingParameters(seed=args.seed, max_iterations=args.max_iterations)
+    outcome = train_register_promote(
+        registry, dataset, args.model, params, args.holdout, promote=not args.no_promote
+    )
+    return outcome.as_dict()
+
+
+def _list(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    versions = []
+    for version in registry.versions(args.model):
+        model = registry.load(args.model, version)
+        versions.append(
+            {
+                "version": version,
+                "features": list(model.features),
+                "r2": model.metrics.get("r2"),
+                "created_at": model.lineage.get("created_at"),
+            }
+        )
+    return {"model": args.model, "versions": versions, "aliases": registry.aliases(args.model)}
+
+
+def _models(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    return {"models": registry.models()}
+
+
+def _describe(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    model = registry.load(args.model, args.version)
+    return {
+        "model": model.name,
+        "version": model.version,
+        "features": list(model.features),
+        "weights": list(model.weights),
+        "bias": model.bias,
+        "metrics": model.metrics,
+        "lineage": model.lineage,
+        "report": registry.report(args.model, args.version),
+    }
+
+
+def _promote(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    alias = registry.promote(args.model, args.version, args.alias, reason="promoted by hand")
+    return {"model": args.model, "alias": alias.name, **alias.document}
+
+
+def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    alias = registry.rollback(args.model, args.alias, args.to_version)
+    return {"model": args.model, "alias": alias.name, **alias.document}
+
+
+COMMANDS = {
+    "train": _train,
+    "list": _list,
+    "models": _models,
+    "describe": _describe,
+    "promote": _promote,
+    "rollback": _rollback,
+}

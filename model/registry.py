@@ -1,0 +1,273 @@
+"""The model registry on Cloud Storage (CONTRACT section 4).
+
+Versions are immutable: each object is created with ifGenerationMatch=0, so two trainers
+registering at once can never overwrite each other; the loser of a race takes the next
+number. Aliases change only by compare-and-swap on the alias object's generation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.api_core import exceptions as api_exceptions
+from google.api_core.retry import Retry
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from model.artifact import ModelArtifact, from_json
+
+SERVING_ALIAS = "production"
+_VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
+_ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# Enough for many concurrent trainers; each lost race costs one failed create.
+_MAX_REGISTRATION_ATTEMPTS = 50
+
+
+class RegistryError(Exception):
+    """Base class of the registry's own errors."""
+
+
+class VersionNotFound(RegistryError):
+    pass
+
+
+class AliasNotFound(RegistryError):
+    pass
+
+
+class AliasConflict(RegistryError):
+    """The alias changed between our read and our write: re-read and decide again."""
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    version: int
+    generation: int
+    document: dict[str, Any]
+
+
+def model_prefix(model: str) -> str:
+    return f"models/{model}/"
+
+
+def version_path(model: str, version: int, filename: str = "model.json") -> str:
+    return f"models/{model}/versions/{version}/{filename}"
+
+
+def alias_path(model: str, alias: str) -> str:
+    return f"models/{model}/aliases/{alias}.json"
+
+
+def check_alias_name(alias: str) -> str:
+    if not _ALIAS_NAME.match(alias):
+        raise ValueError(f"alias {alias!r}: use letters, digits, '.', '_' or '-' (at most 63)")
+    return alias
+
+
+class Registry:
+    """Versions, reports and aliases of models in one bucket."""
+
+    def __init__(
+        self,
+        client: storage.Client,
+        bucket: str,
+        timeout: float = 10.0,
+        retry: Retry | None = None,
+    ) -> None:
+        self._bucket = client.bucket(bucket)
+        self._timeout = timeout
+        # Reads are idempotent; creates are too, thanks to their generation precondition.
+        self._retry = retry if retry is not None else DEFAULT_RETRY.with_timeout(timeout)
+
+    @property
+    def bucket_name(self) -> str:
+        return str(self._bucket.name)
+
+    # Versions -----------------------------------------------------------------------
+
+    def versions(self, model: str) -> list[int]:
+        """Registered versions of `model`, ascending."""
+        blobs = self._bucket.list_blobs(
+            prefix=f"models/{model}/versions/", timeout=self._timeout, retry=self._retry
+        )
+        found = []
+        for blob in blobs:
+            match = _VERSION_PATH.match(blob.name)
+            if match and match["model"] == model:
+                found.append(int(match["version"]))
+        return sorted(found)
+
+    def models(self) -> list[str]:
+        blobs = self._bucket.list_blobs(prefix="models/", timeout=self._timeout, retry=self._retry)
+        return sorted(
+            {match["model"] for blob in blobs if (match := _VERSION_PATH.match(blob.name))}
+        )
+
+    def register(
+        self, artifact: ModelArtifact, report: dict[str, Any], report_png: bytes | None = None
+    ) -> ModelArtifact:
+        """Store `artifact` as the next free version and return it with that version."""
+        existing = self.versions(artifact.name)
+        version = (existing[-1] if existing else 0) + 1
+        for _ in range(_MAX_REGISTRATION_ATTEMPTS):
+            candidate = artifact.with_version(version)
+            if self._create(
+                version_path(artifact.name, version), candidate.to_json(), "application/json"
+            ):
+                break
+            version += 1  # another trainer took this number first
+        else:
+            raise RegistryError(
+                f"could not allocate a version of {artifact.name!r} after "
+                f"{_MAX_REGISTRATION_ATTEMPTS} attempts"
+            )
+        report = {**report, "name": artifact.name, "version": version}
+        self._create(
+            version_path(artifact.name, version, "report.json"),
+            json.dumps(report, indent=2, sort_keys=True).encode(),
+            "application/json",
+        )
+        if report_png is not None:
+            self._create(
+                version_path(artifact.name, version, "report.png"), report_png, "image/png"
+            )
+        return candidate
+
+    def load(self, model: str, version: int) -> ModelArtifact:
+        """The verified artifact; IntegrityError if its bytes do not match its sha256."""
+        data = self._read(version_path(model, version))
+        if data is None:
+            raise VersionNotFound(f"model {model!r} has no version {version}")
+        artifact = from_json(data)
+        if artifact.name != model or artifact.version != version:
+            raise VersionNotFound(
+                f"models/{model}/versions/{version}/model.json holds "
+                f"{artifact.name!r} version {artifact.version}"
+            )
+        return artifact
+
+    def report(self, model: str, version: int) -> dict[str, Any]:
+        data = self._read(version_path(model, version, "report.json"))
+        if data is None:
+            raise VersionNotFound(f"model {model!r} version {version} has no report")
+        result: dict[str, Any] = json.loads(data)
+        return result
+
+    # Aliases ------------------------------------------------------------------------
+
+    def aliases(self, model: str) -> dict[str, int]:
+        prefix = f"models/{model}/aliases/"
+        blobs = self._bucket.list_blobs(prefix=prefix, timeout=self._timeout, retry=self._retry)
+        names = [
+            blob.name[len(prefix) : -len(".json")] for blob in blobs if blob.name.endswith(".json")
+        ]
+        result = {}
+        for name in names:
+            alias = self.alias(model, name)
+            if alias is not None:
+                result[name] = alias.version
+        return result
+
+    def alias(self, model: str, alias: str) -> Alias | None:
+        """The alias with the generation a compare-and-swap must match, or None."""
+        blob = self._bucket.get_blob(
+            alias_path(model, check_alias_name(alias)), timeout=self._timeout, retry=self._retry
+        )
+        if blob is None:
+            return None
+        # Read exactly the generation we saw, so the pair (version, generation) is consistent.
+        pinned = self._bucket.blob(blob.name, generation=blob.generation)
+        try:
+            data = pinned.download_as_bytes(timeout=self._timeout, retry=self._retry)
+        except api_exceptions.NotFound:
+            return self.alias(model, alias)  # replaced between the two reads: read again
+        document = json.loads(data)
+        return Alias(alias, int(document["version"]), int(blob.generation), document)
+
+    def alias_generation(self, model: str, alias: str) -> int | None:
+        """Just the alias object's generation: a cheap check whether it changed."""
+        blob = self._bucket.get_blob(
+            alias_path(model, check_alias_name(alias)), timeout=self._timeout, retry=self._retry
+        )
+        return None if blob is None else int(blob.generation)
+
+    def set_alias(
+        self,
+        model: str,
+        alias: str,
+        version: int,
+        expected: Alias | None,
+        reason: str = "",
+    ) -> Alias:
+        """Point `alias` at `version` if it still is as `expected` (None: absent)."""
+        if version not in self.versions(model):
+            raise VersionNotFound(f"model {model!r} has no version {version}")
+        document = {
+            "version": version,
+            "previous_version": expected.version if expected else None,
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "reason": reason,
+        }
+        blob = self._bucket.blob(alias_path(model, check_alias_name(alias)))
+        try:
+            blob.upload_from_string(
+                json.dumps(document, sort_keys=True).encode(),
+                content_type="application/json",
+                if_generation_match=expected.generation if expected else 0,
+                timeout=self._timeout,
+                retry=self._retry,
+            )
+        except api_exceptions.PreconditionFailed:
+            raise AliasConflict(
+                f"alias {alias!r} of {model!r} changed since it was read; nothing was written"
+            ) from None
+        return Alias(alias, version, int(blob.generation), document)
+
+    def promote(
+        self, model: str, version: int, alias: str = SERVING_ALIAS, reason: str = ""
+    ) -> Alias:
+        return self.set_alias(model, alias, version, self.alias(model, alias), reason)
+
+    def rollback(
+        self, model: str, alias: str = SERVING_ALIAS, to_version: int | None = None
+    ) -> Alias:
+        """Point the alias back at `to_version`, by default the version it held before."""
+        current = self.alias(model, alias)
+        if current is None:
+            raise AliasNotFound(f"model {model!r} has no alias {alias!r} to roll back")
+        target = to_version if to_version is not None else current.document.get("previous_version")
+        if target is None:
+            raise AliasNotFound(f"alias {alias!r} of {model!r} has no previous version")
+        return self.set_alias(
+            model, alias, int(target), current, f"rollback from {current.version}"
+        )
+
+    # Objects ------------------------------------------------------------------------
+
+    def _create(self, path: str, data: bytes, content_type: str) -> bool:
+        """Create the object only if absent; False when it already exists."""
+        try:
+            self._bucket.blob(path).upload_from_string(
+                data,
+                content_type=content_type,
+                if_generation_match=0,
+                timeout=self._timeout,
+                retry=self._retry,
+            )
+        except api_exceptions.PreconditionFailed:
+            return False
+        return True
+
+    def _read(self, path: str) -> bytes | None:
+        try:
+            data: bytes = self._bucket.blob(path).download_as_bytes(
+                timeout=self._timeout, retry=self._retry
+            )
+        except api_exceptions.NotFound:
+            return None
+        return data
