@@ -78,7 +78,8 @@ def decode_csv(body: bytes, max_instances: int) -> CsvInstances:
         raise InvalidArgument("instances: the CSV holds no rows")
     header = None
     first_cells = lines[0].split(",")
-    if not all(map(_is_number, first_cells)):
+    # A header is a first line of names only; a line with any number in it is data.
+    if not any(map(_parses_as_float, first_cells)):
         header = tuple(cell.strip() for cell in first_cells)
         lines = lines[1:]
     if not lines:
@@ -242,14 +243,17 @@ def _finite(matrix: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _is_number(cell: str) -> bool:
-    if "_" in cell:
-        return False
+def _parses_as_float(cell: str) -> bool:
     try:
         float(cell)
     except ValueError:
         return False
     return True
+
+
+def _is_number(cell: str) -> bool:
+    """A CSV number: what float() accepts, less Python's digit separators (1_000)."""
+    return "_" not in cell and _parses_as_float(cell)
 
 
 def _json_type(value: Any) -> str:

@@ -55,6 +55,8 @@ def fit(
     rows = X.shape[0]
 
     step, momentum = _step_and_momentum(Z, params.learning_rate)
+    # A nearly constant target has a tiny spread; rounding errors scale with its size.
+    target_scale = max(float(y.std()), 1e-6 * float(np.abs(y).max()), 1e-12)
 
     rng = np.random.default_rng(params.seed)
     weights = rng.normal(0.0, 0.01, size=X.shape[1])
@@ -75,7 +77,7 @@ def fit(
         # The gradient is measured relative to the target's spread, so the tolerance
         # means the same for targets in any unit.
         norm = np.sqrt(gradient_weights @ gradient_weights + gradient_bias**2)
-        if norm <= params.tolerance * max(float(y.std()), 1e-12):
+        if norm <= params.tolerance * target_scale:
             converged = True
             break
     return FittedLinearModel(

@@ -15,13 +15,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -46,6 +45,8 @@ INSTALL_HINT = (
     "apt-get install google-cloud-cli-pubsub-emulator openjdk-17-jre-headless "
     "(from Google's Cloud SDK apt repository)"
 )
+# .local/ is git-ignored; anchored to the repository so the working directory does not matter.
+DEFAULT_LOG_DIR = Path(__file__).resolve().parents[2] / ".local" / "logs"
 PUBSUB_EMULATOR = "pubsub-emulator"
 FAKE_GCS_SERVER = "fake-gcs-server"
 PUBSUB_START_TIMEOUT = 60.0  # a cold JVM on a busy 2-core CI machine; ~2.5 s usually
@@ -79,7 +80,7 @@ class CloudConfig:
     storage_port: int = urllib.parse.urlsplit(names.STORAGE_HOST).port or 4443
     bucket: str = names.BUCKET
     storage_root: Path | None = None  # None keeps objects in memory
-    log_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "local-cloud")
+    log_dir: Path = DEFAULT_LOG_DIR
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> CloudConfig:
@@ -87,6 +88,8 @@ class CloudConfig:
         found: dict[str, Any] = {}
         if "GOOGLE_CLOUD_PROJECT" in environ:
             found["project_id"] = environ["GOOGLE_CLOUD_PROJECT"]
+        if "MODEL_BUCKET" in environ:
+            found["bucket"] = environ["MODEL_BUCKET"]
         if "PUBSUB_EMULATOR_HOST" in environ:
             found["pubsub_host"] = environ["PUBSUB_EMULATOR_HOST"]
         storage_port = urllib.parse.urlsplit(environ.get("STORAGE_EMULATOR_HOST", "")).port
@@ -201,20 +204,10 @@ def fake_gcs_server_command(config: CloudConfig) -> list[str]:
     if config.storage_root is None:
         command += ["-backend", "memory"]
     else:
-        command += [
-            "-backend",
-            "filesystem",
-            "-filesystem-root",
-            str(config.storage_root),
-        ]
-    command += ["-event.pubsub-project-id", config.project_id]
-    command += ["-event.pubsub-topic", names.DATASET_EVENTS, "-event.list", "finalize"]
-    command += [
-        "-event.object-prefix",
-        names.DATASETS_PREFIX,
-        "-event.bucket",
-        config.bucket,
-    ]
+        command += ["-backend", "filesystem", "-filesystem-root", str(config.storage_root)]
+    command += ["-event.pubsub-project-id", config.project_id, "-event.list", "finalize"]
+    command += ["-event.pubsub-topic", names.DATASET_EVENTS, "-event.bucket", config.bucket]
+    command += ["-event.object-prefix", names.DATASETS_PREFIX]
     return command
 
 
@@ -287,6 +280,7 @@ class LocalCloud:
         """The variables a child needs to reach this cloud instead of Google's."""
         return {
             "GOOGLE_CLOUD_PROJECT": self.config.project_id,
+            "MODEL_BUCKET": self.config.bucket,  # read by functions/config.py
             "PUBSUB_EMULATOR_HOST": self.config.pubsub_host,
             "STORAGE_EMULATOR_HOST": self.config.storage_url,
         }
@@ -298,10 +292,11 @@ class LocalCloud:
     def log_path(self, name: str) -> Path:
         return self.config.log_dir / f"{name}.log"
 
-    def start(self) -> LocalCloud:
+    def start(self) -> Self:
         """Start (or reuse) both emulators and create the topics, subscriptions and bucket."""
         if self._started:
             return self
+        self.reused = []
         try:
             self._start_pubsub()
             self._ensure_topics_and_pull_subscriptions()
@@ -408,6 +403,7 @@ class LocalCloud:
             logger.info("a reused %s keeps its own notification flags", FAKE_GCS_SERVER)
             return
         command = fake_gcs_server_command(self.config)
+        # Its notifications reach the emulator through PUBSUB_EMULATOR_HOST, from env().
         self._launch(FAKE_GCS_SERVER, command, url, STORAGE_START_TIMEOUT)
 
     def _reuse(self, name: str, url: str, signature: bytes) -> bool:
@@ -428,18 +424,15 @@ class LocalCloud:
     def _launch(self, name: str, argv: list[str], ready_url: str, timeout: float) -> None:
         began = time.monotonic()
         process = self.start_process(name, argv)
+        log_path = self.log_path(name)
         try:
             wait_http_ok(ready_url, timeout, process)
         except LocalCloudError as error:
-            log_path = self.log_path(name)
-            raise LocalCloudError(f"{name}: {error}; {_last_line(log_path)} (log: {log_path})")
-        logger.info(
-            "started %s (pid %d) in %.1f s, log: %s",
-            name,
-            process.pid,
-            time.monotonic() - began,
-            self.log_path(name),
-        )
+            raise LocalCloudError(
+                f"{name}: {error}; {_last_line(log_path)} (log: {log_path})"
+            ) from error
+        seconds = time.monotonic() - began
+        logger.info("started %s (pid %d) in %.1f s, log %s", name, process.pid, seconds, log_path)
 
     def _ensure_topics_and_pull_subscriptions(self) -> None:
         project = self.config.project_id
@@ -464,12 +457,7 @@ class LocalCloud:
             client.close()
 
 
-_PUSH_FIELDS = [
-    "push_config",
-    "ack_deadline_seconds",
-    "retry_policy",
-    "dead_letter_policy",
-]
+_PUSH_FIELDS = ["push_config", "ack_deadline_seconds", "retry_policy", "dead_letter_policy"]
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -484,11 +472,24 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait(timeout)
     # A grandchild (gcloud's JVM) may outlive its parent; it must not keep the port.
     _signal_group(group, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while _group_exists(group) and time.monotonic() < deadline:
+        time.sleep(0.02)  # init reaps the orphaned grandchild
 
 
 def _signal_group(group: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signum)
+
+
+def _group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, though not ours to signal
+    return True
 
 
 def _channel(host: str) -> grpc.Channel:

@@ -1,0 +1,289 @@
+"""The local cloud against the real emulators, on free ports, without mocks."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from google.api_core import exceptions as google_exceptions
+from google.cloud import pubsub_v1
+
+from infra import names
+from infra.local.cloud import (
+    FAKE_GCS_SERVER,
+    LOOPBACK,
+    PUBSUB_EMULATOR,
+    CloudConfig,
+    LocalCloud,
+    LocalCloudError,
+    MissingPrerequisite,
+    http_get,
+    port_in_use,
+)
+
+pytestmark = pytest.mark.emulators
+
+Message = pubsub_v1.types.PubsubMessage
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with LocalCloud.on_free_ports(tmp_path_factory.mktemp("local-cloud")) as started:
+        yield started
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def pull_until(
+    subscriber: pubsub_v1.SubscriberClient,
+    subscription: str,
+    wanted: Callable[[Message], bool],
+    attempts: int = 5,
+) -> list[Message]:
+    """Pull and ack until a wanted message arrives; every message pulled on the way."""
+    pulled: list[Message] = []
+    for _ in range(attempts):
+        try:
+            # The emulator holds an empty pull open for ~4 s, so each try is bounded.
+            response = subscriber.pull(subscription=subscription, max_messages=10, timeout=5)
+        except google_exceptions.DeadlineExceeded:
+            continue
+        if response.received_messages:
+            subscriber.acknowledge(
+                subscription=subscription,
+                ack_ids=[received.ack_id for received in response.received_messages],
+            )
+        pulled += [received.message for received in response.received_messages]
+        if any(wanted(message) for message in pulled):
+            return pulled
+    raise AssertionError(f"no wanted message on {subscription}; got {pulled}")
+
+
+def test_topics_and_pull_subscriptions_exist(cloud: LocalCloud) -> None:
+    project = f"projects/{cloud.config.project_id}"
+    with cloud.pubsub_clients() as (publisher, subscriber):
+        topics = {topic.name for topic in publisher.list_topics(project=project)}
+        subscriptions = {
+            subscription.name: subscription.topic
+            for subscription in subscriber.list_subscriptions(project=project)
+        }
+
+    assert {f"{project}/topics/{topic}" for topic in names.TOPICS} <= topics
+    for subscription, topic in names.PULL_SUBSCRIPTIONS.items():
+        assert subscriptions[f"{project}/subscriptions/{subscription}"] == (
+            f"{project}/topics/{topic}"
+        )
+
+
+def test_bucket_exists(cloud: LocalCloud) -> None:
+    client = cloud.storage_client()
+    try:
+        assert client.get_bucket(cloud.config.bucket).name == names.BUCKET
+    finally:
+        client.close()
+
+
+def test_env_points_children_at_the_emulators(cloud: LocalCloud) -> None:
+    env = cloud.env()
+
+    assert env["PUBSUB_EMULATOR_HOST"] == cloud.config.pubsub_host
+    assert env["STORAGE_EMULATOR_HOST"] == cloud.config.storage_url
+    assert env["GOOGLE_CLOUD_PROJECT"] == names.PROJECT_ID
+    assert env["MODEL_BUCKET"] == names.BUCKET
+    assert CloudConfig.from_environ(env, log_dir=cloud.config.log_dir) == cloud.config
+
+
+def test_publish_and_pull_round_trip(cloud: LocalCloud) -> None:
+    project = cloud.config.project_id
+    with cloud.pubsub_clients() as (publisher, subscriber):
+        topic = publisher.topic_path(project, unique("round-trip"))
+        subscription = subscriber.subscription_path(project, unique("round-trip-sub"))
+        publisher.create_topic(name=topic)
+        subscriber.create_subscription(name=subscription, topic=topic)
+
+        publisher.publish(topic, b'{"bmi": 0.05}', origin="test").result(timeout=10)
+        pulled = pull_until(subscriber, subscription, lambda message: True)
+
+        subscriber.delete_subscription(subscription=subscription)
+        publisher.delete_topic(topic=topic)
+    assert [(message.data, message.attributes["origin"]) for message in pulled] == [
+        (b'{"bmi": 0.05}', "test")
+    ]
+
+
+def test_dataset_upload_publishes_object_finalize(cloud: LocalCloud) -> None:
+    project = cloud.config.project_id
+    inside = f"{names.DATASETS_PREFIX}{unique('upload')}.csv"
+    outside = f"models/{unique('upload')}.txt"
+    client = cloud.storage_client()
+    with cloud.pubsub_clients() as (publisher, subscriber):
+        subscription = subscriber.subscription_path(project, unique("dataset-events"))
+        subscriber.create_subscription(
+            name=subscription, topic=publisher.topic_path(project, names.DATASET_EVENTS)
+        )
+        bucket = client.bucket(cloud.config.bucket)
+        bucket.blob(outside).upload_from_string(b"not a dataset")
+        bucket.blob(inside).upload_from_string(b"bmi,target\n0.05,151\n", if_generation_match=0)
+
+        pulled = pull_until(
+            subscriber, subscription, lambda message: message.attributes["objectId"] == inside
+        )
+        subscriber.delete_subscription(subscription=subscription)
+    client.close()
+
+    event = next(message for message in pulled if message.attributes["objectId"] == inside)
+    assert event.attributes["eventType"] == "OBJECT_FINALIZE"
+    assert event.attributes["bucketId"] == cloud.config.bucket
+    assert event.attributes["payloadFormat"] == "JSON_API_V1"
+    assert json.loads(event.data)["name"] == inside
+    assert outside not in {message.attributes["objectId"] for message in pulled}
+
+
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """Records each push; the fixture gives every test a subclass with its own record."""
+
+    url: ClassVar[str]
+    received: ClassVar[list[tuple[str, bytes]]]
+    arrived: ClassVar[threading.Event]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, body))
+        self.arrived.set()
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep pytest's output clean
+
+
+@pytest.fixture
+def push_endpoint() -> Iterator[type[_RecordingHandler]]:
+    handler: type[_RecordingHandler] = type(
+        "Handler", (_RecordingHandler,), {"received": [], "arrived": threading.Event()}
+    )
+    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), handler)
+    handler.url = f"http://{LOOPBACK}:{server.server_port}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_push_subscription_is_idempotent_and_delivers(
+    cloud: LocalCloud, push_endpoint: type[_RecordingHandler]
+) -> None:
+    project = cloud.config.project_id
+    topic, name = unique("push-topic"), unique("push-sub")
+    url = push_endpoint.url
+    with cloud.pubsub_clients() as (publisher, subscriber):
+        publisher.create_topic(name=publisher.topic_path(project, topic))
+        cloud.ensure_push_subscription(name, topic, f"{url}/first")
+        # Again, as a rerun against a reused emulator would: it must re-point, not fail.
+        cloud.ensure_push_subscription(
+            name, topic, f"{url}/second", dead_letter_topic=names.PREDICTION_DEAD_LETTER
+        )
+        publisher.publish(publisher.topic_path(project, topic), b"hello").result(timeout=10)
+
+        assert push_endpoint.arrived.wait(timeout=10)
+        created = subscriber.get_subscription(
+            subscription=subscriber.subscription_path(project, name)
+        )
+        subscriber.delete_subscription(subscription=created.name)
+        publisher.delete_topic(topic=publisher.topic_path(project, topic))
+
+    path, body = push_endpoint.received[0]
+    assert path == "/second"
+    assert json.loads(body)["subscription"] == created.name
+    assert created.dead_letter_policy.max_delivery_attempts == names.DEAD_LETTER_MAX_ATTEMPTS
+    assert created.retry_policy.minimum_backoff.total_seconds() == 1
+
+
+def test_a_second_cloud_reuses_the_running_emulators(cloud: LocalCloud) -> None:
+    second = LocalCloud(cloud.config)
+
+    with second:
+        assert second.reused == [PUBSUB_EMULATOR, FAKE_GCS_SERVER]
+        assert second.pids() == {}
+
+    assert http_get(cloud.config.pubsub_url) == (200, b"Ok\n")
+
+
+def test_a_port_held_by_something_else_is_refused(tmp_path: Path) -> None:
+    with socket.create_server((LOOPBACK, 0)) as squatter:
+        port = squatter.getsockname()[1]
+        cloud = LocalCloud(CloudConfig(pubsub_host=f"{LOOPBACK}:{port}", log_dir=tmp_path))
+
+        with pytest.raises(LocalCloudError, match=f"port {port} is taken"):
+            cloud.start()
+    assert cloud.pids() == {}
+
+
+def test_stop_ends_every_process_and_frees_the_ports(tmp_path: Path) -> None:
+    root = tmp_path / "objects"
+    cloud = LocalCloud.on_free_ports(tmp_path / "logs", storage_root=root)
+    cloud.start()
+    client = cloud.storage_client()
+    client.bucket(cloud.config.bucket).blob("datasets/kept.csv").upload_from_string(b"x")
+    client.close()
+    pids = cloud.pids()
+
+    cloud.stop()
+    cloud.stop()  # idempotent
+
+    assert set(pids) == {PUBSUB_EMULATOR, FAKE_GCS_SERVER}
+    for pid in pids.values():
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)  # nothing left in the child's process group
+    host, pubsub_port = cloud.config.pubsub_address
+    assert not port_in_use(host, pubsub_port)
+    assert not port_in_use(LOOPBACK, cloud.config.storage_port)
+    assert (root / cloud.config.bucket / "datasets" / "kept.csv").exists()
+
+
+@pytest.mark.parametrize("missing", ["emulator", "java"])
+def test_missing_prerequisite_is_one_clear_line(
+    missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if missing == "emulator":
+        monkeypatch.setenv("PUBSUB_EMULATOR_BIN", str(tmp_path / "no-such-emulator"))
+    else:
+        monkeypatch.delenv("PUBSUB_EMULATOR_BIN", raising=False)
+        monkeypatch.delenv("JAVA_HOME", raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no java
+    cloud = LocalCloud.on_free_ports(tmp_path)
+
+    with pytest.raises(MissingPrerequisite) as raised:
+        cloud.start()
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "apt-get install" in message
+    assert "openjdk-17-jre-headless" in message
+    assert cloud.pids() == {}
+
+
+def test_an_emulator_that_dies_is_reported_with_its_last_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken-emulator"
+    broken.write_text("#!/bin/sh\necho 'Address already in use'\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PUBSUB_EMULATOR_BIN", str(broken))
+    cloud = LocalCloud.on_free_ports(tmp_path)
+
+    with pytest.raises(LocalCloudError, match="exited with code 3") as raised:
+        cloud.start()
+
+    assert "Address already in use" in str(raised.value)
+    assert cloud.pids() == {}
