@@ -1,0 +1,80 @@
+"""Shared fixtures: the real emulators on free ports, one uuid-named bucket per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from google.cloud import storage
+
+from functions import runtime
+from infra.local.cloud import LocalCloud
+from model.dataset import load_diabetes
+from model.registry import Registry
+from model.training import train
+
+MODEL = "diabetes-bmi"
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Each test may change the environment and the process-wide state; undo both."""
+    saved = dict(os.environ)
+    runtime.reset()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """The Pub/Sub emulator and fake-gcs-server, started once for the whole session."""
+    with LocalCloud.on_free_ports(tmp_path_factory.mktemp("local-cloud-logs")) as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="session")
+def gcs(local_cloud: LocalCloud) -> storage.Client:
+    return local_cloud.storage_client()
+
+
+@pytest.fixture
+def bucket(gcs: storage.Client) -> Iterator[str]:
+    """A fresh bucket, so tests never see each other's models."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    created = gcs.create_bucket(name)
+    yield name
+    for blob in gcs.list_blobs(name):
+        blob.delete()
+    created.delete()
+
+
+@pytest.fixture
+def registry(gcs: storage.Client, bucket: str) -> Registry:
+    return Registry(gcs, bucket, timeout=5.0)
+
+
+@pytest.fixture
+def serving_env(local_cloud: LocalCloud, bucket: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the functions (in this process) at the emulators and the test's bucket."""
+    for key, value in local_cloud.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MODEL_BUCKET", bucket)
+    monkeypatch.setenv("MODEL_NAME", MODEL)
+    runtime.reset()
+    return bucket
+
+
+@pytest.fixture(scope="session")
+def trained_artifact():
+    """A trained, unregistered seed model (training is deterministic, so share it)."""
+    return train(load_diabetes(), MODEL).artifact
+
+
+@pytest.fixture(scope="session")
+def repository_root() -> Path:
+    return Path(__file__).resolve().parents[1]

@@ -1,0 +1,209 @@
+"""`predict_batch` through functions-framework's test client, against fake-gcs-server."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from functions_framework import create_app
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model.registry import Registry
+
+pytestmark = pytest.mark.emulators
+MODEL = "diabetes-bmi"
+
+
+@pytest.fixture
+def client(serving_env, repository_root):
+    app = create_app("predict_batch", str(repository_root / "main.py"))
+    return app.test_client()
+
+
+@pytest.fixture
+def promoted(registry: Registry, trained_artifact, serving_env):
+    """Version 1 in production, and a version 2 with other weights, not promoted."""
+    v1 = registry.register(trained_artifact, {})
+    registry.promote(MODEL, 1)
+    from dataclasses import replace
+
+    v2 = registry.register(replace(trained_artifact, bias=trained_artifact.bias + 100.0), {})
+    return v1, v2
+
+
+def expected(artifact, rows):
+    return artifact.predict(np.array(rows, dtype=np.float64)).tolist()
+
+
+def error_of(response, code: int, status: str, message: str) -> None:
+    assert response.status_code == code, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert error["status"] == status
+    assert message in error["message"]
+
+
+def test_health(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/", "/predict"])
+def test_json_lists_and_objects(client, promoted, path):
+    v1, _ = promoted
+    for instances in ([[0.5], [0.2]], [{"bmi": 0.5}, {"bmi": 0.2}]):
+        response = client.post(path, json={"instances": instances})
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2]]))
+        assert body["model"] == {"name": MODEL, "version": 1}
+
+
+@pytest.mark.parametrize("csv", ["0.5\n0.2\n", "bmi\n0.5\n0.2\n", "bmi\r\n0.5\r\n0.2"])
+def test_csv_with_or_without_header(client, promoted, csv):
+    v1, _ = promoted
+    response = client.post("/predict", data=csv, content_type="text/csv")
+    assert response.status_code == 200
+    assert response.get_json()["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2]]))
+
+
+def test_seed_urls(client, promoted):
+    v1, _ = promoted
+    batch = client.get("/batch/[0.5,0.2,0.6]").get_json()
+    assert batch["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2], [0.6]]))
+    stream = client.get("/stream/0.5").get_json()
+    assert stream["predictions"] == pytest.approx(expected(v1, [[0.5]]))
+
+
+def test_model_describes_the_served_version(client, promoted):
+    v1, _ = promoted
+    body = client.get("/model").get_json()
+    assert body["name"] == MODEL
+    assert body["version"] == 1
+    assert body["features"] == ["bmi"]
+    assert body["metrics"]["r2"] == pytest.approx(v1.metrics["r2"])
+    assert body["created_at"] == v1.lineage["created_at"]
+    assert client.get("/model?version=2").get_json()["version"] == 2
+
+
+def test_version_and_alias_pin_the_model(client, promoted, registry):
+    _, v2 = promoted
+    pinned = client.post("/predict?version=2", json={"instances": [[0.5]]}).get_json()
+    assert pinned["model"]["version"] == 2
+    assert pinned["predictions"] == pytest.approx(expected(v2, [[0.5]]))
+    registry.promote(MODEL, 2, alias="staging")
+    assert client.get("/stream/0.5?alias=staging").get_json()["model"]["version"] == 2
+
+
+def test_a_large_batch_is_answered_in_order(client, promoted):
+    v1, _ = promoted
+    rows = np.random.default_rng(0).normal(size=(100_000, 1))
+    response = client.post("/predict", json={"instances": rows.tolist()})
+    assert response.status_code == 200
+    assert np.allclose(response.get_json()["predictions"], v1.predict(rows))
+
+
+@pytest.mark.parametrize(
+    ("request_args", "code", "status", "message"),
+    [
+        (
+            {"data": "{", "content_type": "application/json"},
+            400,
+            "INVALID_ARGUMENT",
+            "malformed JSON",
+        ),
+        ({"data": "", "content_type": "application/json"}, 400, "INVALID_ARGUMENT", "empty"),
+        ({"json": {"instances": []}}, 400, "INVALID_ARGUMENT", "instances is empty"),
+        ({"json": {"rows": [[1]]}}, 400, "INVALID_ARGUMENT", '"instances"'),
+        ({"json": {"instances": [[0.5, 1]]}}, 400, "INVALID_ARGUMENT", "instances[0]: expected 1"),
+        ({"json": {"instances": [[0.5], ["x"]]}}, 400, "INVALID_ARGUMENT", "instances[1][0]"),
+        ({"json": {"instances": [[False]]}}, 400, "INVALID_ARGUMENT", "boolean"),
+        ({"json": {"instances": [{"age": 1}]}}, 400, "INVALID_ARGUMENT", "missing features"),
+        ({"data": "bmi\nx\n", "content_type": "text/csv"}, 400, "INVALID_ARGUMENT", "not a number"),
+        ({"data": "inf\n", "content_type": "text/csv"}, 400, "INVALID_ARGUMENT", "not a finite"),
+        (
+            {"data": "bmi=1", "content_type": "application/x-www-form-urlencoded"},
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "application/json or text/csv",
+        ),
+        ({"data": "0.5"}, 415, "UNSUPPORTED_MEDIA_TYPE", "none"),
+    ],
+)
+def test_bad_bodies_get_clear_errors(client, promoted, request_args, code, status, message):
+    error_of(client.post("/predict", **request_args), code, status, message)
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "status", "message"),
+    [
+        ("/batch/[0.5,true]", 400, "INVALID_ARGUMENT", "instances[1]"),
+        ("/batch/0.5)", 400, "INVALID_ARGUMENT", "JSON numbers"),
+        ("/stream/abc", 400, "INVALID_ARGUMENT", "JSON numbers"),
+        ("/batch/[0.5]?version=1.5", 400, "INVALID_ARGUMENT", "whole number"),
+        ("/batch/[0.5]?version=1&alias=production", 400, "INVALID_ARGUMENT", "not both"),
+        ("/batch/[0.5]?alias=no/such", 400, "INVALID_ARGUMENT", "alias"),
+        ("/batch/[0.5]?version=99", 404, "NOT_FOUND", "no version 99"),
+        ("/batch/[0.5]?alias=canary", 404, "NOT_FOUND", "no alias 'canary'"),
+        ("/nowhere", 404, "NOT_FOUND", "no route"),
+    ],
+)
+def test_bad_urls_get_clear_errors(client, promoted, path, code, status, message):
+    error_of(client.get(path), code, status, message)
+
+
+def test_wrong_method_is_405_with_allow(client, promoted):
+    response = client.get("/predict")
+    error_of(response, 405, "METHOD_NOT_ALLOWED", "POST only")
+    assert response.headers["Allow"] == "POST"
+    error_of(client.post("/health"), 405, "METHOD_NOT_ALLOWED", "GET only")
+
+
+def test_limits_are_413(client, promoted, monkeypatch):
+    monkeypatch.setenv("MAX_INSTANCES", "3")
+    monkeypatch.setenv("MAX_BODY_BYTES", "200")
+    from functions import runtime
+
+    runtime.reset()
+    error_of(
+        client.post("/predict", json={"instances": [[1]] * 4}),
+        413,
+        "PAYLOAD_TOO_LARGE",
+        "limit is 3",
+    )
+    error_of(
+        client.post("/predict", data="1\n" * 4, content_type="text/csv"),
+        413,
+        "PAYLOAD_TOO_LARGE",
+        "limit is 3",
+    )
+    big = json.dumps({"instances": [[0.123456789]] * 3, "pad": "x" * 300})
+    # Over the byte limit: refused before the body is parsed (it would be a 400 otherwise).
+    error_of(
+        client.post("/predict", data=big, content_type="application/json"),
+        413,
+        "PAYLOAD_TOO_LARGE",
+        "200",
+    )
+    error_of(client.get("/batch/[1,2,3,4]"), 413, "PAYLOAD_TOO_LARGE", "limit is 3")
+
+
+def test_no_model_is_503_with_retry_after(client):
+    for response in (client.get("/stream/0.5"), client.get("/model")):
+        error_of(response, 503, "UNAVAILABLE", "promoted")
+        assert int(response.headers["Retry-After"]) > 0
+    assert client.get("/health").status_code == 200
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.binary(max_size=300), content_type=st.sampled_from(["application/json", "text/csv"]))
+def test_junk_never_yields_a_5xx(client, promoted, body, content_type):
+    response = client.post("/predict", data=body, content_type=content_type)
+    assert response.status_code in (200, 400)
+    assert response.mimetype == "application/json"

@@ -1,0 +1,151 @@
+"""The registry against fake-gcs-server: immutability, races, compare-and-swap, checksums."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from google.api_core import exceptions as api_exceptions
+
+from model.artifact import IntegrityError
+from model.registry import AliasConflict, AliasNotFound, Registry, VersionNotFound, version_path
+
+pytestmark = pytest.mark.emulators
+MODEL = "diabetes-bmi"
+
+
+def test_versions_count_up_from_one_with_model_report_and_plot(
+    registry, trained_artifact, gcs, bucket
+):
+    first = registry.register(trained_artifact, {"metrics": trained_artifact.metrics}, b"\x89PNG")
+    second = registry.register(trained_artifact, {"metrics": trained_artifact.metrics}, b"\x89PNG")
+    assert (first.version, second.version) == (1, 2)
+    assert registry.versions(MODEL) == [1, 2]
+    names = sorted(blob.name for blob in gcs.list_blobs(bucket))
+    assert names == [
+        f"models/{MODEL}/versions/{v}/{f}"
+        for v in (1, 2)
+        for f in ("model.json", "report.json", "report.png")
+    ]
+    report = registry.report(MODEL, 2)
+    assert report["version"] == 2
+    assert report["metrics"]["r2"] == pytest.approx(trained_artifact.metrics["r2"])
+    assert registry.load(MODEL, 2).version == 2
+
+
+def test_a_version_can_never_be_overwritten(registry, trained_artifact, gcs, bucket):
+    registry.register(trained_artifact, {})
+    blob = gcs.bucket(bucket).blob(version_path(MODEL, 1))
+    with pytest.raises(api_exceptions.PreconditionFailed):
+        blob.upload_from_string(b"{}", if_generation_match=0)
+    assert registry.load(MODEL, 1) == trained_artifact.with_version(1)
+
+
+def test_concurrent_trainers_get_distinct_versions(local_cloud, gcs, bucket, trained_artifact):
+    trainers = 8
+    results: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(trainers)
+
+    def register(seed: int) -> None:
+        # Each thread has its own registry and client, like separate trainer processes.
+        own = Registry(local_cloud.storage_client(), bucket)
+        artifact = trained_artifact.with_version(0)
+        start.wait()
+        try:
+            results.append(own.register(artifact, {"trainer": seed}).version)
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=register, args=(i,)) for i in range(trainers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert sorted(results) == list(range(1, trainers + 1))
+    registry = Registry(gcs, bucket)
+    for version in results:
+        stored = registry.load(MODEL, version)
+        assert stored.version == version
+        # Each version's report was written by the trainer that owns the version.
+        assert registry.report(MODEL, version)["version"] == version
+
+
+def test_alias_moves_only_by_compare_and_swap(registry, trained_artifact):
+    registry.register(trained_artifact, {})
+    registry.register(trained_artifact, {})
+    assert registry.alias(MODEL, "production") is None
+    first = registry.set_alias(MODEL, "production", 1, expected=None)
+    # A second writer that also saw "no alias" loses.
+    with pytest.raises(AliasConflict):
+        registry.set_alias(MODEL, "production", 2, expected=None)
+    moved = registry.set_alias(MODEL, "production", 2, expected=first)
+    # A writer holding the stale read loses too, and nothing changes.
+    with pytest.raises(AliasConflict):
+        registry.set_alias(MODEL, "production", 1, expected=first)
+    current = registry.alias(MODEL, "production")
+    assert current.version == 2
+    assert current.generation == moved.generation
+    assert current.document["previous_version"] == 1
+
+
+def test_racing_promotions_leave_exactly_one_winner(registry, trained_artifact):
+    for _ in range(4):
+        registry.register(trained_artifact, {})
+    seen = registry.set_alias(MODEL, "production", 1, expected=None)
+    outcomes: list[str] = []
+    start = threading.Barrier(3)
+
+    def promote(version: int) -> None:
+        start.wait()
+        try:
+            registry.set_alias(MODEL, "production", version, expected=seen)
+            outcomes.append(f"won {version}")
+        except AliasConflict:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=promote, args=(v,)) for v in (2, 3, 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    winners = [o for o in outcomes if o.startswith("won")]
+    assert len(winners) == 1
+    assert outcomes.count("lost") == 2
+    assert f"won {registry.alias(MODEL, 'production').version}" == winners[0]
+
+
+def test_promote_and_rollback(registry, trained_artifact):
+    for _ in range(3):
+        registry.register(trained_artifact, {})
+    registry.promote(MODEL, 1)
+    registry.promote(MODEL, 3)
+    assert registry.rollback(MODEL).version == 1
+    assert registry.rollback(MODEL, to_version=2).version == 2
+    assert registry.aliases(MODEL) == {"production": 2}
+
+
+def test_aliases_must_point_at_existing_versions(registry, trained_artifact):
+    registry.register(trained_artifact, {})
+    with pytest.raises(VersionNotFound):
+        registry.promote(MODEL, 7)
+    with pytest.raises(AliasNotFound):
+        registry.rollback(MODEL, alias="staging")
+
+
+def test_a_tampered_artifact_is_refused(registry, trained_artifact, gcs, bucket):
+    registry.register(trained_artifact, {})
+    blob = gcs.bucket(bucket).blob(version_path(MODEL, 1))
+    document = json.loads(blob.download_as_bytes())
+    document["bias"] += 1.0
+    blob.upload_from_string(json.dumps(document))  # an operator bypassing the registry
+    with pytest.raises(IntegrityError, match="does not match"):
+        registry.load(MODEL, 1)
+
+
+def test_unknown_versions_are_not_found(registry):
+    with pytest.raises(VersionNotFound):
+        registry.load(MODEL, 1)
+    assert registry.versions(MODEL) == []
