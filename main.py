@@ -8,7 +8,7 @@ import functions_framework
 from functions import http_batch
 
 
-@functions_framework.http
+@functions_framework.http  # type: ignore[untyped-decorator]
 def predict_batch(request: flask.Request) -> flask.Response:
     """HTTP batch predictions (CONTRACT section 5)."""
     return http_batch.handle(request)

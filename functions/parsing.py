@@ -7,7 +7,7 @@ walked in Python, to name the first offending cell.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter, methodcaller
@@ -129,7 +129,7 @@ def _json_matrix(instances: list[Any], features: tuple[str, ...]) -> np.ndarray:
         if set(map(len, instances)) != {width}:
             _raise_first_bad_row(instances, features)
         cells: list[Any] = instances
-        flat = chain.from_iterable(instances)
+        flat: Iterator[Any] = chain.from_iterable(instances)
     elif row_types == {dict}:
         if set(map(frozenset, instances)) != {frozenset(features)}:
             _raise_first_bad_row(instances, features)

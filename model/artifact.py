@@ -50,7 +50,8 @@ class ModelArtifact:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predictions for the rows of X, columns in the order of `features`."""
-        return X @ self._raw_weights + self._raw_bias
+        predictions: np.ndarray = X @ self._raw_weights + self._raw_bias
+        return predictions
 
     def with_version(self, version: int) -> ModelArtifact:
         return replace(self, version=version)

@@ -37,7 +37,8 @@ class FittedLinearModel:
     converged: bool
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.scale) @ self.weights + self.bias
+        predictions: np.ndarray = ((X - self.mean) / self.scale) @ self.weights + self.bias
+        return predictions
 
 
 def fit(
@@ -59,7 +60,7 @@ def fit(
     target_scale = max(float(y.std()), 1e-6 * float(np.abs(y).max()), 1e-12)
 
     rng = np.random.default_rng(params.seed)
-    weights = rng.normal(0.0, 0.01, size=X.shape[1])
+    weights = np.asarray(rng.normal(0.0, 0.01, size=X.shape[1]), dtype=np.float64)
     bias = float(y.mean())
     previous_weights, previous_bias = weights, bias
     converged = False
