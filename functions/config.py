@@ -30,6 +30,9 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     storage_timeout_seconds: float = 10.0
     retry_after_seconds: int = 10
+    results_topic: str = names.PREDICTION_RESULTS
+    # How long an invocation waits for its result to be confirmed published.
+    publish_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +54,10 @@ class Settings:
             ),
             retry_after_seconds=_read(
                 env, "RETRY_AFTER_SECONDS", _positive(int), default.retry_after_seconds
+            ),
+            results_topic=_read(env, "RESULTS_TOPIC", str, default.results_topic),
+            publish_timeout_seconds=_read(
+                env, "PUBLISH_TIMEOUT_SECONDS", _positive(float), default.publish_timeout_seconds
             ),
         )
 

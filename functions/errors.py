@@ -78,7 +78,7 @@ _TRANSIENT_BACKEND_ERRORS: tuple[type[BaseException], ...] = (
 
 def is_transient(error: BaseException) -> bool:
     """True when retrying the same request later may succeed."""
-    return isinstance(error, ModelUnavailable | _TRANSIENT_BACKEND_ERRORS)
+    return isinstance(error, (ModelUnavailable, *_TRANSIENT_BACKEND_ERRORS))
 
 
 def is_backend_failure(error: BaseException) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from google.cloud import storage
+from google.cloud import pubsub_v1, storage
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
@@ -18,6 +18,7 @@ _lock = threading.Lock()
 _settings: Settings | None = None
 _storage: storage.Client | None = None
 _cache: ModelCache | None = None
+_publisher: pubsub_v1.PublisherClient | None = None
 
 
 def settings() -> Settings:
@@ -33,6 +34,19 @@ def storage_client() -> storage.Client:
         if _storage is None:
             _storage = make_storage_client(settings().project_id)
         return _storage
+
+
+def publisher() -> pubsub_v1.PublisherClient:
+    """One publisher per process: its channel and batching threads are reused."""
+    global _publisher
+    with _lock:
+        if _publisher is None:
+            _publisher = pubsub_v1.PublisherClient()
+        return _publisher
+
+
+def topic_path(topic: str) -> str:
+    return f"projects/{settings().project_id}/topics/{topic}"
 
 
 def model_cache() -> ModelCache:
@@ -55,6 +69,8 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache
+    global _settings, _storage, _cache, _publisher
     with _lock:
-        _settings = _storage = _cache = None
+        if _publisher is not None:
+            _publisher.stop()  # flush and end its threads, so none outlives the test
+        _settings = _storage = _cache = _publisher = None
