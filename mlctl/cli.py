@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from google.api_core.exceptions import GoogleAPIError
+
 from functions.config import Settings
+from mlctl import messaging
 from model.dataset import SEED_FEATURES, SEED_HOLDOUT_ROWS, DatasetError, load_diabetes, read_csv
 from model.gcs import storage_client
 from model.pipeline import train_register_promote
@@ -54,15 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="point an alias back at its previous version")
     rollback.add_argument("--to", type=int, dest="to_version", help="a specific version instead")
     rollback.add_argument("--alias", default=settings.serving_alias)
+    messaging.add_commands(commands, settings)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    registry = Registry(storage_client(Settings.from_env().project_id), args.bucket)
     try:
-        result = COMMANDS[args.command](registry, args)
-    except (DatasetError, RegistryError, ValueError, OSError) as error:
+        if args.command == "results":
+            return messaging.results(args)
+        if args.command == "publish":
+            result = messaging.publish(args)
+        else:
+            registry = Registry(storage_client(Settings.from_env().project_id), args.bucket)
+            result = COMMANDS[args.command](registry, args)
+    except (DatasetError, RegistryError, ValueError, OSError, GoogleAPIError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, sort_keys=True))

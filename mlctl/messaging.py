@@ -1,0 +1,112 @@
+"""`publish` and `results`: the stream function from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import uuid
+from typing import Any
+
+from google.api_core import exceptions as api_exceptions
+from google.cloud import pubsub_v1
+
+from functions.config import Settings
+from infra import names
+
+RESULTS_SUBSCRIPTION = "prediction-results-sub"
+
+
+def add_commands(commands: Any, settings: Settings) -> None:
+    publish = commands.add_parser("publish", help="send one prediction request to the stream")
+    publish.add_argument(
+        "instances",
+        help="JSON instances, e.g. '[[0.5],[0.2]]' or '[{\"bmi\": 0.5}]' (or a whole body)",
+    )
+    publish.add_argument("--request-id", help="correlates the result (default: a new uuid)")
+    selector = publish.add_mutually_exclusive_group()
+    selector.add_argument("--version", type=int, help="pin a model version")
+    selector.add_argument("--alias", help="serve with this alias instead of production")
+    publish.add_argument("--ordering-key", help="Pub/Sub ordering key")
+    publish.add_argument("--topic", default=names.PREDICTION_REQUESTS, help="(%(default)s)")
+
+    results = commands.add_parser("results", help="pull and print results, following until Ctrl-C")
+    results.add_argument("--count", type=int, help="stop after this many results")
+    results.add_argument("--request-id", help="only this request's result (others stay queued)")
+    results.add_argument("--timeout", type=float, help="stop after this many seconds")
+    results.add_argument("--subscription", default=RESULTS_SUBSCRIPTION, help="(%(default)s)")
+
+
+def publish(args: argparse.Namespace) -> dict[str, Any]:
+    project = Settings.from_env().project_id
+    body = json.loads(args.instances)
+    if not isinstance(body, dict):
+        body = {"instances": body}
+    request_id = args.request_id or uuid.uuid4().hex
+    attributes = {"request_id": request_id}
+    if args.version is not None:
+        attributes["version"] = str(args.version)
+    if args.alias:
+        attributes["alias"] = args.alias
+    options = pubsub_v1.types.PublisherOptions(enable_message_ordering=bool(args.ordering_key))
+    publisher = pubsub_v1.PublisherClient(publisher_options=options)
+    try:
+        future = publisher.publish(
+            publisher.topic_path(project, args.topic),
+            json.dumps(body).encode(),
+            ordering_key=args.ordering_key or "",
+            **attributes,
+        )
+        message_id = future.result(timeout=30)
+    finally:
+        publisher.stop()
+    return {"request_id": request_id, "message_id": message_id, "attributes": attributes}
+
+
+def results(args: argparse.Namespace) -> int:
+    """Print each result as one JSON line; Ctrl-C ends it cleanly."""
+    project = Settings.from_env().project_id
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscriber.subscription_path(project, args.subscription)
+    printed = 0
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    try:
+        while args.count is None or printed < args.count:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            for line in _pull_once(subscriber, subscription, args.request_id):
+                print(line, flush=True)
+                printed += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        subscriber.close()
+    return 0 if args.count is None or printed >= args.count else 1
+
+
+def _pull_once(
+    subscriber: pubsub_v1.SubscriberClient, subscription: str, request_id: str | None
+) -> list[str]:
+    try:
+        response = subscriber.pull(subscription=subscription, max_messages=100, timeout=5)
+    except api_exceptions.DeadlineExceeded:
+        return []
+    lines, done, others = [], [], []
+    for received in response.received_messages:
+        attributes = dict(received.message.attributes)
+        if request_id and attributes.get("request_id") != request_id:
+            others.append(received.ack_id)
+            continue
+        done.append(received.ack_id)
+        try:
+            data: Any = json.loads(received.message.data)
+        except ValueError:
+            data = received.message.data.decode(errors="replace")
+        lines.append(json.dumps({"attributes": attributes, "data": data}, sort_keys=True))
+    if done:
+        subscriber.acknowledge(subscription=subscription, ack_ids=done)
+    if others:  # not ours: hand them straight back to the subscription
+        subscriber.modify_ack_deadline(
+            subscription=subscription, ack_ids=others, ack_deadline_seconds=0
+        )
+    return lines

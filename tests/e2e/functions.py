@@ -1,0 +1,58 @@
+"""Run a function as production does: its own functions-framework process."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra.local.cloud import LocalCloud, free_port, wait_http_ok
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class FunctionProcess:
+    """A functions-framework process that a test may kill and start again on its port."""
+
+    manager: LocalCloud
+    target: str
+    signature_type: str
+    env: Mapping[str, str]
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FunctionProcess:
+        self.port = self.port or free_port()
+        self.starts += 1
+        self.process = self.manager.start_process(
+            f"{self.target}-{self.starts}",
+            [
+                str(ROOT / ".venv" / "bin" / "functions-framework"),
+                f"--target={self.target}",
+                f"--signature-type={self.signature_type}",
+                "--source=main.py",
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+            ],
+            env=self.env,
+            cwd=ROOT,
+        )
+        # Any answer means the server is up (a CloudEvent function answers GET with 4xx).
+        wait_http_ok(self.url, timeout=60, process=self.process, any_status=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no graceful shutdown, requests in flight lost."""
+        assert self.process is not None
+        import os
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
