@@ -74,7 +74,8 @@ def _route(request: flask.Request) -> tuple[int, object, int | None]:
         return 200, {"status": "ok"}, None
     if path == "/model":
         _allow(request, "GET")
-        model = runtime.model_cache().get(**vars(_selector(request)))
+        selector = _selector(request)
+        model = runtime.model_cache().get(version=selector.version, alias=selector.alias)
         return 200, describe(model), model.version
     limit = runtime.settings().max_instances
     if path.startswith("/batch/"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from functions import runtime
 from model.registry import Registry
 
 pytestmark = pytest.mark.emulators
@@ -27,8 +29,6 @@ def promoted(registry: Registry, trained_artifact, serving_env):
     """Version 1 in production, and a version 2 with other weights, not promoted."""
     v1 = registry.register(trained_artifact, {})
     registry.promote(MODEL, 1)
-    from dataclasses import replace
-
     v2 = registry.register(replace(trained_artifact, bias=trained_artifact.bias + 100.0), {})
     return v1, v2
 
@@ -166,8 +166,6 @@ def test_wrong_method_is_405_with_allow(client, promoted):
 def test_limits_are_413(client, promoted, monkeypatch):
     monkeypatch.setenv("MAX_INSTANCES", "3")
     monkeypatch.setenv("MAX_BODY_BYTES", "200")
-    from functions import runtime
-
     runtime.reset()
     error_of(
         client.post("/predict", json={"instances": [[1]] * 4}),
