@@ -58,7 +58,9 @@ def train_register_promote(
         "gate": decision.as_dict(),
     }
     png = prediction_report_png(
-        run.split.holdout.y, run.holdout_predictions(), f"{name}: held-out rows"
+        run.split.holdout.y,
+        run.holdout_predictions(),
+        f"{name}: held-out rows, R² {run.artifact.metrics['r2']:.4f}",
     )
     registered = registry.register(run.artifact, report, png)
     promoted = False
