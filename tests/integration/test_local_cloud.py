@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import socket
 import threading
 import uuid
@@ -19,15 +18,13 @@ from google.cloud import pubsub_v1
 from infra import names
 from infra.local.cloud import (
     FAKE_GCS_SERVER,
-    LOOPBACK,
     PUBSUB_EMULATOR,
     CloudConfig,
     LocalCloud,
-    LocalCloudError,
-    MissingPrerequisite,
-    http_get,
-    port_in_use,
+    port_from_environ,
 )
+from infra.local.errors import LocalCloudError, MissingPrerequisite
+from infra.local.processes import LOOPBACK, group_exists, http_get, port_in_use
 
 pytestmark = pytest.mark.emulators
 
@@ -101,6 +98,28 @@ def test_env_points_children_at_the_emulators(cloud: LocalCloud) -> None:
     assert env["GOOGLE_CLOUD_PROJECT"] == names.PROJECT_ID
     assert env["MODEL_BUCKET"] == names.BUCKET
     assert CloudConfig.from_environ(env, log_dir=cloud.config.log_dir) == cloud.config
+
+
+def test_port_variables_win_over_the_emulator_hosts(tmp_path: Path) -> None:
+    environ = {
+        "PUBSUB_EMULATOR_HOST": "127.0.0.1:1111",
+        "PUBSUB_PORT": "2222",
+        "STORAGE_EMULATOR_HOST": "http://127.0.0.1:3333",
+        "STORAGE_PORT": "4444",
+    }
+
+    config = CloudConfig.from_environ(environ, log_dir=tmp_path)
+
+    assert (config.pubsub_host, config.storage_url) == (
+        f"{LOOPBACK}:2222",
+        f"http://{LOOPBACK}:4444",
+    )
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "65536", "-1", "80.5", "²"])
+def test_a_port_variable_that_is_no_port_is_refused(raw: str) -> None:
+    with pytest.raises(LocalCloudError, match=r"PUBSUB_PORT=.* is not a TCP port number"):
+        port_from_environ({"PUBSUB_PORT": raw}, "PUBSUB_PORT")
 
 
 def test_publish_and_pull_round_trip(cloud: LocalCloud) -> None:
@@ -243,8 +262,7 @@ def test_stop_ends_every_process_and_frees_the_ports(tmp_path: Path) -> None:
 
     assert set(pids) == {PUBSUB_EMULATOR, FAKE_GCS_SERVER}
     for pid in pids.values():
-        with pytest.raises(ProcessLookupError):
-            os.killpg(pid, 0)  # nothing left in the child's process group
+        assert not group_exists(pid)  # nothing left in the child's process group
     host, pubsub_port = cloud.config.pubsub_address
     assert not port_in_use(host, pubsub_port)
     assert not port_in_use(LOOPBACK, cloud.config.storage_port)
@@ -287,3 +305,23 @@ def test_an_emulator_that_dies_is_reported_with_its_last_words(
 
     assert "Address already in use" in str(raised.value)
     assert cloud.pids() == {}
+
+
+def test_a_child_that_exits_is_reported_until_stopped(tmp_path: Path) -> None:
+    cloud = LocalCloud(CloudConfig(log_dir=tmp_path))
+    quitter = cloud.start_process("quitter", ["sh", "-c", "echo bye; exit 4"])
+    sleeper = cloud.start_process("sleeper", ["sleep", "60"])
+    quitter.wait(timeout=10)
+
+    [exited] = cloud.exited()
+    assert (exited.name, exited.exit_code(), exited.log_path) == (
+        "quitter",
+        4,
+        tmp_path / "quitter.log",
+    )
+    assert exited.log_path.read_text() == "bye\n"
+
+    cloud.stop()
+    assert cloud.exited() == []
+    assert cloud.children() == []
+    assert not group_exists(sleeper.pid)

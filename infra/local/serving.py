@@ -1,0 +1,139 @@
+"""The entry points of main.py as functions-framework processes, and the pushes that feed them.
+
+A function is started only if main.py exposes it, so the launcher follows main.py as entry
+points are added; a push subscription of names.PUSH_SUBSCRIPTIONS is created once the
+function it feeds runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import names
+from infra.local.cloud import LocalCloud
+from infra.local.errors import LocalCloudError
+from infra.local.processes import LOOPBACK, Child, last_log_line, port_in_use, wait_http_ok
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+FUNCTION_START_TIMEOUT = 60.0  # imports numpy and friends on a busy 2-core machine; ~2 s usually
+# How to tell a function is up without invoking it: a path that answers 200, else any answer
+# to /robots.txt, which functions-framework serves itself for every signature type.
+HEALTH_PATHS = {"predict_batch": "/health"}
+_PROBE_PATH = "/robots.txt"
+# The dead-letter topic of each push subscription that has one (CONTRACT section 2).
+DEAD_LETTER_TOPICS = {names.PREDICTION_REQUESTS_PUSH: names.PREDICTION_DEAD_LETTER}
+
+
+@dataclass(frozen=True)
+class Function:
+    """An entry point of main.py and where it listens locally."""
+
+    name: str
+    signature_type: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        return [
+            *_functions_framework(),
+            f"--target={self.name}",
+            f"--signature-type={self.signature_type}",
+            f"--host={LOOPBACK}",
+            f"--port={self.port}",
+            f"--source={REPOSITORY_ROOT / 'main.py'}",
+        ]
+
+
+@dataclass(frozen=True)
+class PushSubscription:
+    name: str
+    topic: str
+    function: str
+    endpoint: str | None  # None while its function is not in main.py
+    dead_letter_topic: str | None
+
+
+def exposed_functions(ports: Mapping[str, int]) -> tuple[list[Function], list[str]]:
+    """The functions of names.FUNCTIONS that main.py exposes, and the names of the others."""
+    try:
+        # importlib, so mypy does not type-check the functions as part of infra.
+        main = importlib.import_module("main")
+    except Exception as error:
+        raise LocalCloudError(
+            f"main.py does not import: {type(error).__name__}: {error}"
+        ) from error
+    exposed, missing = [], []
+    for name, (signature_type, _) in names.FUNCTIONS.items():
+        if hasattr(main, name):
+            exposed.append(Function(name, signature_type, ports[name]))
+        else:
+            missing.append(name)
+    return exposed, missing
+
+
+def start_functions(
+    cloud: LocalCloud, functions: list[Function], env: Mapping[str, str]
+) -> dict[str, Child]:
+    """Start every function at once, then wait until each answers."""
+    for function in functions:
+        if port_in_use(LOOPBACK, function.port):
+            raise LocalCloudError(
+                f"port {function.port} for {function.name} is taken (another make run?): "
+                f"stop it or set {function.name.upper()}_PORT"
+            )
+    deadline = time.monotonic() + FUNCTION_START_TIMEOUT
+    for function in functions:
+        cloud.start_process(function.name, function.command(), env=env, cwd=REPOSITORY_ROOT)
+    children = {child.name: child for child in cloud.children()}
+    for function in functions:
+        _wait_until_serving(function, children[function.name], deadline)
+    return {function.name: children[function.name] for function in functions}
+
+
+def ensure_push_subscriptions(
+    cloud: LocalCloud, running: Mapping[str, Function]
+) -> list[PushSubscription]:
+    """Point each push subscription at its function, if that function runs."""
+    project = cloud.config.project_id
+    subscriptions = []
+    for name, (topic, function_name) in names.PUSH_SUBSCRIPTIONS.items():
+        function = running.get(function_name)
+        dead_letter_topic = DEAD_LETTER_TOPICS.get(name)
+        endpoint = None
+        if function is not None:
+            # The path is the topic's resource name, as functions-framework expects of a push.
+            endpoint = f"{function.url}/projects/{project}/topics/{topic}"
+            cloud.ensure_push_subscription(name, topic, endpoint, dead_letter_topic)
+        subscriptions.append(
+            PushSubscription(name, topic, function_name, endpoint, dead_letter_topic)
+        )
+    return subscriptions
+
+
+def _wait_until_serving(function: Function, child: Child, deadline: float) -> None:
+    health = HEALTH_PATHS.get(function.name)
+    url = function.url + (health or _PROBE_PATH)
+    try:
+        wait_http_ok(
+            url, max(deadline - time.monotonic(), 1.0), child.process, any_status=health is None
+        )
+    except LocalCloudError as error:
+        raise LocalCloudError(
+            f"{function.name}: {error}; {last_log_line(child.log_path)} (log: {child.log_path})"
+        ) from error
+
+
+def _functions_framework() -> list[str]:
+    """The venv's functions-framework script, next to this interpreter."""
+    script = Path(sys.executable).with_name("functions-framework")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "functions_framework"]

@@ -1,0 +1,224 @@
+"""`make run` end to end: `python -m infra.local.run` as a real process, on free ports.
+
+Every port and the storage root are the test's own, so it never meets a developer's
+`make run` or another test. The first run trains; later runs reuse its registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import names
+from infra.local.processes import LOOPBACK, free_port, group_exists, http_get, port_in_use
+
+pytestmark = pytest.mark.e2e
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+SERVING = "serving; Ctrl-C to stop"
+READY_TIMEOUT = 90.0  # a cold JVM and first training on a busy CI machine; ~8 s usually
+STOP_TIMEOUT = 30.0  # every child gets 10 s to leave; ~2 s usually
+# Variables of the developer's shell that would point the launcher elsewhere.
+_FOREIGN = ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")
+_FOREIGN += ("MODEL_BUCKET", "MODEL_NAME")
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+class Launch:
+    """One `python -m infra.local.run`, its output (stdout and stderr) read by a thread."""
+
+    def __init__(self, storage_root: Path, log_dir: Path, **extra_env: str) -> None:
+        variables = ["PUBSUB_PORT", "STORAGE_PORT"]
+        variables += [f"{name.upper()}_PORT" for name in names.FUNCTIONS]
+        self.ports = dict(zip(variables, distinct_free_ports(len(variables)), strict=True))
+        env = {key: value for key, value in os.environ.items() if key not in _FOREIGN}
+        env |= {key: str(port) for key, port in self.ports.items()}
+        env |= {"LOCAL_STORAGE_ROOT": str(storage_root), "LOCAL_LOG_DIR": str(log_dir)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infra.local.run"],
+            cwd=REPOSITORY_ROOT,
+            env={**env, **extra_env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_for(self, text: str, timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the launcher's output:\n{self.output}")
+            time.sleep(0.05)
+
+    def stop(self, signum: signal.Signals = signal.SIGINT) -> int:
+        """Signal the launcher (if still running); its exit code once it has left."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.exit_code()
+
+    def exit_code(self) -> int:
+        """Wait (bounded) for the launcher to leave on its own, and read all it printed."""
+        code = self.process.wait(timeout=STOP_TIMEOUT)
+        self._close_output()
+        return code
+
+    def kill_leftovers(self) -> None:
+        """After a failed test: nothing the launcher started may outlive it."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+        self._close_output()
+        for pid in self.pids():
+            if group_exists(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+    def pids(self) -> list[int]:
+        """Every child the launcher said it started."""
+        return [int(pid) for pid in re.findall(r"\bpid (\d+)", self.output)]
+
+    def url(self, function: str) -> str:
+        match = re.search(rf"^  {function}\s+(http://\S+)", self.output, re.MULTILINE)
+        assert match, f"no URL for {function} in:\n{self.output}"
+        return match[1]
+
+    def pid(self, function: str) -> int:
+        match = re.search(rf"^  {function}\s+\S+\s+pid (\d+)", self.output, re.MULTILINE)
+        assert match, f"no pid for {function} in:\n{self.output}"
+        return int(match[1])
+
+    def sample_prediction(self) -> tuple[str, dict[str, Any]]:
+        """The curl command printed and the JSON answer printed after it."""
+        lines = self.output.splitlines()
+        index = next(i for i, line in enumerate(lines) if line.strip().startswith("$ curl"))
+        return lines[index].strip(), json.loads(lines[index + 1])
+
+    def assert_nothing_left(self) -> None:
+        started = self.pids()
+        assert started, self.output
+        assert [pid for pid in started if group_exists(pid)] == []
+        assert [port for port in self.ports.values() if port_in_use(LOOPBACK, port)] == []
+
+    def _close_output(self) -> None:
+        self._reader.join(timeout=5)  # the pipe ends when the launcher does
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+
+@pytest.fixture(scope="module")
+def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The objects of every run in this module: the first run's registry is reused after."""
+    return tmp_path_factory.mktemp("make-run-gcs")
+
+
+@pytest.fixture
+def launches() -> Iterator[list[Launch]]:
+    """Launches a test starts; none may outlive it, whatever the test's outcome."""
+    started: list[Launch] = []
+    yield started
+    for launch in started:
+        launch.kill_leftovers()
+
+
+@pytest.fixture(scope="module")
+def first_run(storage_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
+    """The first `make run` on an empty registry, serving; the first test stops it."""
+    launch = Launch(storage_root, tmp_path_factory.mktemp("first-run-logs"))
+    try:
+        launch.wait_for(SERVING)
+        yield launch
+    finally:
+        launch.kill_leftovers()
+
+
+def test_first_run_trains_serves_a_real_prediction_and_stops_on_sigint(first_run: Launch) -> None:
+    url = first_run.url("predict_batch")
+    command, answer = first_run.sample_prediction()
+
+    assert "registry empty; trained version 1" in first_run.output
+    assert command == f"$ curl -g '{url}/batch/[0.5,0.2,0.6]'"
+    assert len(answer["predictions"]) == 3
+    assert all(isinstance(value, float) for value in answer["predictions"])
+    assert answer["model"] == {"name": names.MODEL_NAME, "version": 1}
+    health = http_get(f"{url}/health", timeout=10)
+    assert health is not None
+    assert (health[0], json.loads(health[1])) == (200, {"status": "ok"})
+    assert url == f"http://{LOOPBACK}:{first_run.ports['PREDICT_BATCH_PORT']}"
+
+    assert first_run.stop(signal.SIGINT) == 0
+    first_run.assert_nothing_left()
+    assert first_run.output.rstrip().endswith("stopped")
+
+
+def test_a_second_run_reuses_the_registry_and_stops_on_sigterm(
+    first_run: Launch, storage_root: Path, tmp_path: Path, launches: list[Launch]
+) -> None:
+    first_run.stop()  # already stopped when the first test ran
+    second = Launch(storage_root, tmp_path)
+    launches.append(second)
+    second.wait_for(SERVING)
+
+    _, answer = second.sample_prediction()
+    assert f"reused the registry under {storage_root}" in second.output
+    assert "production is version 1 (versions: 1)" in second.output
+    assert "trained" not in second.output
+    assert answer["model"]["version"] == 1
+
+    assert second.stop(signal.SIGTERM) == 0
+    second.assert_nothing_left()
+
+
+def test_a_function_that_dies_stops_everything_with_its_log_named(
+    first_run: Launch, storage_root: Path, tmp_path: Path, launches: list[Launch]
+) -> None:
+    first_run.stop()
+    launch = Launch(storage_root, tmp_path)
+    launches.append(launch)
+    launch.wait_for(SERVING)
+    pid = launch.pid("predict_batch")
+
+    os.kill(pid, signal.SIGKILL)  # gunicorn's master only: its worker is left for the launcher
+
+    assert launch.exit_code() == 1
+    assert (
+        f"error: predict_batch (pid {pid}) exited unexpectedly with code -9; "
+        f"log: {tmp_path / 'predict_batch.log'}"
+    ) in launch.output
+    launch.assert_nothing_left()
+
+
+def test_a_missing_prerequisite_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    launch = Launch(tmp_path / "gcs", tmp_path, PUBSUB_EMULATOR_BIN=str(tmp_path / "nothing"))
+
+    assert launch.exit_code() == 2
+    [line] = launch.output.splitlines()
+    assert line.startswith("missing prerequisite: the Pub/Sub emulator (PUBSUB_EMULATOR_BIN=")
