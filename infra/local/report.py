@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from infra import names
 from infra.local.cloud import FAKE_GCS_SERVER, PUBSUB_EMULATOR, LocalCloud
 from infra.local.processes import Child
+from infra.local.samples import STREAM_BODY
 from infra.local.seed import SeedOutcome
 from infra.local.serving import Function, PushSubscription
 
@@ -70,6 +72,15 @@ def sample_prediction(url: str, body: str) -> None:
     # -g: curl would read the brackets as a URL range.
     print(f"  $ curl -g {shlex.quote(url)}")
     print(f"  {body.strip()}")
+
+
+def sample_stream(request_id: str, result: str) -> None:
+    print("sample stream request")
+    print(
+        f"  $ python -m mlctl publish '{json.dumps(STREAM_BODY['instances'])}' "
+        f"--request-id {request_id}"
+    )
+    print(f"  {result.strip()}")
 
 
 def environment(cloud: LocalCloud) -> None:

@@ -46,10 +46,9 @@ from types import FrameType
 from typing import NoReturn
 
 from infra import names
-from infra.local import prerequisites, report
+from infra.local import prerequisites, report, samples
 from infra.local.cloud import DEFAULT_LOG_DIR, CloudConfig, LocalCloud, port_from_environ
 from infra.local.errors import LocalCloudError, MissingPrerequisite
-from infra.local.processes import http_get
 from infra.local.seed import ensure_served_model
 from infra.local.serving import (
     REPOSITORY_ROOT,
@@ -59,8 +58,6 @@ from infra.local.serving import (
 )
 
 DEFAULT_STORAGE_ROOT = REPOSITORY_ROOT / ".local" / "gcs"  # git-ignored, like the logs
-SAMPLE_PATH = "/batch/[0.5,0.2,0.6]"  # the seed's URL
-SAMPLE_TIMEOUT = 30.0  # the first request loads the model from storage
 EXIT_FAILED = 1
 _POLL_SECONDS = 0.2
 # After main() returns, grpc's threads (the Pub/Sub clients that created the topics) can keep
@@ -145,20 +142,16 @@ def _start(cloud: LocalCloud, config: RunConfig, began: float) -> None:
     report.functions(functions, children, missing)
     report.topics_and_subscriptions(subscriptions)
     if "predict_batch" in running:
-        _sample_prediction(running["predict_batch"].url, children["predict_batch"].log_path)
+        report.sample_prediction(
+            *samples.http_prediction(
+                running["predict_batch"].url, children["predict_batch"].log_path
+            )
+        )
+    if "predict_stream" in running:
+        report.sample_stream(*samples.stream_prediction(cloud, children["predict_stream"].log_path))
     report.environment(cloud)
     print(f"ready in {time.monotonic() - began:.1f} s")
     print("serving; Ctrl-C to stop")
-
-
-def _sample_prediction(base_url: str, log_path: Path) -> None:
-    """One real prediction through predict_batch, so the output proves the stack works."""
-    url = base_url + SAMPLE_PATH
-    answer = http_get(url, timeout=SAMPLE_TIMEOUT)
-    if answer is None or answer[0] != 200:
-        got = "no answer" if answer is None else f"HTTP {answer[0]}: {answer[1].decode()[:300]}"
-        raise LocalCloudError(f"the sample prediction GET {url} failed: {got} (log: {log_path})")
-    report.sample_prediction(url, answer[1].decode())
 
 
 def _serve(cloud: LocalCloud) -> NoReturn:

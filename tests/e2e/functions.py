@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,8 +53,21 @@ class FunctionProcess:
     def kill(self) -> None:
         """SIGKILL the whole process group: no graceful shutdown, requests in flight lost."""
         assert self.process is not None
-        import os
-        import signal
-
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        )
+        return [int(pid) for pid in found.stdout.split()]
+
+    def kill_worker(self) -> int:
+        """SIGKILL the gunicorn worker that runs the function, mid-request; its master keeps
+        the port open and starts a new worker, as a serverless platform replaces a crashed
+        instance behind a front end that never refuses connections."""
+        assert self.process is not None
+        (worker,) = self.worker_pids()
+        os.kill(worker, signal.SIGKILL)
+        return worker

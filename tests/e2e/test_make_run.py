@@ -117,6 +117,12 @@ class Launch:
         index = next(i for i, line in enumerate(lines) if line.strip().startswith("$ curl"))
         return lines[index].strip(), json.loads(lines[index + 1])
 
+    def sample_stream(self) -> tuple[str, dict[str, Any]]:
+        """The mlctl publish command printed and the stream result printed after it."""
+        lines = self.output.splitlines()
+        index = next(i for i, line in enumerate(lines) if "$ python -m mlctl publish" in line)
+        return lines[index].strip(), json.loads(lines[index + 1])
+
     def assert_nothing_left(self) -> None:
         started = self.pids()
         assert started, self.output
@@ -173,6 +179,11 @@ def test_first_run_trains_serves_a_real_prediction_and_stops_on_sigint(first_run
     assert health is not None
     assert (health[0], json.loads(health[1])) == (200, {"status": "ok"})
     assert url == f"http://{LOOPBACK}:{first_run.ports['PREDICT_BATCH_PORT']}"
+    publish, result = first_run.sample_stream()
+    assert result["status"] == "ok"
+    assert result["request_id"] in publish
+    assert result["predictions"] == answer["predictions"][:1]  # the same instance, 0.5
+    assert result["model"] == {"name": names.MODEL_NAME, "version": 1}
 
     assert first_run.stop(signal.SIGINT) == 0
     first_run.assert_nothing_left()

@@ -169,12 +169,16 @@ def test_a_thousand_requests_each_get_their_result(rig, bucket, monkeypatch, loc
 def test_a_killed_function_loses_nothing(rig):
     bodies = {f"kill-{i:03d}": json.dumps({"instances": [[i / 1000]]}).encode() for i in range(300)}
     rig.publish(bodies)
-    time.sleep(0.3)  # let deliveries be in flight
-    rig.function.kill()
-    rig.function.start()  # same port: the push subscription finds it again
-    answered = rig.results(len(bodies), timeout=120)
-    assert set(answered) == set(bodies)
+    first = rig.results(20, timeout=60)  # deliveries are flowing: kill mid-stream
+    killed = rig.function.kill_worker()
+    answered = rig.results(len(bodies) - len(first), timeout=120)
+    answered.update(first)
+    with rig.cloud.pubsub_clients() as (_, subscriber):
+        dead = pull(subscriber, rig.dead_letter_subscription, len(bodies), timeout=3)
+    assert not dead
+    assert set(answered) == set(bodies), f"{len(bodies) - len(answered)} unanswered"
     assert all(attrs["status"] == "ok" for entries in answered.values() for _, attrs, _ in entries)
+    assert killed not in rig.function.worker_pids()  # a new worker answered the rest
 
 
 def test_storage_outage_dead_letters_then_recovers(local_cloud, trained_artifact, tmp_path):

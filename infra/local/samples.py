@@ -1,0 +1,76 @@
+"""The real requests `make run` sends to show the stack works: one over HTTP, one over Pub/Sub."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+from google.api_core import exceptions as api_exceptions
+from google.cloud import pubsub_v1
+
+from infra import names
+from infra.local.cloud import LocalCloud
+from infra.local.errors import LocalCloudError
+from infra.local.processes import http_get
+
+BATCH_PATH = "/batch/[0.5,0.2,0.6]"  # the seed's URL
+STREAM_BODY = {"instances": [[0.5]]}
+TIMEOUT = 30.0  # the first request loads the model from storage
+RESULTS_SUBSCRIPTION = "prediction-results-sub"
+
+
+def http_prediction(base_url: str, log_path: Path) -> tuple[str, str]:
+    """GET the seed's batch URL; the URL and the answer's body."""
+    url = base_url + BATCH_PATH
+    answer = http_get(url, timeout=TIMEOUT)
+    if answer is None or answer[0] != 200:
+        got = "no answer" if answer is None else f"HTTP {answer[0]}: {answer[1].decode()[:300]}"
+        raise LocalCloudError(f"the sample prediction GET {url} failed: {got} (log: {log_path})")
+    return url, answer[1].decode()
+
+
+def stream_prediction(cloud: LocalCloud, log_path: Path) -> tuple[str, str]:
+    """Publish one request to prediction-requests and wait for its result; (request id, result)."""
+    project = cloud.config.project_id
+    request_id = f"make-run-sample-{uuid.uuid4().hex[:8]}"
+    with cloud.pubsub_clients() as (publisher, subscriber):
+        topic = publisher.topic_path(project, names.PREDICTION_REQUESTS)
+        publisher.publish(topic, json.dumps(STREAM_BODY).encode(), request_id=request_id).result(
+            timeout=TIMEOUT
+        )
+        subscription = subscriber.subscription_path(project, RESULTS_SUBSCRIPTION)
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            found = _pull_result(subscriber, subscription, request_id)
+            if found is not None:
+                return request_id, found
+    raise LocalCloudError(
+        f"no result for the sample stream request {request_id} within {TIMEOUT:.0f} s "
+        f"(log: {log_path})"
+    )
+
+
+def _pull_result(
+    subscriber: pubsub_v1.SubscriberClient, subscription: str, request_id: str
+) -> str | None:
+    """Take our result; hand anything else straight back to the subscription for its reader."""
+    try:
+        response = subscriber.pull(subscription=subscription, max_messages=50, timeout=5)
+    except api_exceptions.DeadlineExceeded:
+        return None
+    ours = [
+        m
+        for m in response.received_messages
+        if m.message.attributes.get("request_id") == request_id
+    ]
+    others = [m.ack_id for m in response.received_messages if m not in ours]
+    if others:
+        subscriber.modify_ack_deadline(
+            subscription=subscription, ack_ids=others, ack_deadline_seconds=0
+        )
+    if not ours:
+        return None
+    subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in ours])
+    return str(ours[0].message.data.decode())
