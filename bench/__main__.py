@@ -1,0 +1,89 @@
+"""`python -m bench` (make bench): measure every path, write bench/results.json, print a table.
+
+It starts everything it needs on free ports (so it never meets a running make run) and stops
+all of it at the end; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import (
+    batches,
+    calibration,
+    cold_start,
+    machine,
+    report,
+    rig,
+    single,
+    stream,
+    train,
+)
+from bench.load import load_generator
+from bench.payloads import SIZES
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def main() -> None:
+    arguments = _arguments()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    plan = single.Plan(trials=arguments.trials, seconds=arguments.seconds)
+    generator = load_generator()
+    print(f"load generator: {generator.describe()['name']}", flush=True)
+    began = time.monotonic()
+    results: dict[str, Any] = {
+        "machine": machine.describe(generator.describe(), rig.server_settings())
+    }
+    results["machine"]["python_loop_us"] = {}
+    with rig.running() as running:
+        _step(began, "http_single and framework_floor", results)
+        urls = {"http_single": running.batch.url, "framework_floor": running.floor.url}
+        results.update(single.measure(generator, urls, plan))
+        _step(began, "http_batch and codec_bound", results)
+        results.update(batches.measure(running.batch.url, running.model, SIZES))
+        _step(began, "stream", results)
+        results["stream"] = stream.measure(running.cloud, arguments.messages)
+        _step(began, "cold_start_ms", results)
+        results["cold_start_ms"] = cold_start.measure(running.cloud)
+    _step(began, "train", results)
+    results["train"] = train.measure()
+    results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    results["machine"]["bench_seconds"] = round(time.monotonic() - began, 1)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{report.table(results)}\n\nwritten to {RESULTS}")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    default = single.Plan()
+    parser.add_argument(
+        "--trials", type=int, default=default.trials, help=f"trials per point ({default.trials})"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=default.seconds,
+        help=f"seconds per trial ({default.seconds:g})",
+    )
+    parser.add_argument(
+        "--messages", type=int, default=stream.MESSAGES, help="stream burst size (1000)"
+    )
+    return parser.parse_args()
+
+
+def _step(began: float, name: str, results: dict[str, Any]) -> None:
+    """Announce a step and note how fast plain Python runs just before it."""
+    speed = calibration.python_loop_us()
+    results["machine"]["python_loop_us"][name] = speed
+    print(f"[{time.monotonic() - began:6.1f} s] {name} (python loop {speed} µs)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

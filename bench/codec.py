@@ -1,0 +1,114 @@
+"""The ceiling of http_batch: the same bodies decoded, predicted and encoded in one process.
+
+It runs the functions' own code path (functions.parsing, the artifact's predict, orjson
+with numpy) without a server, a socket or a log line, in a fresh interpreter that imports
+only that path and then freezes what it imported (gc.freeze): otherwise every full
+collection walks the modules' objects again, which is the interpreter's cost, not the
+codec's (it halves the rate). The parent asks for one trial at a time, so codec and HTTP
+trials take turns on a machine whose speed drifts.
+
+    python -m bench.codec 1000 10000    # stdin: the model on one line, then "json 1000"...
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import IO, Self
+
+import orjson
+
+from bench.payloads import payload
+from bench.rig import ROOT
+from bench.timing import throughput
+from functions.config import Settings
+from functions.parsing import Instances, decode_csv, decode_json
+from model.artifact import ModelArtifact, from_json
+
+TRIAL_SECONDS = 0.5
+
+Decoder = Callable[[bytes, int], Instances]
+DECODERS: dict[str, Decoder] = {"json": decode_json, "csv": decode_csv}
+
+
+class CodecWorker:
+    """A `python -m bench.codec` child that runs one timed trial per request."""
+
+    def __init__(self, model: ModelArtifact, sizes: Sequence[int]) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "bench.codec", *map(str, sizes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        self._send(json.dumps(model.to_document()))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def trial(self, kind: str, rows: int) -> float:
+        """Rows per second of one trial of back-to-back round trips."""
+        self._send(f"{kind} {rows}")
+        answer = self._stdout().readline()
+        if not answer:
+            raise RuntimeError(f"bench.codec exited with {self._process.wait()}")
+        return float(answer)
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+    def _send(self, line: str) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None
+        stdin.write(line.encode() + b"\n")
+        stdin.flush()
+
+    def _stdout(self) -> IO[bytes]:
+        assert self._process.stdout is not None
+        return self._process.stdout
+
+
+def round_trip(model: ModelArtifact, body: bytes, decode: Decoder, max_instances: int) -> bytes:
+    """What predict_batch does to a body, less the server: parse, predict, format."""
+    matrix = decode(body, max_instances).matrix(model.features)
+    answer = {
+        "predictions": model.predict(matrix),
+        "model": {"name": model.name, "version": model.version},
+    }
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def main() -> None:
+    model = from_json(sys.stdin.readline())
+    payloads = {int(rows): payload(int(rows), model.features) for rows in sys.argv[1:]}
+    limit = Settings().max_instances
+    gc.collect()
+    gc.freeze()  # what was imported and built so far stays; requests' objects are collected
+    for line in sys.stdin:
+        kind, rows = line.split()
+        body = getattr(payloads[int(rows)], kind)
+        decode = DECODERS[kind]
+
+        def call(body: bytes = body, decode: Decoder = decode) -> bytes:
+            return round_trip(model, body, decode, limit)
+
+        call()  # warm-up
+        print(throughput(call, int(rows), 1, TRIAL_SECONDS)[0], flush=True)
+
+
+if __name__ == "__main__":
+    main()

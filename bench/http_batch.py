@@ -1,0 +1,48 @@
+"""Batches end to end: POST /predict over one keep-alive connection, rows per second."""
+
+from __future__ import annotations
+
+import http.client
+import urllib.parse
+
+import orjson
+
+from bench.timing import throughput
+
+TRIAL_SECONDS = 0.5
+TIMEOUT = 120.0
+
+
+class BatchClient:
+    """One persistent connection; every answer is read whole before the next request."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self._connection = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT
+        )
+
+    def post(self, body: bytes, content_type: str) -> bytes:
+        self._connection.request(
+            "POST", "/predict", body=body, headers={"Content-Type": content_type}
+        )
+        response = self._connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"POST /predict answered {response.status}: {answer[:200]!r}")
+        return answer
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def check(client: BatchClient, body: bytes, content_type: str, rows: int) -> None:
+    """One request whose answer must hold a prediction per instance."""
+    answer = orjson.loads(client.post(body, content_type))
+    if len(answer["predictions"]) != rows:
+        raise RuntimeError(f"{rows} instances got {len(answer['predictions'])} predictions")
+
+
+def trial(client: BatchClient, body: bytes, content_type: str, rows: int) -> float:
+    """Rows per second of back-to-back requests for TRIAL_SECONDS (at least one)."""
+    return throughput(lambda: client.post(body, content_type), rows, 1, TRIAL_SECONDS)[0]

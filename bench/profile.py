@@ -1,0 +1,111 @@
+"""Profile predict_batch's worker with py-spy under the benchmark's own loads.
+
+    .venv/bin/pip install py-spy     # a profiling aid, not a requirement of the project
+    .venv/bin/python -m bench.profile [--seconds 20]
+
+Samples the gunicorn worker (only while a thread holds the GIL: where the Python process
+spends its one core) under one-instance POSTs at concurrency 8, then under 10,000-row JSON
+batches; writes the raw collapsed stacks (flamegraph.pl's input) under .local/bench/profiles
+and prints the top of each with the call trees that matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import http_batch, rig
+from bench.load import LoadGenerator, load_generator
+from bench.payloads import payload
+from bench.stacks import Profile, render
+
+OUT = rig.ROOT / ".local" / "bench" / "profiles"
+RATE = 250  # samples per second
+# Where the trees start: the worker's request handling, and the function itself.
+SINGLE_ROOTS = ("ThreadWorker.handle (", "handle (functions/http_batch.py")
+BATCH_ROOTS = ("handle (functions/http_batch.py",)
+
+
+def worker_pid(server: rig.Server) -> int:
+    """gunicorn's worker: the only child of the functions-framework (arbiter) process."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    pids = children.read_text().split()
+    if len(pids) != 1:
+        raise RuntimeError(f"expected one gunicorn worker under {server.process.pid}: {pids}")
+    return int(pids[0])
+
+
+def record(pid: int, seconds: float, raw: Path, load: Callable[[], object]) -> Profile:
+    """py-spy on pid into raw while load runs (load should last about `seconds`)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    command = [spy, "record", "--pid", str(pid), "--duration", f"{seconds:g}"]
+    command += ["--rate", str(RATE), "--gil", "--format", "raw", "--output", str(raw)]
+    recorder = subprocess.Popen(command)
+    time.sleep(0.5)  # let py-spy attach before the load starts
+    loader = threading.Thread(target=load)
+    loader.start()
+    loader.join()
+    recorder.wait(timeout=seconds + 60)
+    return Profile.read(raw)
+
+
+def single_load(generator: LoadGenerator, url: str, seconds: float) -> Callable[[], object]:
+    def run() -> object:
+        result = generator.run(url + "/predict", 8, seconds)
+        print(
+            f"load: {result.req_per_s:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
+            f"p99 {result.p99_ms:.2f} ms, {result.errors} errors"
+        )
+        return result
+
+    return run
+
+
+def batch_load(url: str, body: bytes, seconds: float) -> Callable[[], object]:
+    def run() -> object:
+        client = http_batch.BatchClient(url)
+        requests = 0
+        deadline = time.monotonic() + seconds
+        began = time.perf_counter()
+        while time.monotonic() < deadline:
+            client.post(body, "application/json")
+            requests += 1
+        elapsed = time.perf_counter() - began
+        client.close()
+        rows = requests * 10_000 / elapsed
+        print(f"load: {requests / elapsed:.1f} batches/s = {rows:,.0f} rows/s")
+        return requests
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per profile (20)")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where stacks go ({OUT})")
+    arguments = parser.parse_args()
+    seconds, out = arguments.seconds, arguments.out
+    generator = load_generator()
+    with rig.running() as running:
+        url = running.batch.url
+        pid = worker_pid(running.batch)
+        body = payload(10_000, running.model.features).json
+        # Warm both paths (model loaded, first-call costs paid) before sampling.
+        generator.run(url + "/predict", 8, 2.0)
+        batch_load(url, body, 2.0)()
+        single = record(pid, seconds, out / "single-c8.txt", single_load(generator, url, seconds))
+        print(render("POST /predict, 1 instance, concurrency 8", single, SINGLE_ROOTS))
+        batch = record(pid, seconds, out / "batch-10k-json.txt", batch_load(url, body, seconds))
+        print(render("POST /predict, 10,000-row JSON", batch, BATCH_ROOTS))
+    print(f"\nraw collapsed stacks in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The results as a table a person reads at the end of make bench."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def table(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    generator = machine["load_generator"]
+    server = machine["server"]
+    lines = [
+        f"machine: {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}, "
+        f"numpy {machine['numpy']}; load: {generator['name']} {generator['version']}; "
+        f"server: gunicorn {server['workers']} worker x {server['threads']} threads",
+        "python loop µs before each step (lower is faster; about 7 on a quiet core): "
+        + ", ".join(f"{step} {us}" for step, us in machine.get("python_loop_us", {}).items()),
+        "",
+        _single(results["http_single"], results["framework_floor"]),
+        "",
+        _batch(results["http_batch"], results["codec_bound"]),
+        "",
+    ]
+    stream = results["stream"]
+    lines.append(
+        f"stream      {stream['answered']}/{stream['messages']} messages: "
+        f"{stream['msgs_per_s']:,.0f} msg/s, p50 {stream['p50_ms']:,.0f} ms, "
+        f"p99 {stream['p99_ms']:,.0f} ms (publish → result)"
+    )
+    cold = results["cold_start_ms"]
+    lines.append(
+        f"cold start  import main {cold['import']:,.0f} ms; "
+        f"spawn → first prediction {cold['first_prediction']:,.0f} ms"
+    )
+    train = results["train"]
+    lines.append(
+        f"train       gradient descent {train['seconds'] * 1000:,.2f} ms, R² {train['r2']:.4f}; "
+        f"closed form {train['closed_form_seconds'] * 1000:,.3f} ms, "
+        f"R² {train['closed_form_r2']:.4f}"
+    )
+    return "\n".join(lines)
+
+
+def _single(http: dict[str, Any], floor: dict[str, Any]) -> str:
+    rows = [
+        f"{'POST /predict, 1 instance':<27}{'req/s':>10}{'floor':>10}{'ratio':>8}"
+        f"{'p50 ms':>9}{'floor':>8}{'p99 ms':>9}{'floor':>8}{'ratio':>8}",
+    ]
+    for index, level in enumerate(http["concurrency"]):
+        rps, floor_rps = http["req_per_s"][index], floor["req_per_s"][index]
+        p99, floor_p99 = http["p99_ms"][index], floor["p99_ms"][index]
+        rows.append(
+            f"{'  concurrency ' + str(level):<27}{rps:>10,.0f}{floor_rps:>10,.0f}"
+            f"{_ratio(rps, floor_rps):>8}{http['p50_ms'][index]:>9.2f}"
+            f"{floor['p50_ms'][index]:>8.2f}{p99:>9.2f}{floor_p99:>8.2f}{_ratio(p99, floor_p99):>8}"
+        )
+    return "\n".join(rows)
+
+
+def _batch(http: dict[str, Any], codec: dict[str, Any]) -> str:
+    rows = [
+        f"{'POST /predict, batches':<27}{'JSON rows/s':>14}{'codec':>14}{'ratio':>8}"
+        f"{'CSV rows/s':>14}{'codec':>14}{'ratio':>8}",
+    ]
+    for index, size in enumerate(http["instances"]):
+        json_rate, json_codec = http["json_rows_per_s"][index], codec["rows_per_s"][index]
+        csv_rate, csv_codec = http["csv_rows_per_s"][index], codec["csv_rows_per_s"][index]
+        rows.append(
+            f"{f'  {size:,} instances':<27}{json_rate:>14,}{json_codec:>14,}"
+            f"{_ratio(json_rate, json_codec):>8}{csv_rate:>14,}{csv_codec:>14,}"
+            f"{_ratio(csv_rate, csv_codec):>8}"
+        )
+    return "\n".join(rows)
+
+
+def _ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}" if reference else "-"

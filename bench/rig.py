@@ -1,0 +1,124 @@
+"""What the benchmark runs against: a LocalCloud on free ports, a promoted model, and the
+functions as production runs them (functions-framework, gunicorn with its defaults)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import names
+from infra.local.cloud import LocalCloud, free_port, wait_http_ok
+from model.artifact import ModelArtifact
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = ROOT / ".local" / "bench" / "logs"  # git-ignored, like make run's logs
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of a source file, as functions-framework serves it."""
+
+    target: str
+    source: str  # relative to ROOT, as production's --source=main.py
+    signature_type: str = "http"
+    ready_path: str = "/"  # answers once the server is up; any status will do
+
+    def command(self, port: int) -> list[str]:
+        return [
+            str(Path(sys.executable).with_name("functions-framework")),
+            f"--target={self.target}",
+            f"--signature-type={self.signature_type}",
+            f"--source={self.source}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+        ]
+
+
+PREDICT_BATCH = Function("predict_batch", "main.py", ready_path="/health")
+PREDICT_STREAM = Function("predict_stream", "main.py", signature_type="cloudevent")
+FLOOR = Function("floor", "bench/floor.py")
+
+
+@dataclass(frozen=True)
+class Server:
+    function: Function
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Rig:
+    cloud: LocalCloud
+    model: ModelArtifact
+    batch: Server
+    floor: Server
+    stream: Server
+
+
+def server_settings(env: Mapping[str, str] | None = None) -> dict[str, object]:
+    """gunicorn's settings as functions-framework 3.x derives them (WORKERS, THREADS)."""
+    env = os.environ if env is None else env
+    cores = os.cpu_count() or 1
+    return {
+        "server": "gunicorn (functions-framework default)",
+        "worker_class": "gthread",
+        "workers": int(env.get("WORKERS", 1)),
+        "threads": int(env.get("THREADS", cores * 4)),
+        "timeout": int(env.get("CLOUD_RUN_TIMEOUT_SECONDS", 0)),
+    }
+
+
+def start(manager: LocalCloud, function: Function, name: str, port: int | None = None) -> Server:
+    """Start function as its own process group, which manager.stop() ends."""
+    port = port or free_port()
+    process = manager.start_process(name, function.command(port), cwd=ROOT)
+    return Server(function, port, process)
+
+
+def wait_ready(server: Server) -> None:
+    url = server.url + server.function.ready_path
+    wait_http_ok(url, START_TIMEOUT, server.process, any_status=True)
+
+
+def seed_model(cloud: LocalCloud) -> ModelArtifact:
+    """Train the seed model on the bundled data and promote it, as a first make run does."""
+    from model.dataset import load_diabetes
+    from model.pipeline import train_register_promote
+    from model.registry import Registry
+
+    registry = Registry(cloud.storage_client(), cloud.config.bucket)
+    outcome = train_register_promote(registry, load_diabetes(), names.MODEL_NAME)
+    if not outcome.promoted:
+        raise RuntimeError(f"the seed model was not promoted: {outcome.decision.reasons}")
+    return outcome.model
+
+
+@contextlib.contextmanager
+def running() -> Iterator[Rig]:
+    """The whole rig, stopped on exit (every process it started, and only those)."""
+    with LocalCloud.on_free_ports(LOG_DIR) as cloud:
+        model = seed_model(cloud)
+        servers = [
+            start(cloud, function, function.target)
+            for function in (PREDICT_BATCH, FLOOR, PREDICT_STREAM)
+        ]
+        for server in servers:
+            wait_ready(server)
+        batch, floor, stream = servers
+        cloud.ensure_push_subscription(
+            names.PREDICTION_REQUESTS_PUSH,
+            names.PREDICTION_REQUESTS,
+            f"{stream.url}/projects/{cloud.config.project_id}/topics/{names.PREDICTION_REQUESTS}",
+            dead_letter_topic=names.PREDICTION_DEAD_LETTER,
+        )
+        yield Rig(cloud, model, batch, floor, stream)
