@@ -6,8 +6,8 @@ Routing, limits and content types live here; every ServingError becomes a JSON a
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Callable
 
 import flask
@@ -35,11 +35,12 @@ from functions.prediction import ModelSelector, describe, predict
 COMPONENT = "predict_batch"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _POST_PATHS = ("/", "/predict")
+_SERVED = ModelSelector()
 
 
 def handle(request: flask.Request) -> flask.Response:
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
     model_version = None
     try:
         status, body, model_version = _route(request)
@@ -97,6 +98,8 @@ def _predict(
 
 
 def _selector(request: flask.Request) -> ModelSelector:
+    if not request.query_string:
+        return _SERVED  # most requests: skip parsing the query
     return ModelSelector.parse(request.args.get("version"), request.args.get("alias"))
 
 
