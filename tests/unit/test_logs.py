@@ -27,32 +27,27 @@ def test_a_request_line_has_the_contract_fields(capsys):
     assert entry["time"].endswith("Z")
 
 
-def test_buffered_lines_reach_stdout_without_an_explicit_flush(repository_root):
-    # os._exit skips every exit handler: only the background flush can deliver the line.
+def log_then_exit_abruptly(repository_root, disable_flusher: bool) -> bytes:
+    """Log one line, wait, then os._exit, which skips every exit handler: only the
+    background flush can have delivered the line. What reached stdout."""
     program = (
         "import os, time\n"
         "from functions import logs\n"
-        "logs.info('later', component='test')\n"
+        + ("logs._flusher = object()\n" if disable_flusher else "")
+        + "logs.info('later', component='test')\n"
         "time.sleep(4 * logs.FLUSH_SECONDS)\n"
         "os._exit(0)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], cwd=repository_root, capture_output=True, timeout=60
     )
-    assert json.loads(result.stdout)["message"] == "later"
+    return result.stdout
+
+
+def test_buffered_lines_reach_stdout_without_an_explicit_flush(repository_root):
+    assert json.loads(log_then_exit_abruptly(repository_root, False))["message"] == "later"
 
 
 def test_without_the_background_flush_the_line_would_be_lost(repository_root):
-    """The control for the test above: the same program, flusher disabled, prints nothing."""
-    program = (
-        "import os, time\n"
-        "from functions import logs\n"
-        "logs._flusher = object()\n"
-        "logs.info('later', component='test')\n"
-        "time.sleep(4 * logs.FLUSH_SECONDS)\n"
-        "os._exit(0)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", program], cwd=repository_root, capture_output=True, timeout=60
-    )
-    assert result.stdout == b""
+    """The control for the test above: the flusher disabled, nothing is printed."""
+    assert log_then_exit_abruptly(repository_root, True) == b""
