@@ -18,7 +18,7 @@ from infra.local.cloud import LocalCloud
 MESSAGES = 1000
 WARMUP_MESSAGES = 10  # the first request loads the model: not part of the burst
 TIMEOUT = 180.0
-RESULTS_SUBSCRIPTION = "prediction-results-sub"  # created by LocalCloud.start()
+RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
 
 
 def measure(cloud: LocalCloud, messages: int = MESSAGES) -> dict[str, Any]:

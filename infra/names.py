@@ -42,8 +42,9 @@ PUSH_SUBSCRIPTIONS = {
 DEAD_LETTER_MAX_ATTEMPTS = 5
 
 # Pull subscriptions for people (and for monitor_drift): name -> topic.
+PREDICTION_RESULTS_SUB = "prediction-results-sub"
 PULL_SUBSCRIPTIONS = {
-    "prediction-results-sub": PREDICTION_RESULTS,
+    PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
     "prediction-dead-letter-sub": PREDICTION_DEAD_LETTER,
     "model-events-sub": MODEL_EVENTS,
     "drift-alerts-sub": DRIFT_ALERTS,

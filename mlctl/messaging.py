@@ -14,7 +14,7 @@ from google.cloud import pubsub_v1
 from functions.config import Settings
 from infra import names
 
-RESULTS_SUBSCRIPTION = "prediction-results-sub"
+RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
 
 
 def add_commands(commands: Any, settings: Settings) -> None:

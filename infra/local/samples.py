@@ -18,7 +18,7 @@ from infra.local.processes import http_get
 BATCH_PATH = "/batch/[0.5,0.2,0.6]"  # the seed's URL
 STREAM_BODY = {"instances": [[0.5]]}
 TIMEOUT = 30.0  # the first request loads the model from storage
-RESULTS_SUBSCRIPTION = "prediction-results-sub"
+RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
 
 
 def http_prediction(base_url: str, log_path: Path) -> tuple[str, str]:

@@ -46,15 +46,20 @@ def message(
     }
 
 
+def published_event(msg: dict, **extra_attributes: str) -> dict:
+    return {
+        "id": msg["messageId"],
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": "//pubsub.googleapis.com/projects/local-ml/topics/prediction-requests",
+        "specversion": "1.0",
+        **extra_attributes,
+    }
+
+
 def push_event(msg: dict) -> CloudEvent:
     """What functions-framework makes of the emulator's raw push body."""
     return CloudEvent(
-        {
-            "id": msg["messageId"],
-            "type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "source": "//pubsub.googleapis.com/projects/local-ml/topics/prediction-requests",
-            "specversion": "1.0",
-        },
+        published_event(msg),
         {"message": {"@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage", **msg}},
     )
 
@@ -62,13 +67,7 @@ def push_event(msg: dict) -> CloudEvent:
 def eventarc_event(msg: dict) -> CloudEvent:
     """What an Eventarc Pub/Sub trigger sends."""
     return CloudEvent(
-        {
-            "id": msg["messageId"],
-            "type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "source": "//pubsub.googleapis.com/projects/local-ml/topics/prediction-requests",
-            "specversion": "1.0",
-            "datacontenttype": "application/json",
-        },
+        published_event(msg, datacontenttype="application/json"),
         {"message": msg, "subscription": "projects/local-ml/subscriptions/eventarc-trigger"},
     )
 
