@@ -20,6 +20,7 @@ PREDICTION_RESULTS = "prediction-results"
 PREDICTION_DEAD_LETTER = "prediction-dead-letter"
 PREDICTION_LOG = "prediction-log"
 DATASET_EVENTS = "dataset-events"
+DATASET_DEAD_LETTER = "dataset-dead-letter"
 MODEL_EVENTS = "model-events"
 DRIFT_ALERTS = "drift-alerts"
 TOPICS = (
@@ -28,6 +29,7 @@ TOPICS = (
     PREDICTION_DEAD_LETTER,
     PREDICTION_LOG,
     DATASET_EVENTS,
+    DATASET_DEAD_LETTER,
     MODEL_EVENTS,
     DRIFT_ALERTS,
 )
@@ -39,6 +41,11 @@ PUSH_SUBSCRIPTIONS = {
     PREDICTION_REQUESTS_PUSH: (PREDICTION_REQUESTS, "predict_stream"),
     DATASET_EVENTS_PUSH: (DATASET_EVENTS, "retrain"),
 }
+# Each push subscription's dead-letter topic, taken after this many delivery attempts.
+DEAD_LETTER_TOPICS = {
+    PREDICTION_REQUESTS_PUSH: PREDICTION_DEAD_LETTER,
+    DATASET_EVENTS_PUSH: DATASET_DEAD_LETTER,
+}
 DEAD_LETTER_MAX_ATTEMPTS = 5
 
 # Pull subscriptions for people (and for monitor_drift): name -> topic.
@@ -46,6 +53,7 @@ PREDICTION_RESULTS_SUB = "prediction-results-sub"
 PULL_SUBSCRIPTIONS = {
     PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
     "prediction-dead-letter-sub": PREDICTION_DEAD_LETTER,
+    "dataset-dead-letter-sub": DATASET_DEAD_LETTER,
     "model-events-sub": MODEL_EVENTS,
     "drift-alerts-sub": DRIFT_ALERTS,
     "prediction-log-sub": PREDICTION_LOG,

@@ -25,8 +25,6 @@ FUNCTION_START_TIMEOUT = 60.0  # imports numpy and friends on a busy 2-core mach
 # to /robots.txt, which functions-framework serves itself for every signature type.
 HEALTH_PATHS = {"predict_batch": "/health"}
 _PROBE_PATH = "/robots.txt"
-# The dead-letter topic of each push subscription that has one (CONTRACT section 2).
-DEAD_LETTER_TOPICS = {names.PREDICTION_REQUESTS_PUSH: names.PREDICTION_DEAD_LETTER}
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def ensure_push_subscriptions(
     subscriptions = []
     for name, (topic, function_name) in names.PUSH_SUBSCRIPTIONS.items():
         function = running.get(function_name)
-        dead_letter_topic = DEAD_LETTER_TOPICS.get(name)
+        dead_letter_topic = names.DEAD_LETTER_TOPICS.get(name)
         endpoint = None
         if function is not None:
             # The path is the topic's resource name, as functions-framework expects of a push.
