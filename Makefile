@@ -4,14 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench venv prerequisites clean
+.PHONY: run test lint format bench venv checkov-venv prerequisites deploy clean
 
 ## run: start the local cloud and every function, serve until Ctrl-C
 run: prerequisites venv
 	@$(PY) -m infra.local.run
 
 ## test: the whole suite (unit, integration, end-to-end) against emulators it starts itself
-test: prerequisites venv
+test: prerequisites venv checkov-venv
 	@$(PY) -m pytest
 
 ## lint: ruff (lint and format) and mypy
@@ -37,6 +37,16 @@ bench: prerequisites venv
 
 venv: $(INSTALLED)
 
+# checkov lives apart: it pins an HCL parser that clashes with the tests' python-hcl2.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+checkov-venv: $(CHECKOV_INSTALLED)
+
+$(CHECKOV_INSTALLED): infra/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
 # Reinstalls only when a requirements file changed: a second run reuses the environment.
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,4 +58,4 @@ prerequisites:
 	@$(PYTHON) -m infra.local.prerequisites
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,119 @@
+# The four functions: Cloud Functions 2nd gen, one source archive, one service account each.
+
+locals {
+  # Entry point (main.py) -> its size.
+  functions = {
+    predict_batch  = var.predict_batch_service
+    predict_stream = var.predict_stream_service
+    retrain        = var.retrain_service
+    monitor_drift  = var.monitor_drift_service
+  }
+  # Called only by Pub/Sub push or Cloud Scheduler, which count as internal traffic from the
+  # same project; predict_batch alone is called from outside Google.
+  internal_functions = { for name, service in local.functions : name => service if name != "predict_batch" }
+
+  # Exactly the environment functions/config.py reads (a test checks both directions): the
+  # tuning settings, and what this deployment names.
+  deployment_environment = {
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    MODEL_BUCKET         = google_storage_bucket.registry.name
+    MODEL_NAME           = var.model_name
+    SERVING_ALIAS        = var.serving_alias
+    RESULTS_TOPIC        = var.prediction_results_topic
+  }
+  function_environment = merge(var.function_settings, local.deployment_environment)
+}
+
+# The images of the functions' builds, in a repository the build identity may write to.
+resource "google_artifact_registry_repository" "functions" {
+  #checkov:skip=CKV_GCP_84:Google-managed encryption; a customer-managed key is an organisation policy this module does not impose.
+  repository_id = "function-images"
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Images built from the functions' source"
+
+  # Only the images of the last few deploys are worth keeping.
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+}
+
+resource "google_cloudfunctions2_function" "predict_batch" {
+  #checkov:skip=CKV_GCP_124:Clients outside Google call predict_batch, so ingress is ALLOW_ALL; IAM guards it (run.invoker only for var.predict_batch_invokers, never allUsers).
+  name     = "predict-batch"
+  location = var.region
+
+  build_config {
+    runtime           = "python311"
+    entry_point       = "predict_batch"
+    service_account   = google_service_account.builder.id
+    docker_repository = google_artifact_registry_repository.functions.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.function["predict_batch"].email
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    available_memory                 = var.predict_batch_service.memory
+    available_cpu                    = var.predict_batch_service.cpu
+    timeout_seconds                  = var.predict_batch_service.timeout_seconds
+    min_instance_count               = var.predict_batch_service.min_instances
+    max_instance_count               = var.predict_batch_service.max_instances
+    max_instance_request_concurrency = var.predict_batch_service.concurrency
+    environment_variables            = local.function_environment
+  }
+
+  depends_on = [
+    google_artifact_registry_repository_iam_member.builder_writes_images,
+    google_storage_bucket_iam_member.builder_reads_sources,
+    google_project_iam_member.builder_writes_logs,
+  ]
+}
+
+resource "google_cloudfunctions2_function" "internal" {
+  for_each = local.internal_functions
+  name     = replace(each.key, "_", "-")
+  location = var.region
+
+  build_config {
+    runtime           = "python311"
+    entry_point       = each.key
+    service_account   = google_service_account.builder.id
+    docker_repository = google_artifact_registry_repository.functions.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email            = google_service_account.function[each.key].email
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision   = true
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout_seconds
+    min_instance_count               = each.value.min_instances
+    max_instance_count               = each.value.max_instances
+    max_instance_request_concurrency = each.value.concurrency
+    environment_variables            = local.function_environment
+  }
+
+  depends_on = [
+    google_artifact_registry_repository_iam_member.builder_writes_images,
+    google_storage_bucket_iam_member.builder_reads_sources,
+    google_project_iam_member.builder_writes_logs,
+  ]
+}

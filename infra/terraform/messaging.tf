@@ -1,0 +1,121 @@
+# Topics and subscriptions (the names of the local cloud; docs/messages.md has the formats).
+
+locals {
+  topics = {
+    prediction_requests    = var.prediction_requests_topic
+    prediction_results     = var.prediction_results_topic
+    prediction_dead_letter = var.prediction_dead_letter_topic
+    prediction_log         = var.prediction_log_topic
+    dataset_events         = var.dataset_events_topic
+    dataset_dead_letter    = var.dataset_dead_letter_topic
+    model_events           = var.model_events_topic
+    drift_alerts           = var.drift_alerts_topic
+  }
+
+  # Pull subscriptions for people and for monitor_drift: how long an unread message is kept.
+  # Dead letters and the prediction log wait longest: someone has to look, or the drift job
+  # may be paused; a result nobody read within a day is stale.
+  pull_subscriptions = {
+    prediction_results     = { name = var.prediction_results_subscription, topic = "prediction_results", retention = "86400s" }
+    prediction_dead_letter = { name = var.prediction_dead_letter_subscription, topic = "prediction_dead_letter", retention = "604800s" }
+    dataset_dead_letter    = { name = var.dataset_dead_letter_subscription, topic = "dataset_dead_letter", retention = "604800s" }
+    model_events           = { name = var.model_events_subscription, topic = "model_events", retention = "604800s" }
+    drift_alerts           = { name = var.drift_alerts_subscription, topic = "drift_alerts", retention = "604800s" }
+    prediction_log         = { name = var.prediction_log_subscription, topic = "prediction_log", retention = "604800s" }
+  }
+}
+
+resource "google_pubsub_topic" "topic" {
+  #checkov:skip=CKV_GCP_83:Google-managed encryption; a customer-managed key is an organisation policy this module does not impose.
+  for_each = local.topics
+  name     = each.value
+
+  # A week of history lets a subscription created later (or seeked) replay recent messages.
+  message_retention_duration = "604800s"
+}
+
+resource "google_pubsub_subscription" "pull" {
+  for_each = local.pull_subscriptions
+  name     = each.value.name
+  topic    = google_pubsub_topic.topic[each.value.topic].id
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = each.value.retention
+
+  # Never expire for lack of readers: a quiet dead-letter subscription is the good case.
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Push subscriptions feed the event functions. They are ours, not Eventarc's, because an
+# Eventarc trigger's subscription cannot have a dead-letter topic or a retry policy.
+
+resource "google_pubsub_subscription" "prediction_requests_push" {
+  name  = var.prediction_requests_push_subscription
+  topic = google_pubsub_topic.topic["prediction_requests"].id
+
+  # For a push subscription the ack deadline is also the request timeout: it must outlast
+  # the function's own timeout, or Pub/Sub retries a request still being served.
+  ack_deadline_seconds = min(600, var.predict_stream_service.timeout_seconds + 30)
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.internal["predict_stream"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push_invoker.email
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.topic["prediction_dead_letter"].id
+    max_delivery_attempts = var.dead_letter_max_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.pubsub_agent_publishes_dead_letters,
+    google_service_account_iam_member.pubsub_agent_mints_push_tokens,
+  ]
+}
+
+resource "google_pubsub_subscription" "dataset_events_push" {
+  name  = var.dataset_events_push_subscription
+  topic = google_pubsub_topic.topic["dataset_events"].id
+
+  ack_deadline_seconds = min(600, var.retrain_service.timeout_seconds + 30)
+
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.internal["retrain"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push_invoker.email
+    }
+  }
+
+  # Training is expensive: back off longer before trying a failed dataset again.
+  retry_policy {
+    minimum_backoff = "30s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.topic["dataset_dead_letter"].id
+    max_delivery_attempts = var.dead_letter_max_attempts
+  }
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  depends_on = [
+    google_pubsub_topic_iam_member.pubsub_agent_publishes_dead_letters,
+    google_service_account_iam_member.pubsub_agent_mints_push_tokens,
+  ]
+}

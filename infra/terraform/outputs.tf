@@ -1,0 +1,37 @@
+output "predict_batch_url" {
+  description = "Call it with an identity token: curl -H \"Authorization: Bearer $(gcloud auth print-identity-token)\" URL/health"
+  value       = google_cloudfunctions2_function.predict_batch.service_config[0].uri
+}
+
+output "monitor_drift_url" {
+  value = google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri
+}
+
+output "bucket" {
+  value = google_storage_bucket.registry.name
+}
+
+output "topics" {
+  value = { for key, topic in google_pubsub_topic.topic : key => topic.name }
+}
+
+output "subscriptions" {
+  value = merge(
+    { for key, subscription in google_pubsub_subscription.pull : key => subscription.name },
+    {
+      prediction_requests_push = google_pubsub_subscription.prediction_requests_push.name
+      dataset_events_push      = google_pubsub_subscription.dataset_events_push.name
+    },
+  )
+}
+
+output "service_accounts" {
+  value = merge(
+    { for key, account in google_service_account.function : key => account.email },
+    {
+      push_invoker      = google_service_account.push_invoker.email
+      scheduler_invoker = google_service_account.scheduler_invoker.email
+      builder           = google_service_account.builder.email
+    },
+  )
+}

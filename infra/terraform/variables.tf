@@ -1,0 +1,273 @@
+# Every name defaults to the local cloud's (infra/names.py); tests/unit/test_terraform.py
+# checks that they agree.
+
+variable "project_id" {
+  description = "The Google Cloud project to deploy into."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the scheduler job and the buckets."
+  type        = string
+}
+
+variable "bucket" {
+  description = "The registry bucket. Bucket names are global: `make deploy` passes <project>-ml-artifacts."
+  type        = string
+  default     = "ml-artifacts"
+}
+
+variable "model_name" {
+  description = "The model the serving functions serve by default."
+  type        = string
+  default     = "diabetes-bmi"
+}
+
+variable "serving_alias" {
+  description = "The alias the serving functions follow."
+  type        = string
+  default     = "production"
+}
+
+# Topics.
+
+variable "prediction_requests_topic" {
+  type    = string
+  default = "prediction-requests"
+}
+
+variable "prediction_results_topic" {
+  type    = string
+  default = "prediction-results"
+}
+
+variable "prediction_dead_letter_topic" {
+  type    = string
+  default = "prediction-dead-letter"
+}
+
+variable "prediction_log_topic" {
+  type    = string
+  default = "prediction-log"
+}
+
+variable "dataset_events_topic" {
+  type    = string
+  default = "dataset-events"
+}
+
+variable "dataset_dead_letter_topic" {
+  type    = string
+  default = "dataset-dead-letter"
+}
+
+variable "model_events_topic" {
+  type    = string
+  default = "model-events"
+}
+
+variable "drift_alerts_topic" {
+  type    = string
+  default = "drift-alerts"
+}
+
+# Subscriptions.
+
+variable "prediction_requests_push_subscription" {
+  type    = string
+  default = "prediction-requests-push"
+}
+
+variable "dataset_events_push_subscription" {
+  type    = string
+  default = "dataset-events-push"
+}
+
+variable "prediction_results_subscription" {
+  type    = string
+  default = "prediction-results-sub"
+}
+
+variable "prediction_dead_letter_subscription" {
+  type    = string
+  default = "prediction-dead-letter-sub"
+}
+
+variable "dataset_dead_letter_subscription" {
+  type    = string
+  default = "dataset-dead-letter-sub"
+}
+
+variable "model_events_subscription" {
+  type    = string
+  default = "model-events-sub"
+}
+
+variable "drift_alerts_subscription" {
+  type    = string
+  default = "drift-alerts-sub"
+}
+
+variable "prediction_log_subscription" {
+  type    = string
+  default = "prediction-log-sub"
+}
+
+variable "dead_letter_max_attempts" {
+  description = "Deliveries of a push message before it goes to its dead-letter topic."
+  type        = number
+  default     = 5
+}
+
+# Functions.
+
+variable "function_settings" {
+  description = "Tuning settings every function reads (functions/config.py), by environment variable; the defaults are the code's."
+  type        = map(string)
+  default = {
+    MODEL_REFRESH_SECONDS   = "30"
+    PINNED_MODELS           = "8"
+    MAX_INSTANCES           = "100000"
+    MAX_BODY_BYTES          = "16777216"
+    STORAGE_TIMEOUT_SECONDS = "10.0"
+    RETRY_AFTER_SECONDS     = "10"
+    PUBLISH_TIMEOUT_SECONDS = "10.0"
+  }
+}
+
+# Each function's size. A gen2 function is a Cloud Run service: `concurrency` is requests in
+# flight per instance (above 1 it needs a whole CPU), `timeout_seconds` bounds one request.
+# The push subscriptions' ack deadlines are derived from the timeouts (messaging.tf).
+
+variable "predict_batch_service" {
+  description = "Size of predict_batch."
+  type = object({
+    memory          = string
+    cpu             = string
+    timeout_seconds = number
+    min_instances   = number
+    max_instances   = number
+    concurrency     = number
+  })
+  # A request is a few milliseconds of CPU-bound numpy work, so one vCPU serves many; 16 in
+  # flight keeps the CPU busy while bodies stream in without queueing long. 512 MiB holds a
+  # 100,000-instance batch (16 MiB body, parsed) with room. min 0: nothing is paid while idle,
+  # at the cost of a ~1 s cold start; set 1 for latency-sensitive callers.
+  default = {
+    memory          = "512Mi"
+    cpu             = "1"
+    timeout_seconds = 60
+    min_instances   = 0
+    max_instances   = 10
+    concurrency     = 16
+  }
+}
+
+variable "predict_stream_service" {
+  description = "Size of predict_stream."
+  type = object({
+    memory          = string
+    cpu             = string
+    timeout_seconds = number
+    min_instances   = number
+    max_instances   = number
+    concurrency     = number
+  })
+  # Each message waits on its result's publish confirmation (I/O), so an instance overlaps
+  # many; 60 s covers a cold start plus a storage retry, and the ack deadline follows it.
+  default = {
+    memory          = "512Mi"
+    cpu             = "1"
+    timeout_seconds = 60
+    min_instances   = 0
+    max_instances   = 10
+    concurrency     = 16
+  }
+
+  # Its push subscription's ack deadline is the timeout plus 30 s, and at most 600 s.
+  validation {
+    condition     = var.predict_stream_service.timeout_seconds <= 570
+    error_message = "predict_stream is fed by a push subscription whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
+  }
+}
+
+variable "retrain_service" {
+  description = "Size of retrain."
+  type = object({
+    memory          = string
+    cpu             = string
+    timeout_seconds = number
+    min_instances   = number
+    max_instances   = number
+    concurrency     = number
+  })
+  # One training per instance: it is CPU- and memory-bound (dataset, model, plot). Two
+  # instances let two uploads train at once; more would only race for the alias. 540 s
+  # leaves the push ack deadline (max 600 s) above the timeout.
+  default = {
+    memory          = "1Gi"
+    cpu             = "1"
+    timeout_seconds = 540
+    min_instances   = 0
+    max_instances   = 2
+    concurrency     = 1
+  }
+
+  # Its push subscription's ack deadline is the timeout plus 30 s, and at most 600 s.
+  validation {
+    condition     = var.retrain_service.timeout_seconds <= 570
+    error_message = "retrain is fed by a push subscription whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
+  }
+}
+
+variable "monitor_drift_service" {
+  description = "Size of monitor_drift."
+  type = object({
+    memory          = string
+    cpu             = string
+    timeout_seconds = number
+    min_instances   = number
+    max_instances   = number
+    concurrency     = number
+  })
+  # One window at a time: two concurrent jobs would split the window between two reports.
+  # A window of 10,000 records with statistics and a plot fits in 1 GiB and a few minutes.
+  default = {
+    memory          = "1Gi"
+    cpu             = "1"
+    timeout_seconds = 300
+    min_instances   = 0
+    max_instances   = 1
+    concurrency     = 1
+  }
+}
+
+variable "predict_batch_invokers" {
+  description = "Members allowed to call predict_batch, e.g. [\"group:ml-clients@example.com\"]. Never allUsers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.predict_batch_invokers : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "predict_batch is never public: list users, groups or service accounts."
+  }
+}
+
+variable "drift_schedule" {
+  description = "When Cloud Scheduler runs a drift window (cron, in drift_time_zone)."
+  type        = string
+  # Every 15 minutes: a window of up to 10,000 records drains a steady few requests a second
+  # in time, and alerts reach a person within the quarter hour.
+  default = "*/15 * * * *"
+}
+
+variable "drift_time_zone" {
+  type    = string
+  default = "Etc/UTC"
+}
+
+variable "noncurrent_version_days" {
+  description = "Days an overwritten or deleted registry object is kept before it is deleted."
+  type        = number
+  default     = 30
+}

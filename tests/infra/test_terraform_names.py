@@ -1,0 +1,189 @@
+"""Terraform agrees with the code: names, wiring, entry points and environment."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from functions.config import Settings
+from infra import names
+from tests.infra.terraform import indexed_key, load
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPIC = "google_pubsub_topic.topic"
+INTERNAL_FUNCTION = "google_cloudfunctions2_function.internal"
+
+
+def topic_names() -> dict[str, str]:
+    """Terraform's key of each topic -> the topic's name."""
+    terraform = load()
+    return {key: terraform.resolve(name) for key, name in terraform.locals["topics"].items()}
+
+
+def test_variable_defaults_are_the_local_cloud_names():
+    terraform = load()
+    assert terraform.default("bucket") == names.BUCKET
+    assert terraform.default("model_name") == names.MODEL_NAME
+    assert terraform.default("serving_alias") == names.SERVING_ALIAS
+    assert terraform.default("dead_letter_max_attempts") == names.DEAD_LETTER_MAX_ATTEMPTS
+    assert sorted(topic_names().values()) == sorted(names.TOPICS)
+
+
+def test_pull_subscriptions_are_the_local_cloud_ones():
+    terraform = load()
+    topics = topic_names()
+    declared = {
+        terraform.resolve(subscription["name"]): topics[subscription["topic"]]
+        for subscription in terraform.locals["pull_subscriptions"].values()
+    }
+    assert declared == names.PULL_SUBSCRIPTIONS
+
+
+def test_push_subscriptions_wire_topic_function_and_dead_letter():
+    terraform = load()
+    topics = topic_names()
+    declared = {}
+    for subscription in terraform.resources_of("google_pubsub_subscription").values():
+        if "push_config" not in subscription:
+            continue
+        (push,) = subscription["push_config"]
+        (policy,) = subscription["dead_letter_policy"]
+        name = terraform.resolve(subscription["name"])
+        declared[name] = (
+            topics[indexed_key(subscription["topic"], TOPIC)],
+            indexed_key(push["push_endpoint"], INTERNAL_FUNCTION),
+            topics[indexed_key(policy["dead_letter_topic"], TOPIC)],
+            terraform.resolve(policy["max_delivery_attempts"]),
+        )
+        assert push["oidc_token"][0]["service_account_email"] == (
+            "${google_service_account.push_invoker.email}"
+        )
+        assert subscription["retry_policy"], f"{name} has no retry policy"
+    expected = {
+        name: (topic, function, names.DEAD_LETTER_TOPICS[name], names.DEAD_LETTER_MAX_ATTEMPTS)
+        for name, (topic, function) in names.PUSH_SUBSCRIPTIONS.items()
+    }
+    assert declared == expected
+
+
+def test_push_ack_deadlines_outlast_their_function_timeouts():
+    terraform = load()
+    for subscription in terraform.resources_of("google_pubsub_subscription").values():
+        if "push_config" not in subscription:
+            continue
+        function = indexed_key(subscription["push_config"][0]["push_endpoint"], INTERNAL_FUNCTION)
+        match = re.fullmatch(
+            r"\$\{min\(600, var\.(\w+)\.timeout_seconds \+ (\d+)\)\}",
+            subscription["ack_deadline_seconds"],
+        )
+        assert match, subscription["ack_deadline_seconds"]
+        assert match.group(1) == f"{function}_service"
+        timeout = terraform.default(match.group(1))["timeout_seconds"]
+        assert timeout < min(600, timeout + int(match.group(2)))
+
+
+def test_dead_letter_topics_have_a_subscription():
+    """A dead-letter topic without a subscription loses what it receives."""
+    terraform = load()
+    subscribed = {
+        subscription["topic"] for subscription in terraform.locals["pull_subscriptions"].values()
+    }
+    assert {"prediction_dead_letter", "dataset_dead_letter"} <= subscribed
+
+
+def test_dataset_notification_is_object_finalize_under_datasets():
+    notification = load().resource("google_storage_notification.datasets")
+    assert notification["event_types"] == ["OBJECT_FINALIZE"]
+    assert notification["object_name_prefix"] == names.DATASETS_PREFIX
+    assert notification["payload_format"] == "JSON_API_V1"
+    assert topic_names()[indexed_key(notification["topic"], TOPIC)] == names.DATASET_EVENTS
+
+
+def main_entry_points() -> set[str]:
+    """Functions that main.py registers with functions-framework."""
+    tree = ast.parse((ROOT / "main.py").read_text())
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any(
+            "functions_framework" in ast.unparse(decorator) for decorator in node.decorator_list
+        )
+    }
+
+
+def terraform_entry_points() -> dict[str, str]:
+    """Entry point -> how the function is reached (its ingress)."""
+    terraform = load()
+    entry_points = {}
+    public = terraform.resource("google_cloudfunctions2_function.predict_batch")
+    entry_points[public["build_config"][0]["entry_point"]] = public["service_config"][0][
+        "ingress_settings"
+    ]
+    internal = terraform.resource("google_cloudfunctions2_function.internal")
+    assert internal["build_config"][0]["entry_point"] == "${each.key}"
+    for name in terraform.resolve(terraform.locals["functions"]):
+        if name not in entry_points:
+            entry_points[name] = internal["service_config"][0]["ingress_settings"]
+    return entry_points
+
+
+def test_entry_points_are_main_py_functions():
+    deployed = terraform_entry_points()
+    assert set(deployed) == set(names.FUNCTIONS)
+    # retrain and monitor_drift are deployed before their code lands; every entry point
+    # main.py has must be deployed.
+    assert main_entry_points() <= set(deployed)
+    assert "predict_batch" in main_entry_points()
+
+
+def test_only_predict_batch_accepts_outside_traffic():
+    ingress = terraform_entry_points()
+    assert ingress.pop("predict_batch") == "ALLOW_ALL"
+    assert set(ingress.values()) == {"ALLOW_INTERNAL_ONLY"}
+
+
+def config_environment_variables() -> set[str]:
+    """Every environment variable functions/config.py reads through `_read(env, KEY, ...)`."""
+    tree = ast.parse((ROOT / "functions" / "config.py").read_text())
+    keys = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "_read":
+            key = node.args[1]
+            assert isinstance(key, ast.Constant), ast.unparse(node)
+            keys.add(key.value)
+    return keys
+
+
+def terraform_environment() -> dict[str, str]:
+    """The functions' environment with every variable at its default."""
+    terraform = load()
+    assert terraform.locals["function_environment"] == (
+        "${merge(var.function_settings, local.deployment_environment)}"
+    )
+    deployment = terraform.locals["deployment_environment"]
+    settings = terraform.default("function_settings")
+    assert not set(settings) & set(deployment), "a setting is both tuned and named"
+    # The project has no default, and the bucket's name is read off the bucket.
+    assert deployment["GOOGLE_CLOUD_PROJECT"] == "${var.project_id}"
+    assert deployment["MODEL_BUCKET"] == "${google_storage_bucket.registry.name}"
+    registry = terraform.resource("google_storage_bucket.registry")
+    resolved = {
+        "GOOGLE_CLOUD_PROJECT": "some-project",
+        "MODEL_BUCKET": terraform.resolve(registry["name"]),
+    }
+    for key, value in deployment.items():
+        if key not in resolved:
+            resolved[key] = terraform.resolve(value)
+    return {**settings, **resolved}
+
+
+def test_function_environment_is_exactly_what_the_code_reads():
+    environment = terraform_environment()
+    assert set(environment) == config_environment_variables()
+
+
+def test_function_environment_defaults_are_the_code_defaults():
+    settings = Settings.from_env(terraform_environment())
+    assert settings == Settings(project_id="some-project")
