@@ -35,6 +35,16 @@ bench: prerequisites venv
 		echo "wrk could not be installed: bench uses its Python load client instead"
 	@$(PY) -m bench
 
+## deploy: the whole system into a Google Cloud project (README "Deploy to Google Cloud")
+# make deploy PROJECT_ID=my-project REGION=europe-west1 [BUCKET=...] [STATE_BUCKET=...]
+#             [INVOKERS="user:ana@example.com group:ml@example.com"] [AUTO_APPROVE=1]
+deploy:
+	@test -n "$(PROJECT_ID)" -a -n "$(REGION)" || \
+		{ echo "usage: make deploy PROJECT_ID=my-project REGION=europe-west1" >&2; exit 2; }
+	@$(PYTHON) -m infra.deploy --project "$(PROJECT_ID)" --region "$(REGION)" \
+		$(if $(BUCKET),--bucket "$(BUCKET)") $(if $(STATE_BUCKET),--state-bucket "$(STATE_BUCKET)") \
+		$(foreach member,$(INVOKERS),--invoker "$(member)") $(if $(AUTO_APPROVE),--auto-approve)
+
 venv: $(INSTALLED)
 
 # checkov lives apart: it pins an HCL parser that clashes with the tests' python-hcl2.

@@ -54,7 +54,8 @@ class Terraform:
 
 
 def files() -> list[Path]:
-    return sorted(TERRAFORM_DIR.glob("*.tf"))
+    """The module's own files; a generated backend_override.tf (make deploy) is not one."""
+    return sorted(path for path in TERRAFORM_DIR.glob("*.tf") if not path.stem.endswith("override"))
 
 
 def parse(path: Path) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""`make deploy` (infra/deploy.py) without a Google Cloud project: what it checks and runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from infra import deploy
+from tests.infra.terraform import load
+
+ROOT = deploy.TERRAFORM_DIR.parents[1]
+
+
+def run_deploy(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": path} if path is not None else None
+    return subprocess.run(
+        [sys.executable, "-m", "infra.deploy", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_missing_tools_stop_it_with_one_line(tmp_path):
+    result = run_deploy("--project", "p", "--region", "europe-west1", path=str(tmp_path))
+    assert result.returncode == deploy.EXIT_MISSING
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "terraform" in line
+    assert "gcloud" in line
+
+
+def test_project_and_region_are_required():
+    result = run_deploy("--dry-run")
+    assert result.returncode != 0
+    assert "--project" in result.stderr
+
+
+def test_enables_apis_then_inits_then_applies():
+    result = run_deploy(
+        "--project",
+        "p",
+        "--region",
+        "europe-west1",
+        "--invoker",
+        "user:ana@example.com",
+        "--dry-run",
+    )
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
+    assert [command.split()[1:4] for command in commands] == [
+        ["gcloud", "services", "enable"],
+        ["terraform", f"-chdir={deploy.TERRAFORM_DIR}", "init"],
+        ["terraform", f"-chdir={deploy.TERRAFORM_DIR}", "apply"],
+        ["terraform", f"-chdir={deploy.TERRAFORM_DIR}", "output"],
+    ]
+    apply = commands[2]
+    assert "-var=project_id=p" in apply
+    assert "-var=bucket=p-ml-artifacts" in apply
+    assert '-var=predict_batch_invokers=["user:ana@example.com"]' in apply
+    assert "-auto-approve" not in apply
+    assert not deploy.BACKEND_OVERRIDE.exists(), "a dry run writes nothing"
+
+
+def test_every_variable_it_passes_is_declared():
+    args = deploy.parse_args(["--project", "p", "--region", "r"])
+    passed = {flag.removeprefix("-var=").split("=")[0] for flag in deploy.terraform_variables(args)}
+    assert passed <= set(load().variables)
+
+
+def test_state_bucket_becomes_a_gcs_backend():
+    override = deploy.backend_override("my-state")
+    assert 'backend "gcs"' in override
+    assert 'bucket = "my-state"' in override
+    assert deploy.BACKEND_OVERRIDE.name.endswith("_override.tf")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", str(deploy.BACKEND_OVERRIDE)], cwd=ROOT, check=False
+    )
+    assert ignored.returncode == 0, "the generated backend must be git-ignored"
