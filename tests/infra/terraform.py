@@ -27,6 +27,7 @@ class Terraform:
     resources: dict[str, dict[str, dict[str, Any]]]  # type -> name -> body
     data: dict[str, dict[str, dict[str, Any]]]
     outputs: dict[str, dict[str, Any]]
+    terraform: list[dict[str, Any]]
 
     def resource(self, address: str) -> dict[str, Any]:
         kind, name = address.split(".")
@@ -71,12 +72,14 @@ def load() -> Terraform:
     resources: dict[str, dict[str, dict[str, Any]]] = {}
     data: dict[str, dict[str, dict[str, Any]]] = {}
     outputs: dict[str, dict[str, Any]] = {}
+    settings: list[dict[str, Any]] = []
     for path in files():
         parsed = parse(path)
         for block in parsed.get("variable", []):
             variables.update(block)
         for block in parsed.get("locals", []):
             locals_.update(block)
+        settings.extend(parsed.get("terraform", []))
         for block in parsed.get("output", []):
             outputs.update(block)
         for target, blocks in (
@@ -86,7 +89,7 @@ def load() -> Terraform:
             for block in blocks:
                 for kind, named in block.items():
                     target.setdefault(kind, {}).update(named)
-    return Terraform(variables, locals_, resources, data, outputs)
+    return Terraform(variables, locals_, resources, data, outputs, settings)
 
 
 def indexed_key(expression: str, address: str) -> str:

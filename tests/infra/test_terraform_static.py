@@ -241,3 +241,11 @@ def test_registry_bucket_is_locked_down():
     assert bucket["versioning"] == [{"enabled": True}]
     (rule,) = bucket["lifecycle_rule"]
     assert "days_since_noncurrent_time" in rule["condition"][0]
+
+
+def test_provider_versions_are_pinned_exactly():
+    (block,) = load().terraform
+    (providers,) = block["required_providers"]
+    assert set(providers) == {"google", "archive"}
+    for name, provider in providers.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", provider["version"]), f"{name} is not pinned"
