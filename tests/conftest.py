@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from google.cloud import storage
 
-from functions import runtime
+from functions import logs, runtime
 from infra.local.cloud import LocalCloud
 from model.dataset import load_diabetes
 from model.registry import Registry
@@ -24,6 +24,7 @@ def _restore_environment() -> Iterator[None]:
     """Each test may change the environment and the process-wide state; undo both."""
     saved = dict(os.environ)
     runtime.reset()
+    logs.flush()  # lines queued by earlier tests go out now, not into this test's capture
     yield
     os.environ.clear()
     os.environ.update(saved)
