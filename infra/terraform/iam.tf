@@ -122,7 +122,7 @@ resource "google_pubsub_subscription_iam_member" "monitor_drift_reads_prediction
 # on the service).
 
 resource "google_cloud_run_v2_service_iam_member" "push_invokes" {
-  for_each = toset(["predict_stream", "retrain"])
+  for_each = toset([for subscription in local.push_subscriptions : subscription.function])
   location = var.region
   name     = google_cloudfunctions2_function.internal[each.key].service_config[0].service
   role     = "roles/run.invoker"
@@ -162,14 +162,9 @@ resource "google_pubsub_topic_iam_member" "pubsub_agent_publishes_dead_letters" 
   member   = local.pubsub_agent
 }
 
-resource "google_pubsub_subscription_iam_member" "pubsub_agent_acks_prediction_requests" {
-  subscription = google_pubsub_subscription.prediction_requests_push.id
-  role         = "roles/pubsub.subscriber"
-  member       = local.pubsub_agent
-}
-
-resource "google_pubsub_subscription_iam_member" "pubsub_agent_acks_dataset_events" {
-  subscription = google_pubsub_subscription.dataset_events_push.id
+resource "google_pubsub_subscription_iam_member" "pubsub_agent_acks_dead_lettered" {
+  for_each     = google_pubsub_subscription.push
+  subscription = each.value.id
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }

@@ -1,4 +1,4 @@
-# Topics and subscriptions (the names of the local cloud; docs/messages.md has the formats).
+# Topics and subscriptions, named as in the local cloud (infra/names.py).
 
 locals {
   topics = {
@@ -50,63 +50,49 @@ resource "google_pubsub_subscription" "pull" {
 
 # Push subscriptions feed the event functions. They are ours, not Eventarc's, because an
 # Eventarc trigger's subscription cannot have a dead-letter topic or a retry policy.
+locals {
+  push_subscriptions = {
+    prediction_requests_push = {
+      name              = var.prediction_requests_push_subscription
+      topic             = "prediction_requests"
+      function          = "predict_stream"
+      dead_letter_topic = "prediction_dead_letter"
+      minimum_backoff   = "10s"
+    }
+    # Training is expensive: back off longer before trying a failed dataset again.
+    dataset_events_push = {
+      name              = var.dataset_events_push_subscription
+      topic             = "dataset_events"
+      function          = "retrain"
+      dead_letter_topic = "dataset_dead_letter"
+      minimum_backoff   = "30s"
+    }
+  }
+}
 
-resource "google_pubsub_subscription" "prediction_requests_push" {
-  name  = var.prediction_requests_push_subscription
-  topic = google_pubsub_topic.topic["prediction_requests"].id
+resource "google_pubsub_subscription" "push" {
+  for_each = local.push_subscriptions
+  name     = each.value.name
+  topic    = google_pubsub_topic.topic[each.value.topic].id
 
   # For a push subscription the ack deadline is also the request timeout: it must outlast
   # the function's own timeout, or Pub/Sub retries a request still being served.
-  ack_deadline_seconds = min(600, var.predict_stream_service.timeout_seconds + 30)
+  ack_deadline_seconds = min(600, local.functions[each.value.function].timeout_seconds + 30)
 
   push_config {
-    push_endpoint = google_cloudfunctions2_function.internal["predict_stream"].service_config[0].uri
+    push_endpoint = google_cloudfunctions2_function.internal[each.value.function].service_config[0].uri
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
     }
   }
 
   retry_policy {
-    minimum_backoff = "10s"
+    minimum_backoff = each.value.minimum_backoff
     maximum_backoff = "600s"
   }
 
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.topic["prediction_dead_letter"].id
-    max_delivery_attempts = var.dead_letter_max_attempts
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [
-    google_pubsub_topic_iam_member.pubsub_agent_publishes_dead_letters,
-    google_service_account_iam_member.pubsub_agent_mints_push_tokens,
-  ]
-}
-
-resource "google_pubsub_subscription" "dataset_events_push" {
-  name  = var.dataset_events_push_subscription
-  topic = google_pubsub_topic.topic["dataset_events"].id
-
-  ack_deadline_seconds = min(600, var.retrain_service.timeout_seconds + 30)
-
-  push_config {
-    push_endpoint = google_cloudfunctions2_function.internal["retrain"].service_config[0].uri
-    oidc_token {
-      service_account_email = google_service_account.push_invoker.email
-    }
-  }
-
-  # Training is expensive: back off longer before trying a failed dataset again.
-  retry_policy {
-    minimum_backoff = "30s"
-    maximum_backoff = "600s"
-  }
-
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.topic["dataset_dead_letter"].id
+    dead_letter_topic     = google_pubsub_topic.topic[each.value.dead_letter_topic].id
     max_delivery_attempts = var.dead_letter_max_attempts
   }
 

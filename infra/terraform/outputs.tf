@@ -18,10 +18,7 @@ output "topics" {
 output "subscriptions" {
   value = merge(
     { for key, subscription in google_pubsub_subscription.pull : key => subscription.name },
-    {
-      prediction_requests_push = google_pubsub_subscription.prediction_requests_push.name
-      dataset_events_push      = google_pubsub_subscription.dataset_events_push.name
-    },
+    { for key, subscription in google_pubsub_subscription.push : key => subscription.name },
   )
 }
 

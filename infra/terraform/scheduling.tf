@@ -6,7 +6,7 @@ resource "google_cloud_scheduler_job" "drift" {
   region           = var.region
   schedule         = var.drift_schedule
   time_zone        = var.drift_time_zone
-  attempt_deadline = "${var.monitor_drift_service.timeout_seconds}s"
+  attempt_deadline = "${var.function_services["monitor_drift"].timeout_seconds}s"
 
   # A window that failed is simply run again at the next tick: its records stay unacked.
   retry_config {

@@ -135,110 +135,74 @@ variable "function_settings" {
   }
 }
 
-# Each function's size. A gen2 function is a Cloud Run service: `concurrency` is requests in
-# flight per instance (above 1 it needs a whole CPU), `timeout_seconds` bounds one request.
-# The push subscriptions' ack deadlines are derived from the timeouts (messaging.tf).
-
-variable "predict_batch_service" {
-  description = "Size of predict_batch."
-  type = object({
+# Each function's size, by entry point. A gen2 function is a Cloud Run service: `concurrency`
+# is requests in flight per instance (above 1 it needs a whole CPU), `timeout_seconds` bounds
+# one request; the push subscriptions' ack deadlines follow the timeouts (messaging.tf).
+variable "function_services" {
+  description = "Memory, CPU, timeout, instances and per-instance concurrency of each function."
+  type = map(object({
     memory          = string
     cpu             = string
     timeout_seconds = number
     min_instances   = number
     max_instances   = number
     concurrency     = number
-  })
-  # A request is a few milliseconds of CPU-bound numpy work, so one vCPU serves many; 16 in
-  # flight keeps the CPU busy while bodies stream in without queueing long. 512 MiB holds a
-  # 100,000-instance batch (16 MiB body, parsed) with room. min 0: nothing is paid while idle,
-  # at the cost of a ~1 s cold start; set 1 for latency-sensitive callers.
+  }))
   default = {
-    memory          = "512Mi"
-    cpu             = "1"
-    timeout_seconds = 60
-    min_instances   = 0
-    max_instances   = 10
-    concurrency     = 16
+    # A request is a few milliseconds of CPU-bound numpy work, so one vCPU serves many; 16
+    # in flight keep the CPU busy while bodies stream in, without long queues. 512 MiB hold
+    # a 100,000-instance batch (16 MiB body, parsed) with room. min 0: nothing is paid while
+    # idle, at the cost of a ~1 s cold start; set 1 for latency-sensitive callers.
+    predict_batch = {
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 60
+      min_instances   = 0
+      max_instances   = 10
+      concurrency     = 16
+    }
+    # Each message waits on its result's publish confirmation (I/O), so an instance overlaps
+    # many; 60 s cover a cold start plus a storage retry.
+    predict_stream = {
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 60
+      min_instances   = 0
+      max_instances   = 10
+      concurrency     = 16
+    }
+    # One training per instance: it is CPU- and memory-bound (dataset, model, plot). Two
+    # instances let two uploads train at once; more would only race for the alias. 540 s
+    # keep the push ack deadline (at most 600 s) above the timeout.
+    retrain = {
+      memory          = "1Gi"
+      cpu             = "1"
+      timeout_seconds = 540
+      min_instances   = 0
+      max_instances   = 2
+      concurrency     = 1
+    }
+    # One window at a time: two concurrent jobs would split a window between two reports. A
+    # window of 10,000 records with statistics and a plot fits in 1 GiB and a few minutes.
+    monitor_drift = {
+      memory          = "1Gi"
+      cpu             = "1"
+      timeout_seconds = 300
+      min_instances   = 0
+      max_instances   = 1
+      concurrency     = 1
+    }
   }
-}
 
-variable "predict_stream_service" {
-  description = "Size of predict_stream."
-  type = object({
-    memory          = string
-    cpu             = string
-    timeout_seconds = number
-    min_instances   = number
-    max_instances   = number
-    concurrency     = number
-  })
-  # Each message waits on its result's publish confirmation (I/O), so an instance overlaps
-  # many; 60 s covers a cold start plus a storage retry, and the ack deadline follows it.
-  default = {
-    memory          = "512Mi"
-    cpu             = "1"
-    timeout_seconds = 60
-    min_instances   = 0
-    max_instances   = 10
-    concurrency     = 16
-  }
-
-  # Its push subscription's ack deadline is the timeout plus 30 s, and at most 600 s.
   validation {
-    condition     = var.predict_stream_service.timeout_seconds <= 570
-    error_message = "predict_stream is fed by a push subscription whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
-  }
-}
-
-variable "retrain_service" {
-  description = "Size of retrain."
-  type = object({
-    memory          = string
-    cpu             = string
-    timeout_seconds = number
-    min_instances   = number
-    max_instances   = number
-    concurrency     = number
-  })
-  # One training per instance: it is CPU- and memory-bound (dataset, model, plot). Two
-  # instances let two uploads train at once; more would only race for the alias. 540 s
-  # leaves the push ack deadline (max 600 s) above the timeout.
-  default = {
-    memory          = "1Gi"
-    cpu             = "1"
-    timeout_seconds = 540
-    min_instances   = 0
-    max_instances   = 2
-    concurrency     = 1
+    condition     = length(setsubtract(["predict_batch", "predict_stream", "retrain", "monitor_drift"], keys(var.function_services))) == 0
+    error_message = "function_services needs predict_batch, predict_stream, retrain and monitor_drift."
   }
 
-  # Its push subscription's ack deadline is the timeout plus 30 s, and at most 600 s.
+  # A push subscription's ack deadline is the timeout plus 30 s, and at most 600 s.
   validation {
-    condition     = var.retrain_service.timeout_seconds <= 570
-    error_message = "retrain is fed by a push subscription whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
-  }
-}
-
-variable "monitor_drift_service" {
-  description = "Size of monitor_drift."
-  type = object({
-    memory          = string
-    cpu             = string
-    timeout_seconds = number
-    min_instances   = number
-    max_instances   = number
-    concurrency     = number
-  })
-  # One window at a time: two concurrent jobs would split the window between two reports.
-  # A window of 10,000 records with statistics and a plot fits in 1 GiB and a few minutes.
-  default = {
-    memory          = "1Gi"
-    cpu             = "1"
-    timeout_seconds = 300
-    min_instances   = 0
-    max_instances   = 1
-    concurrency     = 1
+    condition     = alltrue([for name in ["predict_stream", "retrain"] : try(var.function_services[name].timeout_seconds <= 570, true)])
+    error_message = "predict_stream and retrain are fed by push subscriptions whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
   }
 }
 

@@ -12,7 +12,6 @@ from tests.infra.terraform import indexed_key, load
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPIC = "google_pubsub_topic.topic"
-INTERNAL_FUNCTION = "google_cloudfunctions2_function.internal"
 
 
 def topic_names() -> dict[str, str]:
@@ -43,25 +42,32 @@ def test_pull_subscriptions_are_the_local_cloud_ones():
 def test_push_subscriptions_wire_topic_function_and_dead_letter():
     terraform = load()
     topics = topic_names()
-    declared = {}
-    for subscription in terraform.resources_of("google_pubsub_subscription").values():
-        if "push_config" not in subscription:
-            continue
-        (push,) = subscription["push_config"]
-        (policy,) = subscription["dead_letter_policy"]
-        name = terraform.resolve(subscription["name"])
-        declared[name] = (
-            topics[indexed_key(subscription["topic"], TOPIC)],
-            indexed_key(push["push_endpoint"], INTERNAL_FUNCTION),
-            topics[indexed_key(policy["dead_letter_topic"], TOPIC)],
-            terraform.resolve(policy["max_delivery_attempts"]),
+    push = terraform.resource("google_pubsub_subscription.push")
+    assert push["for_each"] == "${local.push_subscriptions}"
+    assert push["topic"] == "${google_pubsub_topic.topic[each.value.topic].id}"
+    (config,) = push["push_config"]
+    assert config["push_endpoint"] == (
+        "${google_cloudfunctions2_function.internal[each.value.function].service_config[0].uri}"
+    )
+    assert config["oidc_token"][0]["service_account_email"] == (
+        "${google_service_account.push_invoker.email}"
+    )
+    (policy,) = push["dead_letter_policy"]
+    assert policy["dead_letter_topic"] == (
+        "${google_pubsub_topic.topic[each.value.dead_letter_topic].id}"
+    )
+    assert terraform.resolve(policy["max_delivery_attempts"]) == names.DEAD_LETTER_MAX_ATTEMPTS
+    assert push["retry_policy"][0]["minimum_backoff"] == "${each.value.minimum_backoff}"
+    declared = {
+        terraform.resolve(subscription["name"]): (
+            topics[subscription["topic"]],
+            subscription["function"],
+            topics[subscription["dead_letter_topic"]],
         )
-        assert push["oidc_token"][0]["service_account_email"] == (
-            "${google_service_account.push_invoker.email}"
-        )
-        assert subscription["retry_policy"], f"{name} has no retry policy"
+        for subscription in terraform.locals["push_subscriptions"].values()
+    }
     expected = {
-        name: (topic, function, names.DEAD_LETTER_TOPICS[name], names.DEAD_LETTER_MAX_ATTEMPTS)
+        name: (topic, function, names.DEAD_LETTER_TOPICS[name])
         for name, (topic, function) in names.PUSH_SUBSCRIPTIONS.items()
     }
     assert declared == expected
@@ -69,18 +75,16 @@ def test_push_subscriptions_wire_topic_function_and_dead_letter():
 
 def test_push_ack_deadlines_outlast_their_function_timeouts():
     terraform = load()
-    for subscription in terraform.resources_of("google_pubsub_subscription").values():
-        if "push_config" not in subscription:
-            continue
-        function = indexed_key(subscription["push_config"][0]["push_endpoint"], INTERNAL_FUNCTION)
-        match = re.fullmatch(
-            r"\$\{min\(600, var\.(\w+)\.timeout_seconds \+ (\d+)\)\}",
-            subscription["ack_deadline_seconds"],
-        )
-        assert match, subscription["ack_deadline_seconds"]
-        assert match.group(1) == f"{function}_service"
-        timeout = terraform.default(match.group(1))["timeout_seconds"]
-        assert timeout < min(600, timeout + int(match.group(2)))
+    push = terraform.resource("google_pubsub_subscription.push")
+    match = re.fullmatch(
+        r"\$\{min\(600, local\.functions\[each\.value\.function\]\.timeout_seconds \+ (\d+)\)\}",
+        push["ack_deadline_seconds"],
+    )
+    assert match, push["ack_deadline_seconds"]
+    services = terraform.resolve(terraform.locals["functions"])
+    for subscription in terraform.locals["push_subscriptions"].values():
+        timeout = services[subscription["function"]]["timeout_seconds"]
+        assert timeout < min(600, timeout + int(match.group(1)))
 
 
 def test_dead_letter_topics_have_a_subscription():
