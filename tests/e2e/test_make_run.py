@@ -140,12 +140,6 @@ class Launch:
             self._lines.append(line)
 
 
-@pytest.fixture(scope="module")
-def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The objects of every run in this module: the first run's registry is reused after."""
-    return tmp_path_factory.mktemp("make-run-gcs")
-
-
 @pytest.fixture
 def launches() -> Iterator[list[Launch]]:
     """Launches a test starts; none may outlive it, whatever the test's outcome."""
@@ -155,13 +149,25 @@ def launches() -> Iterator[list[Launch]]:
         launch.kill_leftovers()
 
 
+@pytest.fixture
+def first_run(tmp_path: Path, launches: list[Launch]) -> Launch:
+    """The first `make run` on an empty registry, serving; the test stops it."""
+    launch = Launch(tmp_path / "gcs", tmp_path / "logs")
+    launches.append(launch)
+    launch.wait_for(SERVING)
+    return launch
+
+
 @pytest.fixture(scope="module")
-def first_run(storage_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
-    """The first `make run` on an empty registry, serving; the first test stops it."""
-    launch = Launch(storage_root, tmp_path_factory.mktemp("first-run-logs"))
+def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Objects left by a first `make run` (version 1 trained and promoted), for the tests of
+    later runs, whatever order the tests run in."""
+    root = tmp_path_factory.mktemp("make-run-gcs")
+    launch = Launch(root, tmp_path_factory.mktemp("seeding-run-logs"))
     try:
         launch.wait_for(SERVING)
-        yield launch
+        assert launch.stop(signal.SIGINT) == 0
+        yield root
     finally:
         launch.kill_leftovers()
 
@@ -191,9 +197,8 @@ def test_first_run_trains_serves_a_real_prediction_and_stops_on_sigint(first_run
 
 
 def test_a_second_run_reuses_the_registry_and_stops_on_sigterm(
-    first_run: Launch, storage_root: Path, tmp_path: Path, launches: list[Launch]
+    storage_root: Path, tmp_path: Path, launches: list[Launch]
 ) -> None:
-    first_run.stop()  # already stopped when the first test ran
     second = Launch(storage_root, tmp_path)
     launches.append(second)
     second.wait_for(SERVING)
@@ -209,9 +214,8 @@ def test_a_second_run_reuses_the_registry_and_stops_on_sigterm(
 
 
 def test_a_function_that_dies_stops_everything_with_its_log_named(
-    first_run: Launch, storage_root: Path, tmp_path: Path, launches: list[Launch]
+    storage_root: Path, tmp_path: Path, launches: list[Launch]
 ) -> None:
-    first_run.stop()
     launch = Launch(storage_root, tmp_path)
     launches.append(launch)
     launch.wait_for(SERVING)
