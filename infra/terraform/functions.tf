@@ -27,7 +27,16 @@ resource "google_artifact_registry_repository" "functions" {
   format        = "DOCKER"
   description   = "Images built from the functions' source"
 
-  # Only the images of the last few deploys are worth keeping.
+  # Only the images of the last few deploys are worth keeping: older than 30 days goes,
+  # unless among the 10 most recent.
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
   cleanup_policies {
     id     = "keep-recent"
     action = "KEEP"
