@@ -117,6 +117,8 @@ def _candidate(
     version = claim.version
     if version is None and claim.resumed:
         version = registry.find_version(upload.model, "dataset", _lineage_dataset(upload))
+        if version is not None:
+            claim = ledger.heartbeat(claim, version=version)
     if version is not None:
         return registry.load(upload.model, version), claim
     params = TrainingParameters(seed=settings.seed)
