@@ -14,7 +14,14 @@ from functions.config import Settings
 from functions.retrain import retrain_settings
 from infra import names
 from mlctl import messaging
-from model.dataset import SEED_FEATURES, SEED_HOLDOUT_ROWS, DatasetError, load_diabetes
+from model.dataset import (
+    SEED_FEATURES,
+    SEED_HOLDOUT_ROWS,
+    TARGET,
+    DatasetError,
+    load_diabetes,
+    to_csv,
+)
 from model.gcs import storage_client
 from model.pipeline import read_production, train_register_promote
 from model.registry import Registry, RegistryError
@@ -56,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("file", type=Path, help="CSV with the model's features and 'target'")
     # SUPPRESS: `mlctl --model X upload F` and `mlctl upload F --model X` both work.
     upload.add_argument("--model", default=argparse.SUPPRESS, help="model to train")
+
+    export = commands.add_parser(
+        "export", help="write bundled diabetes columns as a CSV to upload (features + target)"
+    )
+    export.add_argument("--out", type=Path, required=True, help="file to write")
+    export.add_argument(
+        "--features", default=",".join(SEED_FEATURES), help="diabetes columns (%(default)s)"
+    )
 
     commands.add_parser("list", help="versions with their metrics, gate decision and the aliases")
     commands.add_parser("models", help="registered model names")
@@ -122,6 +137,12 @@ def _upload(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     return {"uri": uri, "generation": blob.generation, "dataset": f"{uri}#{blob.generation}"}
 
 
+def _export(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    dataset = load_diabetes(tuple(name.strip() for name in args.features.split(",")))
+    args.out.write_text(to_csv(dataset))
+    return {"file": str(args.out), "rows": dataset.rows, "columns": [*dataset.features, TARGET]}
+
+
 def _list(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     versions = []
     for version in registry.versions(args.model):
@@ -180,6 +201,7 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
 COMMANDS = {
     "train": _train,
     "upload": _upload,
+    "export": _export,
     "list": _list,
     "models": _models,
     "describe": _describe,

@@ -128,10 +128,8 @@ def validate(
             f"{list(schema.features)} of {schema.source}"
         )
     if dataset.rows < rules.min_rows:
-        errors.append(
-            f"{dataset.rows} data rows: at least {rules.min_rows} are needed to train and "
-            "evaluate a model"
-        )
+        rows = f"{dataset.rows} data row" + ("" if dataset.rows == 1 else "s")
+        errors.append(f"{rows}: at least {rules.min_rows} are needed to train and evaluate a model")
     for name, column in (*zip(dataset.features, dataset.X.T, strict=True), (TARGET, dataset.y)):
         bad = int(np.count_nonzero(~np.isfinite(column)))
         if bad:
