@@ -48,6 +48,7 @@ class RetrainRig:
     retrain: FunctionProcess
     predict_batch: FunctionProcess
     tmp_path: Path
+    function_env: dict[str, str]
     events_seen: list[dict] = field(default_factory=list)
 
     @property
@@ -197,6 +198,7 @@ def retrain_rig(
         retrain,
         predict_batch,
         tmp_path,
+        env,
     )
 
 
