@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, RegistryError, ValueError, OSError, GoogleAPIError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2, sort_keys=True))
+    print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
     return 0
 
 

@@ -111,7 +111,8 @@ def _pull_once(
             data: Any = json.loads(received.message.data)
         except ValueError:
             data = received.message.data.decode(errors="replace")
-        lines.append(json.dumps({"attributes": attributes, "data": data}, sort_keys=True))
+        line = {"attributes": attributes, "data": data}
+        lines.append(json.dumps(line, sort_keys=True, ensure_ascii=False))
     if done:
         subscriber.acknowledge(subscription=subscription, ack_ids=done)
     if others:  # not ours: hand them straight back to the subscription

@@ -147,7 +147,7 @@ def _invalid(upload: Upload, production: Production, report: ValidationReport) -
         version=None,
         production_version=production.version,
         dataset=upload.dataset,
-        reasons=list(report.errors),
+        reasons=[*report.errors, *report.warnings],  # a warning can say where to look
     )
 
 

@@ -99,7 +99,7 @@ def upload_instructions(cloud: LocalCloud, model: str) -> None:
         "CLOUDSDK_CORE_PROJECT": config.project_id,
     }
     gcloud_env = " ".join(f"{key}={value}" for key, value in overrides.items())
-    print("upload a dataset: retrain validates, trains, gates and promotes it (with the export)")
+    print("upload a dataset (with the export above): retrain validates, trains, gates, promotes")
     print("  $ python -m mlctl export --out diabetes.csv      # or any CSV: features + target")
     print("  $ python -m mlctl upload diabetes.csv")
     print(f"  $ {gcloud_env} gcloud storage cp diabetes.csv {destination}")
