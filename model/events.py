@@ -1,4 +1,4 @@
-"""The outcome of one dataset upload, as published to `model-events` (CONTRACT section 7)."""
+"""The outcome of one dataset upload, as published to `model-events`: data and attributes."""
 
 from __future__ import annotations
 

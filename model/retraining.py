@@ -89,6 +89,7 @@ def retrain(
     except InvalidData as invalid:
         event = _invalid(upload, production, invalid.report)
         return ModelEvent.from_data(ledger.finish(claim, event.data()))
+    # Valid data has a target that varies, so at least 2 rows: one can always be held out.
     split = seeded_split(dataset, settings.holdout_fraction, settings.seed)
     candidate, claim = _candidate(
         registry, ledger, claim, upload, split, dataset, validation, settings
