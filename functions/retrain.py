@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from cloudevents.http import CloudEvent
+from google.cloud.storage.retry import DEFAULT_RETRY
 
 from functions import logs, runtime
 from functions.config import Settings
@@ -144,10 +145,10 @@ def retrain_settings(config: Settings) -> RetrainSettings:
 def _read(upload: Upload) -> bytes:
     """The bytes of exactly the notified generation; InvalidData if gone or too large."""
     config = runtime.settings()
+    timeout = config.storage_timeout_seconds
+    retry = DEFAULT_RETRY.with_timeout(timeout)  # reads are idempotent; bounded like the rest
     bucket = runtime.storage_client().bucket(upload.bucket)
-    blob = bucket.get_blob(
-        upload.name, generation=upload.generation, timeout=config.storage_timeout_seconds
-    )
+    blob = bucket.get_blob(upload.name, generation=upload.generation, timeout=timeout, retry=retry)
     if blob is None:
         gone = f"{upload.dataset} was replaced or deleted before it could be read: upload it again"
         raise InvalidData(ValidationReport([gone]))
@@ -160,7 +161,7 @@ def _read(upload: Upload) -> bytes:
                 ]
             )
         )
-    data: bytes = blob.download_as_bytes(timeout=config.storage_timeout_seconds)
+    data: bytes = blob.download_as_bytes(timeout=timeout, retry=retry)
     return data
 
 
