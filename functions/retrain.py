@@ -21,8 +21,10 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 
 from functions import logs, runtime
 from functions.config import Settings
+from functions.errors import is_transient
 from model.events import ModelEvent
 from model.retraining import RetrainSettings, Upload, retrain, upload_of
+from model.runs import RunInProgress, RunLost
 from model.validation import InvalidData, Rules, ValidationReport
 
 COMPONENT = "retrain"
@@ -105,13 +107,18 @@ def handle(event: CloudEvent) -> None:
         )
         _publish(outcome)
     except Exception as error:
+        # Either way the invocation fails: Pub/Sub redelivers, then dead-letters. The log
+        # says whether a later attempt may succeed or a person has to look.
+        retry = is_transient(error) or isinstance(error, (RunInProgress, RunLost))
+        kind = "transient failure" if retry else "unexpected failure"
         _log(
             notification.event_id,
             started,
             "ERROR",
-            f"{upload.dataset}: will be redelivered: {error!r}",
+            f"{upload.dataset}: {kind}, will be redelivered: {error!r}",
+            transient=retry,
         )
-        raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
+        raise
     _log(
         notification.event_id,
         started,

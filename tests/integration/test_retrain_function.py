@@ -266,7 +266,7 @@ def test_a_resumed_run_reuses_the_version_a_dead_attempt_registered(
     assert (record["state"], record["attempts"], record["version"]) == ("done", 2, 2)
 
 
-def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch):
+def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch, capsys):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")  # nothing listens
     monkeypatch.setenv("STORAGE_TIMEOUT_SECONDS", "1")
     message = {
@@ -282,6 +282,11 @@ def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch
     with pytest.raises(Exception, match=r"127\.0\.0\.1.*9|Connection|connect") as caught:
         main.retrain(push_event(message))
     assert is_transient(caught.value), repr(caught.value)
+    logs.flush()
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["severity"] == "ERROR"
+    assert line["transient"] is True
+    assert "transient failure, will be redelivered" in line["message"]
 
 
 def test_push_and_eventarc_requests_through_the_framework(
