@@ -283,10 +283,12 @@ def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch
         main.retrain(push_event(message))
     assert is_transient(caught.value), repr(caught.value)
     logs.flush()
-    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    ours = f"gs://{serving_env}/datasets/{MODEL}/incoming/x.csv#1"  # not an earlier test's
+    (line,) = [line for line in lines if line["message"].startswith(ours)]
     assert line["severity"] == "ERROR"
     assert line["transient"] is True
-    assert "transient failure, will be redelivered" in line["message"]
+    assert line["message"].startswith(f"{ours}: transient failure, will be redelivered: ")
 
 
 def test_push_and_eventarc_requests_through_the_framework(
