@@ -13,12 +13,15 @@ from functions.config import Settings
 from functions.model_cache import ModelCache
 from model.gcs import storage_client as make_storage_client
 from model.registry import Registry
+from model.runs import RunLedger
 
 _lock = threading.Lock()
 _settings: Settings | None = None
 _storage: storage.Client | None = None
 _cache: ModelCache | None = None
 _publisher: pubsub_v1.PublisherClient | None = None
+_registry: Registry | None = None
+_ledger: RunLedger | None = None
 
 
 def settings() -> Settings:
@@ -53,16 +56,40 @@ def topic_path(topic: str) -> str:
     return f"projects/{settings().project_id}/topics/{topic}"
 
 
+def registry() -> Registry:
+    global _registry
+    if _registry is None:
+        config = settings()
+        _registry = Registry(
+            storage_client(), config.bucket, timeout=config.storage_timeout_seconds
+        )
+    return _registry
+
+
+def run_ledger() -> RunLedger:
+    """Records of the dataset uploads retrain handled, in the registry's bucket."""
+    global _ledger
+    if _ledger is None:
+        config = settings()
+        _ledger = RunLedger(
+            storage_client(),
+            config.bucket,
+            lease_seconds=config.retrain_lease_seconds,
+            timeout=config.storage_timeout_seconds,
+        )
+    return _ledger
+
+
 def model_cache() -> ModelCache:
     global _cache
     if _cache is not None:
         return _cache
     config = settings()
-    registry = Registry(storage_client(), config.bucket, timeout=config.storage_timeout_seconds)
+    registry_ = registry()
     with _lock:
         if _cache is None:
             _cache = ModelCache(
-                registry,
+                registry_,
                 model_name=config.model_name,
                 serving_alias=config.serving_alias,
                 refresh_seconds=config.model_refresh_seconds,
@@ -73,8 +100,8 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _publisher
+    global _settings, _storage, _cache, _publisher, _registry, _ledger
     with _lock:
         if _publisher is not None:
             _publisher.stop()  # flush and end its threads, so none outlives the test
-        _settings = _storage = _cache = _publisher = None
+        _settings = _storage = _cache = _publisher = _registry = _ledger = None

@@ -15,6 +15,7 @@ locals {
     MODEL_NAME           = var.model_name
     SERVING_ALIAS        = var.serving_alias
     RESULTS_TOPIC        = var.prediction_results_topic
+    MODEL_EVENTS_TOPIC   = var.model_events_topic
   }
   function_environment = merge(var.function_settings, local.deployment_environment)
 }
