@@ -13,7 +13,7 @@ from collections.abc import Callable
 import flask
 import orjson
 
-from functions import logs, runtime
+from functions import logs, runtime, trace
 from functions.errors import (
     InvalidArgument,
     MethodNotAllowed,
@@ -30,7 +30,7 @@ from functions.parsing import (
     decode_json,
     decode_stream_path,
 )
-from functions.prediction import ModelSelector, describe, predict
+from functions.prediction import ModelSelector, Prediction, describe, predict
 
 COMPONENT = "predict_batch"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -42,42 +42,54 @@ def handle(request: flask.Request) -> flask.Response:
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
     model_version = None
+    prediction = None
     try:
-        status, body, model_version = _route(request)
+        status, body, model_version, prediction = _route(request)
         response = _json_response(status, body)
     except ServingError as error:
         response = _error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
-        logs.error(
-            f"unhandled {type(error).__name__}: {error}", component=COMPONENT, request_id=request_id
+        logs.exception(
+            f"unhandled {type(error).__name__}: {error}",
+            component=COMPONENT,
+            request_id=request_id,
+            **trace.fields(request.headers, runtime.settings().project_id),
         )
         response = _error_response(ServingError("internal error"))
     response.headers["X-Request-Id"] = request_id
+    latency_ms = (time.perf_counter() - started) * 1000
+    if prediction is not None:
+        runtime.prediction_log().record("http", request_id, prediction, latency_ms)
     logs.request(
         f"{request.method} {request.path} {response.status_code}",
         component=COMPONENT,
         request_id=request_id,
         model_version=model_version,
-        latency_ms=(time.perf_counter() - started) * 1000,
+        latency_ms=latency_ms,
         severity="INFO" if response.status_code < 500 else "ERROR",
         status=response.status_code,
+        **trace.fields(request.headers, runtime.settings().project_id),
     )
     return response
 
 
-def _route(request: flask.Request) -> tuple[int, object, int | None]:
+# A route's answer: status, body, the model version used, the prediction made (if any).
+_Routed = tuple[int, object, int | None, Prediction | None]
+
+
+def _route(request: flask.Request) -> _Routed:
     path = request.path.rstrip("/") or "/"
     if path in _POST_PATHS:
         _allow(request, "POST")
         return _predict(request, lambda: _decode_body(request))
     if path == "/health":
         _allow(request, "GET")
-        return 200, {"status": "ok"}, None
+        return 200, {"status": "ok"}, None, None
     if path == "/model":
         _allow(request, "GET")
         selector = _selector(request)
         model = runtime.model_cache().get(version=selector.version, alias=selector.alias)
-        return 200, describe(model), model.version
+        return 200, describe(model), model.version, None
     limit = runtime.settings().max_instances
     if path.startswith("/batch/"):
         _allow(request, "GET")
@@ -88,13 +100,11 @@ def _route(request: flask.Request) -> tuple[int, object, int | None]:
     raise NotFound(f"no route {request.path!r}: use POST /predict, GET /health or GET /model")
 
 
-def _predict(
-    request: flask.Request, decode: Callable[[], Instances]
-) -> tuple[int, object, int | None]:
+def _predict(request: flask.Request, decode: Callable[[], Instances]) -> _Routed:
     selector = _selector(request)  # a bad ?version= is the client's error, found first
     instances = decode()
     prediction = predict(instances, selector, runtime.model_cache())
-    return 200, prediction.body(), prediction.model.version
+    return 200, prediction.body(), prediction.model.version, prediction
 
 
 def _selector(request: flask.Request) -> ModelSelector:

@@ -5,12 +5,14 @@ Nothing slow happens at import time; `reset()` lets tests start from a clean pro
 
 from __future__ import annotations
 
+import os
 import threading
 
 from google.cloud import pubsub_v1, storage
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
+from functions.prediction_log import PredictionLog
 from model.gcs import storage_client as make_storage_client
 from model.registry import Registry
 from model.runs import RunLedger
@@ -22,6 +24,8 @@ _cache: ModelCache | None = None
 _publisher: pubsub_v1.PublisherClient | None = None
 _registry: Registry | None = None
 _ledger: RunLedger | None = None
+_prediction_log: PredictionLog | None = None
+_subscriber: pubsub_v1.SubscriberClient | None = None
 
 
 def settings() -> Settings:
@@ -50,6 +54,32 @@ def publisher() -> pubsub_v1.PublisherClient:
                 batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.001)
             )
         return _publisher
+
+
+def subscriber() -> pubsub_v1.SubscriberClient:
+    """One subscriber per process, for the drift job's pulls."""
+    global _subscriber
+    with _lock:
+        if _subscriber is None:
+            _subscriber = pubsub_v1.SubscriberClient()
+        return _subscriber
+
+
+def prediction_log() -> PredictionLog:
+    """The process's prediction log; its thread starts with the first record."""
+    global _prediction_log
+    if _prediction_log is not None:
+        return _prediction_log  # every request: no lock
+    config = settings()
+    with _lock:
+        if _prediction_log is None:
+            _prediction_log = PredictionLog(
+                topic_path(config.prediction_log_topic),
+                sample_rate=config.prediction_log_sample_rate,
+                max_instances=config.prediction_log_max_instances,
+                publish_timeout=config.publish_timeout_seconds,
+            )
+        return _prediction_log
 
 
 def topic_path(topic: str) -> str:
@@ -101,7 +131,22 @@ def model_cache() -> ModelCache:
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
     global _settings, _storage, _cache, _publisher, _registry, _ledger
+    global _prediction_log, _subscriber
     with _lock:
         if _publisher is not None:
             _publisher.stop()  # flush and end its threads, so none outlives the test
+        if _prediction_log is not None:
+            _prediction_log.stop()  # publish what is queued, end its thread
+        if _subscriber is not None:
+            _subscriber.close()
         _settings = _storage = _cache = _publisher = _registry = _ledger = None
+        _prediction_log = _subscriber = None
+
+
+def _forget_prediction_log() -> None:
+    """A forked child (a gunicorn worker) inherits the object but not its thread."""
+    global _prediction_log
+    _prediction_log = None
+
+
+os.register_at_fork(after_in_child=_forget_prediction_log)

@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 from cloudevents.http import CloudEvent
 
-from functions import logs, runtime
+from functions import logs, runtime, trace
 from functions.errors import InvalidArgument, ServingError, is_transient
 from functions.parsing import Instances, decode_csv, decode_json
-from functions.prediction import ModelSelector, model_reference, predict
+from functions.prediction import ModelSelector, Prediction, model_reference, predict
 
 COMPONENT = "predict_stream"
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -70,6 +70,7 @@ def _mapping(value: Any) -> dict[str, Any]:
 def handle(event: CloudEvent) -> None:
     started = time.perf_counter()
     request = StreamRequest.from_event(event)
+    prediction: Prediction | None
     try:
         prediction = predict(request.instances(), request.selector(), runtime.model_cache())
         result: dict[str, Any] = {
@@ -80,13 +81,25 @@ def handle(event: CloudEvent) -> None:
         }
         model_version: int | None = prediction.model.version
     except Exception as error:
+        if not isinstance(error, ServingError) and not is_transient(error):
+            logs.exception(  # a bug: its traceback, then the retry like any failure
+                f"unhandled {type(error).__name__}: {error}",
+                component=COMPONENT,
+                request_id=request.request_id,
+                **trace.current_request_fields(runtime.settings().project_id),
+            )
         if is_transient(error) or not isinstance(error, ServingError):
             _log(request, started, None, "ERROR", f"will be redelivered: {error}")
             raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
         result = {"request_id": request.request_id, "status": "error", "error": error.to_dict()}
         model_version = None
+        prediction = None
     _publish(request.request_id, result, model_version)
-    _log(request, started, model_version, "INFO", f"published {result['status']} result")
+    latency_ms = _log(
+        request, started, model_version, "INFO", f"published {result['status']} result"
+    )
+    if prediction is not None:  # only once its result is out: a failed request is not logged
+        runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
 
 
 def _publish(request_id: str, result: dict[str, Any], model_version: int | None) -> None:
@@ -104,12 +117,16 @@ def _publish(request_id: str, result: dict[str, Any], model_version: int | None)
 
 def _log(
     request: StreamRequest, started: float, model_version: int | None, severity: str, message: str
-) -> None:
+) -> float:
+    """The request's log line; returns its latency in milliseconds."""
+    latency_ms = (time.perf_counter() - started) * 1000
     logs.request(
         message,
         component=COMPONENT,
         request_id=request.request_id,
         model_version=model_version,
-        latency_ms=(time.perf_counter() - started) * 1000,
+        latency_ms=latency_ms,
         severity=severity,
+        **trace.current_request_fields(runtime.settings().project_id),
     )
+    return latency_ms

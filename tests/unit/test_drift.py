@@ -81,9 +81,7 @@ def test_ks_agrees_with_scipy_on_large_samples():
     rng = np.random.default_rng(3)
     reference, serving = rng.normal(0, 1, 500), rng.normal(0.3, 1, 5000)
     expected = stats.ks_2samp(reference, serving)
-    assert drift.ks_test(reference, serving) == pytest.approx(
-        (expected.statistic, expected.pvalue)
-    )
+    assert drift.ks_test(reference, serving) == pytest.approx((expected.statistic, expected.pvalue))
 
 
 def test_ks_needs_values():
