@@ -80,7 +80,7 @@ class PredictionLog:
         self.dropped = 0
         self._unreported = 0
         self._last_error = ""
-        self._reported_at = time.monotonic()
+        self._reported_at = -REPORT_SECONDS  # the first drop is reported at once
 
     def record(
         self, transport: str, request_id: str, prediction: Prediction, latency_ms: float
