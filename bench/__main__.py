@@ -19,6 +19,7 @@ from bench import (
     calibration,
     cold_start,
     machine,
+    prediction_log,
     report,
     rig,
     single,
@@ -43,9 +44,16 @@ def main() -> None:
     }
     results["machine"]["python_loop_us"] = {}
     with rig.running() as running:
-        _step(began, "http_single and framework_floor", results)
-        urls = {"http_single": running.batch.url, "framework_floor": running.floor.url}
+        _step(began, "http_single, http_single_log_off and framework_floor", results)
+        urls = {
+            "http_single": running.batch.url,
+            "http_single_log_off": running.batch_log_off.url,
+            "framework_floor": running.floor.url,
+        }
         results.update(single.measure(generator, urls, plan))
+        results["prediction_log"] = prediction_log.summary(
+            results["http_single"], results["http_single_log_off"]
+        )
         _step(began, "http_batch and codec_bound", results)
         results.update(batches.measure(running.batch.url, running.model, SIZES))
         _step(began, "stream", results)

@@ -43,6 +43,12 @@ class Function:
 PREDICT_BATCH = Function("predict_batch", "main.py", ready_path="/health")
 PREDICT_STREAM = Function("predict_stream", "main.py", signature_type="cloudevent")
 FLOOR = Function("floor", "bench/floor.py")
+# The serving functions log every request to a topic of their own with no subscription: the
+# publishing costs what it costs in production, and the emulator keeps nothing.
+PREDICTION_LOG_TOPIC = "bench-prediction-log"
+LOG_ON = {"PREDICTION_LOG_TOPIC": PREDICTION_LOG_TOPIC}
+# The same predict_batch with the prediction log off, to measure what the log costs.
+LOG_OFF = {**LOG_ON, "PREDICTION_LOG_SAMPLE_RATE": "0"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Rig:
     batch: Server
     floor: Server
     stream: Server
+    batch_log_off: Server
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> dict[str, object]:
@@ -78,10 +85,16 @@ def server_settings(env: Mapping[str, str] | None = None) -> dict[str, object]:
     }
 
 
-def start(manager: LocalCloud, function: Function, name: str, port: int | None = None) -> Server:
+def start(
+    manager: LocalCloud,
+    function: Function,
+    name: str,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Server:
     """Start function as its own process group, which manager.stop() ends."""
     port = port or free_port()
-    process = manager.start_process(name, function.command(port), cwd=ROOT)
+    process = manager.start_process(name, function.command(port), env=env or LOG_ON, cwd=ROOT)
     return Server(function, port, process)
 
 
@@ -108,17 +121,21 @@ def running() -> Iterator[Rig]:
     """The whole rig, stopped on exit (every process it started, and only those)."""
     with LocalCloud.on_free_ports(LOG_DIR) as cloud:
         model = seed_model(cloud)
+        with cloud.pubsub_clients() as (publisher, _):
+            project = cloud.config.project_id
+            publisher.create_topic(name=publisher.topic_path(project, PREDICTION_LOG_TOPIC))
         servers = [
             start(cloud, function, function.target)
             for function in (PREDICT_BATCH, FLOOR, PREDICT_STREAM)
         ]
+        servers.append(start(cloud, PREDICT_BATCH, "predict_batch_log_off", env=LOG_OFF))
         for server in servers:
             wait_ready(server)
-        batch, floor, stream = servers
+        batch, floor, stream, batch_log_off = servers
         cloud.ensure_push_subscription(
             names.PREDICTION_REQUESTS_PUSH,
             names.PREDICTION_REQUESTS,
             f"{stream.url}/projects/{cloud.config.project_id}/topics/{names.PREDICTION_REQUESTS}",
             dead_letter_topic=names.PREDICTION_DEAD_LETTER,
         )
-        yield Rig(cloud, model, batch, floor, stream)
+        yield Rig(cloud, model, batch, floor, stream, batch_log_off)

@@ -15,7 +15,7 @@ from functions_framework import create_app
 from google.api_core import exceptions as api_exceptions
 from PIL import Image
 
-from functions import drift_job, runtime
+from functions import drift_job, logs, runtime
 from functions.config import Settings
 from functions.drift_job import DriftJob
 from functions.prediction import Prediction
@@ -26,6 +26,9 @@ from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
 MODEL = "diabetes-bmi"
+ALERT_POLICY = (
+    Path(__file__).resolve().parents[2] / "docs" / "monitoring" / "drift-alert-policy.json"
+)
 OLD_ARTIFACT = Path(__file__).resolve().parents[1] / "data" / "model-without-drift-bins.json"
 TRAINING_BMI = load_diabetes().X[:-20, 0]
 BMI_STD = float(TRAINING_BMI.std())
@@ -128,10 +131,15 @@ def report_object(report: dict, extension: str = "json") -> str:
     return report["report"].split("/", 3)[3].removesuffix(".json") + f".{extension}"
 
 
-def test_a_shift_of_two_standard_deviations_alerts(local_cloud, gcs, bucket, topics, production):
+def test_a_shift_of_two_standard_deviations_alerts(
+    local_cloud, gcs, bucket, topics, production, capsys
+):
     log, alerts = topics
     publish_records(local_cloud, log, production, 5, ["http"] * 60, shift=2 * BMI_STD)
     report = job(gcs).run()
+    logs.flush()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    assert_the_alert_policy_matches(lines, report)
     assert report["status"] == "drift"
     (alert,) = read_alerts(local_cloud, alerts, 1, timeout=20)
     assert alert["attributes"] == {"model": MODEL, "version": "1", "feature": "bmi"}
@@ -151,6 +159,31 @@ def test_a_shift_of_two_standard_deviations_alerts(local_cloud, gcs, bucket, top
     assert data["ks_pvalue"] < 0.001
     assert data["report"] == report["report"]
     assert data["report"].startswith(f"gs://{bucket}/monitoring/{MODEL}/drift/")
+
+
+def assert_the_alert_policy_matches(lines: list[dict], report: dict) -> None:
+    """The README's log-based alert policy selects this run's alert line, and only it."""
+    policy = json.loads(ALERT_POLICY.read_text())
+    (condition,) = policy["conditions"]
+    log_filter = condition["conditionMatchedLog"]["filter"]
+    assert log_filter == (
+        'severity="WARNING" AND jsonPayload.component="monitor_drift" '
+        "AND jsonPayload.alert.feature:*"
+    )
+    matching = [
+        line
+        for line in lines
+        if line.get("severity") == "WARNING"
+        and line.get("component") == "monitor_drift"
+        and "feature" in line.get("alert", {})
+    ]
+    (line,) = matching
+    assert line["alert"]["report"] == report["report"]
+    extractors = condition["conditionMatchedLog"]["labelExtractors"]
+    for label, extractor in extractors.items():
+        assert extractor == f"EXTRACT(jsonPayload.alert.{label})"
+        assert label in line["alert"]
+    assert policy["alertStrategy"]["notificationRateLimit"]["period"] == "3600s"
 
 
 def test_too_few_records_say_so_and_never_alert(local_cloud, gcs, topics, production):
