@@ -50,10 +50,12 @@ def main() -> None:
             "http_single_log_off": running.batch_log_off.url,
             "framework_floor": running.floor.url,
         }
-        results.update(single.measure(generator, urls, plan))
+        with rig.pubsub_elsewhere(running.cloud) as nice:
+            results.update(single.measure(generator, urls, plan))
         results["prediction_log"] = prediction_log.summary(
             results["http_single"], results["http_single_log_off"]
         )
+        results["prediction_log"]["pubsub_emulator_nice"] = nice
         _step(began, "http_batch and codec_bound", results)
         results.update(batches.measure(running.batch.url, running.model, SIZES))
         _step(began, "stream", results)

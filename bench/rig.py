@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import names
-from infra.local.cloud import LocalCloud, free_port, wait_http_ok
+from infra.local.cloud import PUBSUB_EMULATOR, LocalCloud, free_port, wait_http_ok
 from model.artifact import ModelArtifact
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,6 +114,29 @@ def seed_model(cloud: LocalCloud) -> ModelArtifact:
     if not outcome.promoted:
         raise RuntimeError(f"the seed model was not promoted: {outcome.decision.reasons}")
     return outcome.model
+
+
+# The niceness of the Pub/Sub emulator while one-instance requests are measured.
+EMULATOR_NICE = 19
+
+
+@contextlib.contextmanager
+def pubsub_elsewhere(cloud: LocalCloud) -> Iterator[int]:
+    """Run the Pub/Sub emulator at the lowest CPU priority for a while.
+
+    In the cloud, Pub/Sub's work is not done on the function's instance; here the emulator
+    (a JVM spending about 35 µs of CPU per message it stores) shares the two cores with the
+    function and wrk. At the lowest priority it takes only CPU they leave idle, so the
+    figures show what logging costs the function itself: its request path, its background
+    thread and its gRPC publishing, all at normal priority.
+    """
+    group = cloud.pids()[PUBSUB_EMULATOR]  # its own process group: the JVM and its wrapper
+    os.setpriority(os.PRIO_PGRP, group, EMULATOR_NICE)
+    try:
+        yield EMULATOR_NICE
+    finally:
+        with contextlib.suppress(PermissionError):  # lowering the niceness needs root
+            os.setpriority(os.PRIO_PGRP, group, 0)
 
 
 @contextlib.contextmanager

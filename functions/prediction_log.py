@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -179,23 +180,37 @@ def message(entry: Entry) -> Any:
             "transport": entry.transport,
             "model": {"name": model.name, "version": model.version},
             "features": model.features,
-            "instances": np.ascontiguousarray(entry.instances),
-            "predictions": np.ascontiguousarray(entry.predictions),
+            "instances": _contiguous(entry.instances),
+            "predictions": _contiguous(entry.predictions),
             "instance_count": len(entry.prediction.predictions),
             "latency_ms": round(entry.latency_ms, 3),
             "time": rfc3339(entry.time),
         },
         option=_JSON_OPTIONS,
     )
-    return _RAW_MESSAGE(
-        data=data, attributes={"model": model.name, "model_version": str(model.version)}
-    )
+    return _RAW_MESSAGE(data=data, attributes=_attributes(model.name, model.version))
+
+
+@functools.lru_cache(maxsize=64)
+def _attributes(name: str, version: int) -> dict[str, str]:
+    return {"model": name, "model_version": str(version)}
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """orjson serializes C-contiguous arrays only (a column reordering makes a view)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
 
 def rfc3339(timestamp: float) -> str:
     """UTC with microseconds, as the record's `time`."""
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
+    seconds = _utc_second(int(timestamp))
     return f"{seconds}.{int(timestamp % 1 * 1_000_000):06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """Records of one second share their formatted prefix: formatted once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def _batches(messages: Iterator[Any]) -> Iterator[list[Any]]:
