@@ -139,13 +139,10 @@ variable "function_settings" {
     HOLDOUT_FRACTION        = "0.2"
     TRAINING_SEED           = "0"
     RETRAIN_LEASE_SECONDS   = "30.0"
-    # Monitoring (README "Monitoring"); the topic and subscription names are the defaults of
-    # prediction_log_topic, prediction_log_subscription and drift_alerts_topic above.
-    PREDICTION_LOG_TOPIC         = "prediction-log"
+    # Monitoring (README "Monitoring"); its topic and subscription come from the variables
+    # of their names (functions.tf).
     PREDICTION_LOG_SAMPLE_RATE   = "1.0"
     PREDICTION_LOG_MAX_INSTANCES = "1000"
-    DRIFT_SUBSCRIPTION           = "prediction-log-sub"
-    DRIFT_ALERTS_TOPIC           = "drift-alerts"
     DRIFT_WINDOW                 = "10000"
     DRIFT_MIN_SAMPLES            = "100"
   }
