@@ -5,9 +5,12 @@ Nothing slow happens at import time; `reset()` lets tests start from a clean pro
 
 from __future__ import annotations
 
+import os
 import threading
 
-from google.cloud import pubsub_v1, storage
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
@@ -18,7 +21,7 @@ _lock = threading.Lock()
 _settings: Settings | None = None
 _storage: storage.Client | None = None
 _cache: ModelCache | None = None
-_publisher: pubsub_v1.PublisherClient | None = None
+_confirmed_publisher: GapicPublisher | None = None
 
 
 def settings() -> Settings:
@@ -36,17 +39,27 @@ def storage_client() -> storage.Client:
         return _storage
 
 
-def publisher() -> pubsub_v1.PublisherClient:
-    """One publisher per process: its channel and batching threads are reused."""
-    global _publisher
+def confirmed_publisher() -> GapicPublisher:
+    """One plain Publish client per process, for calls that wait for their own answer."""
+    global _confirmed_publisher
+    if _confirmed_publisher is not None:
+        return _confirmed_publisher  # every result takes this path: no lock
     with _lock:
-        if _publisher is None:
-            # Each invocation waits for its own confirmation, so waiting to fill a batch
-            # (10 ms by default) would only add latency to every request.
-            _publisher = pubsub_v1.PublisherClient(
-                batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.001)
-            )
-        return _publisher
+        if _confirmed_publisher is None:
+            _confirmed_publisher = GapicPublisher(**_emulator_options())
+        return _confirmed_publisher
+
+
+def _emulator_options() -> dict[str, object]:
+    """What pubsub_v1.PublisherClient does when PUBSUB_EMULATOR_HOST is set: plaintext,
+    no credentials."""
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        return {}
+    return {
+        "client_options": {"api_endpoint": host},
+        "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
+    }
 
 
 def topic_path(topic: str) -> str:
@@ -73,8 +86,8 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _publisher
+    global _settings, _storage, _cache, _confirmed_publisher
     with _lock:
-        if _publisher is not None:
-            _publisher.stop()  # flush and end its threads, so none outlives the test
-        _settings = _storage = _cache = _publisher = None
+        if _confirmed_publisher is not None:
+            _confirmed_publisher.transport.close()  # its channel, so no thread outlives a test
+        _settings = _storage = _cache = _confirmed_publisher = None

@@ -22,7 +22,8 @@ from model.artifact import ModelArtifact, from_json
 
 SERVING_ALIAS = "production"
 _VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
-_ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_ALIAS_NAME = re.compile(ALIAS_PATTERN)
 # Enough for many concurrent trainers; each lost race costs one failed create.
 _MAX_REGISTRATION_ATTEMPTS = 50
 

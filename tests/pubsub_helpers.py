@@ -1,13 +1,15 @@
-"""Test helpers for the Pub/Sub emulator: uuid-named topics and bounded pulls."""
+"""Test helpers for Pub/Sub: uuid-named topics, bounded pulls, the CloudEvents of a push."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from cloudevents.http import CloudEvent
 from google.api_core import exceptions as api_exceptions
 from google.cloud import pubsub_v1
 
@@ -67,3 +69,40 @@ def pull(
             )
             received.extend(m.message for m in response.received_messages)
     return received
+
+
+def message(
+    body: bytes, attributes: dict[str, str] | None = None, message_id: str | None = None
+) -> dict:
+    return {
+        "data": base64.b64encode(body).decode(),
+        "attributes": attributes or {},
+        "messageId": message_id or uuid.uuid4().hex,
+        "publishTime": "2026-11-29T00:00:00.000Z",
+    }
+
+
+def published_event(msg: dict, **extra_attributes: str) -> dict:
+    return {
+        "id": msg["messageId"],
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": "//pubsub.googleapis.com/projects/local-ml/topics/prediction-requests",
+        "specversion": "1.0",
+        **extra_attributes,
+    }
+
+
+def push_event(msg: dict) -> CloudEvent:
+    """What functions-framework makes of the emulator's raw push body."""
+    return CloudEvent(
+        published_event(msg),
+        {"message": {"@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage", **msg}},
+    )
+
+
+def eventarc_event(msg: dict) -> CloudEvent:
+    """What an Eventarc Pub/Sub trigger sends."""
+    return CloudEvent(
+        published_event(msg, datacontenttype="application/json"),
+        {"message": msg, "subscription": "projects/local-ml/subscriptions/eventarc-trigger"},
+    )

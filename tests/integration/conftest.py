@@ -1,0 +1,24 @@
+"""Fixtures of the functions' integration tests: a served model, a results topic."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.names import MODEL_NAME
+from tests.pubsub_helpers import pull, temporary_topic
+
+
+@pytest.fixture
+def production(registry, trained_artifact, serving_env):
+    """The seed model as version 1, promoted: what the functions serve."""
+    registry.register(trained_artifact, {})
+    registry.promote(MODEL_NAME, 1)
+    return trained_artifact.with_version(1)
+
+
+@pytest.fixture
+def results(local_cloud, serving_env, monkeypatch):
+    """A results topic of this test's own, and a way to read it: results(count, timeout)."""
+    with temporary_topic(local_cloud, "results") as topic, local_cloud.pubsub_clients() as (_, sub):
+        monkeypatch.setenv("RESULTS_TOPIC", topic.name)
+        yield lambda count=1, timeout=20.0: pull(sub, topic.subscription, count, timeout)
