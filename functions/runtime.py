@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
+from google.api_core import grpc_helpers
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
+from google.cloud import storage as storage_module
 from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
-from model.gcs import storage_client as make_storage_client
+from model.gcs import storage_client
 from model.registry import Registry
 
 _lock = threading.Lock()
 _settings: Settings | None = None
-_storage: storage.Client | None = None
+_storage: storage_module.Client | None = None
 _cache: ModelCache | None = None
-_confirmed_publisher: GapicPublisher | None = None
+_publisher: GapicPublisher | None = None
+_publish_rpc: Callable[..., Any] | None = None
 
 
 def settings() -> Settings:
@@ -31,23 +35,26 @@ def settings() -> Settings:
     return _settings
 
 
-def storage_client() -> storage.Client:
+def storage() -> storage_module.Client:
+    """One Cloud Storage client per process (the emulator's when STORAGE_EMULATOR_HOST is set)."""
     global _storage
     with _lock:
         if _storage is None:
-            _storage = make_storage_client(settings().project_id)
+            _storage = storage_client(settings().project_id)
         return _storage
 
 
-def confirmed_publisher() -> GapicPublisher:
-    """One plain Publish client per process, for calls that wait for their own answer."""
-    global _confirmed_publisher
-    if _confirmed_publisher is not None:
-        return _confirmed_publisher  # every result takes this path: no lock
+def publish_rpc() -> Callable[..., Any]:
+    """The Publish RPC of one process-wide client, for calls that wait for their own answer:
+    the gRPC stub itself, its errors turned into google.api_core exceptions."""
+    global _publisher, _publish_rpc
+    if _publish_rpc is not None:
+        return _publish_rpc  # every result takes this path: no lock
     with _lock:
-        if _confirmed_publisher is None:
-            _confirmed_publisher = GapicPublisher(**_emulator_options())
-        return _confirmed_publisher
+        if _publish_rpc is None:
+            _publisher = GapicPublisher(**_emulator_options())
+            _publish_rpc = grpc_helpers.wrap_errors(_publisher.transport.publish)
+        return _publish_rpc
 
 
 def _emulator_options() -> dict[str, object]:
@@ -71,7 +78,7 @@ def model_cache() -> ModelCache:
     if _cache is not None:
         return _cache
     config = settings()
-    registry = Registry(storage_client(), config.bucket, timeout=config.storage_timeout_seconds)
+    registry = Registry(storage(), config.bucket, timeout=config.storage_timeout_seconds)
     with _lock:
         if _cache is None:
             _cache = ModelCache(
@@ -86,8 +93,8 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _confirmed_publisher
+    global _settings, _storage, _cache, _publisher, _publish_rpc
     with _lock:
-        if _confirmed_publisher is not None:
-            _confirmed_publisher.transport.close()  # its channel, so no thread outlives a test
-        _settings = _storage = _cache = _confirmed_publisher = None
+        if _publisher is not None:
+            _publisher.transport.close()  # its channel, so no thread outlives a test
+        _settings = _storage = _cache = _publisher = _publish_rpc = None
