@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact
 from model.dataset import SEED_HOLDOUT_ROWS, Dataset
 from model.gate import GateDecision, decide
 from model.plots import prediction_report_png
-from model.registry import SERVING_ALIAS, AliasConflict, Registry
+from model.registry import AliasConflict, Registry
 from model.trainer import TrainingParameters
 from model.training import train
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cloudevents.http import CloudEvent
-from google.api_core import exceptions as api_exceptions
-from google.cloud import pubsub_v1
 
 from infra.local.cloud import LocalCloud
+from infra.pulling import pull
+
+__all__ = ["Topic", "eventarc_event", "message", "pull", "push_event", "temporary_topic"]
 
 
 @dataclass(frozen=True)
@@ -42,33 +42,6 @@ def temporary_topic(cloud: LocalCloud, prefix: str) -> Iterator[Topic]:
         finally:
             subscriber.delete_subscription(subscription=topic.subscription)
             publisher.delete_topic(topic=topic.path)
-
-
-def pull(
-    subscriber: pubsub_v1.SubscriberClient,
-    subscription: str,
-    count: int,
-    timeout: float = 30.0,
-) -> list[pubsub_v1.types.PubsubMessage]:
-    """Pull and acknowledge until `count` messages arrived or `timeout` passed."""
-    received: list[pubsub_v1.types.PubsubMessage] = []
-    deadline = time.monotonic() + timeout
-    while len(received) < count and time.monotonic() < deadline:
-        try:
-            response = subscriber.pull(
-                subscription=subscription,
-                max_messages=min(1000, count - len(received) + 10),
-                timeout=5,
-            )
-        except api_exceptions.DeadlineExceeded:
-            continue
-        if response.received_messages:
-            subscriber.acknowledge(
-                subscription=subscription,
-                ack_ids=[m.ack_id for m in response.received_messages],
-            )
-            received.extend(m.message for m in response.received_messages)
-    return received
 
 
 def message(

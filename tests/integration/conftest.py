@@ -1,19 +1,10 @@
-"""Fixtures of the functions' integration tests: a served model, a results topic."""
+"""Fixtures of the functions' integration tests: a results topic of their own."""
 
 from __future__ import annotations
 
 import pytest
 
-from infra.names import MODEL_NAME
 from tests.pubsub_helpers import pull, temporary_topic
-
-
-@pytest.fixture
-def production(registry, trained_artifact, serving_env):
-    """The seed model as version 1, promoted: what the functions serve."""
-    registry.register(trained_artifact, {})
-    registry.promote(MODEL_NAME, 1)
-    return trained_artifact.with_version(1)
 
 
 @pytest.fixture

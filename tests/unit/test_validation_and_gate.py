@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from infra.names import MODEL_NAME
 from model.dataset import Dataset, DatasetError, holdout_split, load_diabetes, read_csv, to_csv
 from model.gate import MIN_R2, decide
 from model.training import ValidationFailed, train
@@ -70,7 +71,7 @@ def test_training_refuses_invalid_data():
 
 def test_gate_needs_the_minimum_r2_and_to_beat_production():
     split = holdout_split(load_diabetes())
-    good = train(load_diabetes(), "diabetes-bmi").artifact
+    good = train(load_diabetes(), MODEL_NAME).artifact
     first = decide(good, split.holdout, production=None)
     assert first.promote
     assert first.candidate_r2 >= MIN_R2
@@ -79,7 +80,7 @@ def test_gate_needs_the_minimum_r2_and_to_beat_production():
     assert "does not beat production version 1" in same.reasons[0]
     rng = np.random.default_rng(0)
     noise = dataset(rng.normal(size=(200, 1)), rng.normal(size=200))
-    weak = train(noise, "diabetes-bmi").artifact
+    weak = train(noise, MODEL_NAME).artifact
     decision = decide(weak, holdout_split(noise).holdout, production=None)
     assert not decision.promote
     assert "below the minimum" in decision.reasons[0]
