@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class Burst:
         self._subscriber = subscriber
         self._topic = publisher.topic_path(project, names.PREDICTION_REQUESTS)
         self._results = subscriber.subscription_path(project, names.PREDICTION_RESULTS_SUB)
+        self._run = uuid.uuid4().hex[:8]  # request ids of no earlier run, in the same logs
 
     def stream(self, prefix: str, count: int, log: Path) -> dict[str, Any]:
         sent = self.publish(prefix, count)
@@ -100,7 +102,7 @@ class Burst:
         sent: dict[str, float] = {}
         futures = []
         for index in range(count):
-            request_id = f"{prefix}-{index:05d}"
+            request_id = f"{prefix}-{self._run}-{index:05d}"
             body = orjson.dumps({"instances": [[round((index % 200 - 100) / 1000, 3)]]})
             sent[request_id] = time.time()
             futures.append(self._publisher.publish(self._topic, body, request_id=request_id))

@@ -37,15 +37,7 @@ def handle(request: flask.Request) -> flask.Response:
     request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
     model_version = None
     try:
-        route, parameter = _route(request)
-        if route.name in _DECODERS:
-            prediction = predict(
-                _prediction_request(request, route, parameter, request_id, started)
-            )
-            model_version = prediction.model.version
-            response = _prediction_response(prediction)
-        else:
-            response, model_version = _other(request, route)
+        response, model_version = _answer(request, request_id, started)
     except ServingError as error:
         response = _error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
@@ -64,6 +56,17 @@ def handle(request: flask.Request) -> flask.Response:
         status=response.status_code,
     )
     return response
+
+
+def _answer(
+    request: flask.Request, request_id: str, started: float
+) -> tuple[flask.Response, int | None]:
+    """The answer to a request and the model version that made it, if any."""
+    route, parameter = _route(request)
+    if route.name not in _DECODERS:
+        return _other(request, route)
+    prediction = predict(_prediction_request(request, route, parameter, request_id, started))
+    return _prediction_response(prediction), prediction.model.version
 
 
 def unrouted(error: Exception) -> flask.Response:

@@ -12,34 +12,22 @@ from typing import Any
 
 from functions.bodies import CSV, ENCODINGS, JSON
 from functions.config import Settings
-from functions.errors import (
-    InvalidArgument,
-    MethodNotAllowed,
-    ModelUnavailable,
-    NotFound,
-    PayloadTooLarge,
-    ServingError,
-    UnsupportedMediaType,
-)
+from functions.errors import MethodNotAllowed, ModelUnavailable, ServingError
 from functions.routes import ROUTES, Route
 from model.registry import ALIAS_PATTERN
 
 VERSION = "3.0.3"
-ERROR_CLASSES: tuple[type[ServingError], ...] = (
-    InvalidArgument,
-    NotFound,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ModelUnavailable,
+# Every error a route can answer with, by code.
+ERROR_CLASSES: tuple[type[ServingError], ...] = tuple(
+    sorted({error for route in ROUTES for error in route.errors}, key=lambda error: error.code)
 )
 _WHEN = {
-    InvalidArgument: "The request is malformed: the message names the first bad part",
-    NotFound: "Unknown path, model version or alias",
-    MethodNotAllowed: "The path does not take this method (see Allow)",
-    PayloadTooLarge: "Over the limit of instances or bytes (decompressed bytes for gzip)",
-    UnsupportedMediaType: "A content type or content encoding the function does not take",
-    ModelUnavailable: "No model can be loaded yet; try again after Retry-After seconds",
+    "INVALID_ARGUMENT": "The request is malformed: the message names the first bad part",
+    "NOT_FOUND": "Unknown path, model version or alias",
+    "METHOD_NOT_ALLOWED": "The path does not take this method (see Allow)",
+    "PAYLOAD_TOO_LARGE": "Over the limit of instances or bytes (decompressed bytes for gzip)",
+    "UNSUPPORTED_MEDIA_TYPE": "A content type or content encoding the function does not take",
+    "UNAVAILABLE": "No model can be loaded yet; try again after Retry-After seconds",
 }
 _NUMBER = {"type": "number"}
 
@@ -79,7 +67,7 @@ def _operation(route: Route, settings: Settings) -> dict[str, Any]:
 def _head(route: Route) -> dict[str, Any]:
     """HEAD: the GET's status and headers, without the body."""
     statuses = {"200": "As GET, without the body"}
-    statuses.update({str(error.code): _WHEN[error] for error in route.errors})
+    statuses.update({str(error.code): _WHEN[error.status] for error in route.errors})
     return {
         "operationId": _operation_id(route, "HEAD"),
         "summary": f"{route.summary} (headers only)",
@@ -173,7 +161,7 @@ def _errors(route: Route) -> dict[str, Any]:
         if error is ModelUnavailable:
             headers["Retry-After"] = {"schema": {"type": "integer"}, "description": "Seconds"}
         responses[str(error.code)] = {
-            "description": _WHEN[error],
+            "description": _WHEN[error.status],
             "headers": headers,
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
