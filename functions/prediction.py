@@ -81,7 +81,7 @@ class Prediction:
 
     def body(self) -> dict[str, Any]:
         """The success body of docs/http.md; the stream's result adds its request id."""
-        return success_body(self.predictions, self.model)
+        return {"predictions": self.predictions, "model": model_reference(self.model)}
 
 
 def predict(request: PredictionRequest, models: ModelSource | None = None) -> Prediction:
@@ -114,10 +114,6 @@ def _finite_predictions(model: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
             f"instances[{row}]: too large for the model: its prediction is not a finite number"
         )
     return predictions
-
-
-def success_body(predictions: np.ndarray, model: ModelArtifact) -> dict[str, Any]:
-    return {"predictions": predictions, "model": model_reference(model)}
 
 
 def error_body(error: ServingError) -> dict[str, Any]:

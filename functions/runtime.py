@@ -13,6 +13,7 @@ from typing import Any
 from google.api_core import grpc_helpers
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage as storage_module
+from google.pubsub_v1 import PublishRequest, PublishResponse
 from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
 from functions.config import Settings
@@ -20,6 +21,7 @@ from functions.model_cache import ModelCache
 from model.gcs import storage_client
 from model.registry import Registry
 
+_PUBLISH_METHOD = "/google.pubsub.v1.Publisher/Publish"
 _lock = threading.Lock()
 _settings: Settings | None = None
 _storage: storage_module.Client | None = None
@@ -45,15 +47,21 @@ def storage() -> storage_module.Client:
 
 
 def publish_rpc() -> Callable[..., Any]:
-    """The Publish RPC of one process-wide client, for calls that wait for their own answer:
-    the gRPC stub itself, its errors turned into google.api_core exceptions."""
+    """The Publish RPC on the channel of one process-wide client (its credentials, or the
+    emulator's plaintext), for calls that wait for their own answer: it takes and returns
+    plain protobuf messages, and raises google.api_core exceptions."""
     global _publisher, _publish_rpc
     if _publish_rpc is not None:
         return _publish_rpc  # every result takes this path: no lock
     with _lock:
         if _publish_rpc is None:
             _publisher = GapicPublisher(**_emulator_options())
-            _publish_rpc = grpc_helpers.wrap_errors(_publisher.transport.publish)
+            stub = _publisher.transport.grpc_channel.unary_unary(
+                _PUBLISH_METHOD,
+                request_serializer=PublishRequest.pb().SerializeToString,
+                response_deserializer=PublishResponse.pb().FromString,
+            )
+            _publish_rpc = grpc_helpers.wrap_errors(stub)
         return _publish_rpc
 
 
