@@ -58,7 +58,6 @@ __all__ = [
     "port_from_environ",
     "port_in_use",
     "pubsub_clients",
-    "pubsub_emulator_command",
     "wait_http_ok",
 ]
 
