@@ -9,6 +9,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from functions import http_batch, stream
+from functions import retrain as retraining
 
 # Move everything imported so far out of the collector's sight: a large batch allocates a
 # list per instance, and each full collection would otherwise rescan all these modules too
@@ -33,3 +34,9 @@ def predict_batch(request: flask.Request) -> flask.Response:
 def predict_stream(event: CloudEvent) -> None:
     """Pub/Sub stream predictions (docs/stream.md)."""
     stream.handle(event)
+
+
+@functions_framework.cloud_event  # type: ignore[untyped-decorator]
+def retrain(event: CloudEvent) -> None:
+    """Continuous training from dataset uploads (docs/training.md)."""
+    retraining.handle(event)

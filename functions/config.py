@@ -33,6 +33,18 @@ class Settings:
     results_topic: str = names.PREDICTION_RESULTS
     # How long an invocation waits for its result to be confirmed published.
     publish_timeout_seconds: float = 10.0
+    # retrain: where outcomes go, and the rules an uploaded dataset must meet.
+    model_events_topic: str = names.MODEL_EVENTS
+    max_dataset_bytes: int = 64 * 1024 * 1024
+    min_training_rows: int = 30
+    # A value this many standard deviations from production's training mean is far out...
+    outlier_sigmas: float = 6.0
+    # ...and a dataset with a larger share of rows holding such values is refused.
+    outlier_reject_share: float = 0.05
+    holdout_fraction: float = 0.2
+    training_seed: int = 0
+    # An attempt silent for longer than this is presumed dead and another takes over.
+    retrain_lease_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +70,22 @@ class Settings:
             results_topic=_read(env, "RESULTS_TOPIC", str, default.results_topic),
             publish_timeout_seconds=_read(
                 env, "PUBLISH_TIMEOUT_SECONDS", _positive(float), default.publish_timeout_seconds
+            ),
+            model_events_topic=_read(env, "MODEL_EVENTS_TOPIC", str, default.model_events_topic),
+            max_dataset_bytes=_read(
+                env, "MAX_DATASET_BYTES", _positive(int), default.max_dataset_bytes
+            ),
+            min_training_rows=_read(
+                env, "MIN_TRAINING_ROWS", _positive(int), default.min_training_rows
+            ),
+            outlier_sigmas=_read(env, "OUTLIER_SIGMAS", _positive(float), default.outlier_sigmas),
+            outlier_reject_share=_read(
+                env, "OUTLIER_REJECT_SHARE", _share, default.outlier_reject_share
+            ),
+            holdout_fraction=_read(env, "HOLDOUT_FRACTION", _fraction, default.holdout_fraction),
+            training_seed=_read(env, "TRAINING_SEED", int, default.training_seed),
+            retrain_lease_seconds=_read(
+                env, "RETRAIN_LEASE_SECONDS", _positive(float), default.retrain_lease_seconds
             ),
         )
 
@@ -90,3 +118,19 @@ def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
         return value
 
     return parse
+
+
+def _share(raw: str) -> float:
+    """A share of rows, 0 to 1 inclusive."""
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be between 0 and 1")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    """A fraction strictly between 0 and 1."""
+    value = float(raw)
+    if not 0 < value < 1:
+        raise ValueError("must be greater than 0 and less than 1")
+    return value

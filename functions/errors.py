@@ -6,10 +6,15 @@ results in one place; `is_transient` alone decides what deserves a retry.
 
 from __future__ import annotations
 
+import http.client
+from http import HTTPStatus
 from typing import Any
 
 import requests
+import urllib3
 from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.cloud.storage.exceptions import InvalidResponse
 
 
 class ServingError(Exception):
@@ -60,27 +65,56 @@ class ModelUnavailable(ServingError):
     status = "UNAVAILABLE"
 
 
-# Failures of the storage or messaging backends that a later attempt may not meet.
-_TRANSIENT_BACKEND_ERRORS: tuple[type[BaseException], ...] = (
-    api_exceptions.ServiceUnavailable,
-    api_exceptions.InternalServerError,
-    api_exceptions.TooManyRequests,
-    api_exceptions.DeadlineExceeded,
-    api_exceptions.BadGateway,
-    api_exceptions.GatewayTimeout,
-    api_exceptions.RetryError,
+# What a later attempt may not meet, as google-cloud-storage's retry.py decides it: these
+# HTTP statuses (gRPC errors carry their HTTP equivalent), and failures of the transport.
+_TRANSIENT_STATUS_CODES = frozenset(
+    {
+        HTTPStatus.REQUEST_TIMEOUT,
+        HTTPStatus.TOO_MANY_REQUESTS,
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        HTTPStatus.BAD_GATEWAY,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.GATEWAY_TIMEOUT,
+    }
+)
+_TRANSPORT_ERRORS = (
+    ConnectionError,
+    TimeoutError,  # also what a publish future's result(timeout=...) raises
     requests.ConnectionError,
     requests.Timeout,
-    ConnectionError,
-    TimeoutError,
+    requests.exceptions.ChunkedEncodingError,
+    http.client.HTTPException,
+    urllib3.exceptions.HTTPError,
+)
+# Raised by the Google client libraries: a backend answered, or could not be reached.
+_BACKEND_ERRORS = (
+    api_exceptions.GoogleAPICallError,
+    api_exceptions.RetryError,
+    auth_exceptions.GoogleAuthError,
+    InvalidResponse,
+    *_TRANSPORT_ERRORS,
 )
 
 
 def is_transient(error: BaseException) -> bool:
     """True when retrying the same request later may succeed."""
-    return isinstance(error, (ModelUnavailable, *_TRANSIENT_BACKEND_ERRORS))
+    if isinstance(error, ModelUnavailable):
+        return True
+    if isinstance(error, auth_exceptions.TransportError):
+        # google-auth wraps the transport's own error: judge that one.
+        cause = error.args[0] if error.args else error.__cause__
+        return isinstance(cause, BaseException) and is_transient(cause)
+    if isinstance(error, api_exceptions.RetryError):
+        # The client's own retries gave up on errors they judged retryable.
+        return error.cause is None or is_transient(error.cause)
+    if isinstance(error, api_exceptions.GoogleAPICallError):
+        return error.code in _TRANSIENT_STATUS_CODES
+    if isinstance(error, InvalidResponse):
+        return getattr(error.response, "status_code", None) in _TRANSIENT_STATUS_CODES
+    return isinstance(error, _TRANSPORT_ERRORS)
 
 
 def is_backend_failure(error: BaseException) -> bool:
-    """A storage or messaging failure, as opposed to a bad request or a bug."""
-    return isinstance(error, _TRANSIENT_BACKEND_ERRORS)
+    """A storage or messaging failure of any kind (401 and 403 included), as opposed to a
+    bad request or a bug in this code."""
+    return isinstance(error, _BACKEND_ERRORS)

@@ -1,8 +1,10 @@
 """Models loaded once per process, with the served alias re-read at most every N seconds.
 
 A promotion or rollback is picked up within `refresh_seconds` without a restart. If the new
-version cannot be loaded (storage down, artifact corrupt), the version already served keeps
-serving and the failure is logged; only with no model at all does a request get a 503.
+version cannot be loaded (storage down or refusing, artifact corrupt), the version already
+served keeps serving and the failure is logged; only with no model at all does a request get
+a 503. A refresh never blocks a request that has a model to serve: one caller refreshes while
+the others keep the served version; only the first load of an alias makes callers wait.
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ class ModelCache:
         self._clock = clock
         self._aliases: dict[str, _AliasState] = {}
         self._pinned: OrderedDict[int, ModelArtifact] = OrderedDict()
-        self._lock = threading.Lock()
+        # Held across storage calls, but only by the caller that refreshes an alias (others
+        # skip it) or loads one with nothing to serve yet (others must wait for it).
+        self._refresh_lock = threading.Lock()
+        # Held for dictionary updates only, never across I/O.
+        self._pinned_lock = threading.Lock()
 
     @property
     def serving_alias(self) -> str:
@@ -65,11 +71,17 @@ class ModelCache:
         state = self._aliases.get(alias)
         if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
             return state.model  # the fast path: no lock, no I/O
-        with self._lock:
+        if state is not None and not self._refresh_lock.acquire(blocking=False):
+            return state.model  # another caller is refreshing: serve what we have
+        if state is None:
+            self._refresh_lock.acquire()  # nothing to serve yet: wait for the first load
+        try:
             state = self._aliases.get(alias)
             if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
-                return state.model  # another thread refreshed it while we waited
+                return state.model  # refreshed by another caller meanwhile
             return self._refresh(alias, state)
+        finally:
+            self._refresh_lock.release()
 
     def _refresh(self, alias: str, state: _AliasState | None) -> ModelArtifact:
         now = self._clock()
@@ -127,18 +139,17 @@ class ModelCache:
         model = self._pinned.get(version) or self._served_version(version)
         if model is not None:
             return model
-        with self._lock:
-            try:
-                return self._load(version)
-            except VersionNotFound as error:
-                raise NotFound(str(error)) from None
-            except ArtifactError as error:
-                logs.error(str(error), component="model_cache", model_version=version)
-                raise ModelUnavailable(f"version {version} cannot be loaded: {error}") from None
-            except Exception as error:
-                if is_backend_failure(error):
-                    raise ModelUnavailable(f"model storage unavailable: {error}") from None
-                raise
+        try:
+            return self._load(version)
+        except VersionNotFound as error:
+            raise NotFound(str(error)) from None
+        except ArtifactError as error:
+            logs.error(str(error), component="model_cache", model_version=version)
+            raise ModelUnavailable(f"version {version} cannot be loaded: {error}") from None
+        except Exception as error:
+            if is_backend_failure(error):
+                raise ModelUnavailable(f"model storage unavailable: {error}") from None
+            raise
 
     def _served_version(self, version: int) -> ModelArtifact | None:
         for state in list(self._aliases.values()):
@@ -147,13 +158,16 @@ class ModelCache:
         return None
 
     def _load(self, version: int) -> ModelArtifact:
-        """Load through the bounded cache of versions (call with the lock held)."""
-        model = self._pinned.get(version)
-        if model is not None:
-            self._pinned.move_to_end(version)
-            return model
+        """Load through the bounded cache of versions. Two callers may load the same version
+        at once (the same immutable artifact): cheaper than making either wait on the other."""
+        with self._pinned_lock:
+            model = self._pinned.get(version)
+            if model is not None:
+                self._pinned.move_to_end(version)
+                return model
         model = self._registry.load(self._model_name, version)
-        self._pinned[version] = model
-        while len(self._pinned) > self._max_pinned:
-            self._pinned.popitem(last=False)
+        with self._pinned_lock:
+            self._pinned[version] = model
+            while len(self._pinned) > self._max_pinned:
+                self._pinned.popitem(last=False)
         return model

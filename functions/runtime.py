@@ -12,6 +12,7 @@ from typing import Any
 
 from google.api_core import grpc_helpers
 from google.auth.credentials import AnonymousCredentials
+from google.cloud import pubsub_v1
 from google.cloud import storage as storage_module
 from google.pubsub_v1 import PublishRequest, PublishResponse
 from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
@@ -20,14 +21,18 @@ from functions.config import Settings
 from functions.model_cache import ModelCache
 from model.gcs import storage_client
 from model.registry import Registry
+from model.runs import RunLedger
 
 _PUBLISH_METHOD = "/google.pubsub.v1.Publisher/Publish"
 _lock = threading.Lock()
 _settings: Settings | None = None
 _storage: storage_module.Client | None = None
 _cache: ModelCache | None = None
-_publisher: GapicPublisher | None = None
+_publisher: pubsub_v1.PublisherClient | None = None
+_result_publisher: GapicPublisher | None = None
 _publish_rpc: Callable[..., Any] | None = None
+_registry: Registry | None = None
+_ledger: RunLedger | None = None
 
 
 def settings() -> Settings:
@@ -46,17 +51,30 @@ def storage() -> storage_module.Client:
         return _storage
 
 
+def publisher() -> pubsub_v1.PublisherClient:
+    """One batching publisher per process: its channel and batching threads are reused."""
+    global _publisher
+    with _lock:
+        if _publisher is None:
+            # Each invocation waits for its own confirmation, so waiting to fill a batch
+            # (10 ms by default) would only add latency to every request.
+            _publisher = pubsub_v1.PublisherClient(
+                batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.001)
+            )
+        return _publisher
+
+
 def publish_rpc() -> Callable[..., Any]:
     """The Publish RPC on the channel of one process-wide client (its credentials, or the
     emulator's plaintext), for calls that wait for their own answer: it takes and returns
     plain protobuf messages, and raises google.api_core exceptions."""
-    global _publisher, _publish_rpc
+    global _result_publisher, _publish_rpc
     if _publish_rpc is not None:
         return _publish_rpc  # every result takes this path: no lock
     with _lock:
         if _publish_rpc is None:
-            _publisher = GapicPublisher(**_emulator_options())
-            stub = _publisher.transport.grpc_channel.unary_unary(
+            _result_publisher = GapicPublisher(**_emulator_options())
+            stub = _result_publisher.transport.grpc_channel.unary_unary(
                 _PUBLISH_METHOD,
                 request_serializer=PublishRequest.pb().SerializeToString,
                 response_deserializer=PublishResponse.pb().FromString,
@@ -81,16 +99,38 @@ def topic_path(topic: str) -> str:
     return f"projects/{settings().project_id}/topics/{topic}"
 
 
+def registry() -> Registry:
+    global _registry
+    if _registry is None:
+        config = settings()
+        _registry = Registry(storage(), config.bucket, timeout=config.storage_timeout_seconds)
+    return _registry
+
+
+def run_ledger() -> RunLedger:
+    """Records of the dataset uploads retrain handled, in the registry's bucket."""
+    global _ledger
+    if _ledger is None:
+        config = settings()
+        _ledger = RunLedger(
+            storage(),
+            config.bucket,
+            lease_seconds=config.retrain_lease_seconds,
+            timeout=config.storage_timeout_seconds,
+        )
+    return _ledger
+
+
 def model_cache() -> ModelCache:
     global _cache
     if _cache is not None:
         return _cache
     config = settings()
-    registry = Registry(storage(), config.bucket, timeout=config.storage_timeout_seconds)
+    registry_ = registry()
     with _lock:
         if _cache is None:
             _cache = ModelCache(
-                registry,
+                registry_,
                 model_name=config.model_name,
                 serving_alias=config.serving_alias,
                 refresh_seconds=config.model_refresh_seconds,
@@ -101,8 +141,12 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _publisher, _publish_rpc
+    global _settings, _storage, _cache, _publisher, _result_publisher, _publish_rpc
+    global _registry, _ledger
     with _lock:
         if _publisher is not None:
-            _publisher.transport.close()  # its channel, so no thread outlives a test
-        _settings = _storage = _cache = _publisher = _publish_rpc = None
+            _publisher.stop()  # flush and end its threads, so none outlives the test
+        if _result_publisher is not None:
+            _result_publisher.transport.close()  # its channel, likewise
+        _settings = _storage = _cache = _publisher = _result_publisher = _publish_rpc = None
+        _registry = _ledger = None

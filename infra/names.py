@@ -50,11 +50,13 @@ DEAD_LETTER_MAX_ATTEMPTS = 5
 
 # Pull subscriptions for people (and for monitor_drift): name -> topic.
 PREDICTION_RESULTS_SUB = "prediction-results-sub"
+DATASET_DEAD_LETTER_SUB = "dataset-dead-letter-sub"
+MODEL_EVENTS_SUB = "model-events-sub"
 PULL_SUBSCRIPTIONS = {
     PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
     "prediction-dead-letter-sub": PREDICTION_DEAD_LETTER,
-    "dataset-dead-letter-sub": DATASET_DEAD_LETTER,
-    "model-events-sub": MODEL_EVENTS,
+    DATASET_DEAD_LETTER_SUB: DATASET_DEAD_LETTER,
+    MODEL_EVENTS_SUB: MODEL_EVENTS,
     "drift-alerts-sub": DRIFT_ALERTS,
     "prediction-log-sub": PREDICTION_LOG,
 }
@@ -69,3 +71,9 @@ FUNCTIONS = {
 
 # Object layout of the registry (docs/registry.md).
 DATASETS_PREFIX = "datasets/"
+INCOMING = "incoming/"
+
+
+def incoming_prefix(model: str) -> str:
+    """Where an upload must land to train `model`."""
+    return f"{DATASETS_PREFIX}{model}/{INCOMING}"

@@ -1,1 +1,2 @@
-"""The command-line tool: train, list, describe, promote and roll back model versions."""
+"""The command-line tool: train, upload datasets, follow model events, list, describe,
+promote and roll back model versions."""

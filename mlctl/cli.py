@@ -1,4 +1,4 @@
-"""`python -m mlctl`: the registry from a terminal. Each command prints JSON."""
+"""`python -m mlctl`: the registry and the training loop from a terminal. Commands print JSON."""
 
 from __future__ import annotations
 
@@ -11,12 +11,22 @@ from typing import Any
 from google.api_core.exceptions import GoogleAPIError
 
 from functions.config import Settings
+from functions.retrain import retrain_settings
+from infra import names
 from mlctl import messaging
-from model.dataset import SEED_FEATURES, SEED_HOLDOUT_ROWS, DatasetError, load_diabetes, read_csv
+from model.dataset import (
+    SEED_FEATURES,
+    SEED_HOLDOUT_ROWS,
+    TARGET,
+    DatasetError,
+    load_diabetes,
+    to_csv,
+)
 from model.gcs import storage_client
-from model.pipeline import train_register_promote
+from model.pipeline import read_production, train_register_promote
 from model.registry import Registry, RegistryError
 from model.trainer import TrainingParameters
+from model.validation import Schema, validate_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-iterations", type=int, default=TrainingParameters.max_iterations)
     train.add_argument("--no-promote", action="store_true", help="register only, never promote")
 
-    commands.add_parser("list", help="versions with their metrics, and the aliases")
+    upload = commands.add_parser(
+        "upload", help=f"upload a CSV to {names.incoming_prefix('<model>')}: retrain takes it"
+    )
+    upload.add_argument("file", type=Path, help="CSV with the model's features and 'target'")
+    # SUPPRESS: `mlctl --model X upload F` and `mlctl upload F --model X` both work.
+    upload.add_argument("--model", default=argparse.SUPPRESS, help="model to train")
+
+    export = commands.add_parser(
+        "export", help="write bundled diabetes columns as a CSV to upload (features + target)"
+    )
+    export.add_argument("--out", type=Path, required=True, help="file to write")
+    export.add_argument(
+        "--features", default=",".join(SEED_FEATURES), help="diabetes columns (%(default)s)"
+    )
+
+    commands.add_parser("list", help="versions with their metrics, gate decision and the aliases")
     commands.add_parser("models", help="registered model names")
     describe = commands.add_parser("describe", help="a version's artifact summary and report")
     describe.add_argument("version", type=int)
@@ -64,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "results":
+        if args.command in ("results", "events"):
             return messaging.results(args)
         if args.command == "publish":
             result = messaging.publish(args)
@@ -74,20 +99,48 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, RegistryError, ValueError, OSError, GoogleAPIError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2, sort_keys=True))
+    print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
     return 0
 
 
 def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    validation = None
     if args.csv:
-        dataset = read_csv(args.csv.read_text())
+        # The same validation as an upload's: the production version's features and reference.
+        production = read_production(registry, args.model)
+        rules = retrain_settings(Settings.from_env()).rules
+        dataset, validation = validate_csv(
+            args.csv.read_bytes(), Schema.of(production.model), rules
+        )
     else:
         dataset = load_diabetes(tuple(name.strip() for name in args.features.split(",")))
     params = TrainingParameters(seed=args.seed, max_iterations=args.max_iterations)
     outcome = train_register_promote(
-        registry, dataset, args.model, params, args.holdout, promote=not args.no_promote
+        registry,
+        dataset,
+        args.model,
+        params,
+        args.holdout,
+        promote=not args.no_promote,
+        validation=validation,
     )
     return outcome.as_dict()
+
+
+def _upload(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    """Upload to incoming/: the bucket's notification starts retrain."""
+    data = args.file.read_bytes()
+    name = names.incoming_prefix(args.model) + args.file.name
+    blob = registry.bucket.blob(name)
+    blob.upload_from_string(data, content_type="text/csv")
+    uri = f"gs://{registry.bucket_name}/{name}"
+    return {"uri": uri, "generation": blob.generation, "dataset": f"{uri}#{blob.generation}"}
+
+
+def _export(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    dataset = load_diabetes(tuple(name.strip() for name in args.features.split(",")))
+    args.out.write_text(to_csv(dataset))
+    return {"file": str(args.out), "rows": dataset.rows, "columns": [*dataset.features, TARGET]}
 
 
 def _list(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
@@ -100,6 +153,8 @@ def _list(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
                 "features": list(model.features),
                 "r2": model.metrics.get("r2"),
                 "created_at": model.lineage.get("created_at"),
+                "dataset": model.lineage.get("dataset"),
+                **_gate(registry.report_if_any(args.model, version)),
             }
         )
     return {"model": args.model, "versions": versions, "aliases": registry.aliases(args.model)}
@@ -119,8 +174,18 @@ def _describe(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         "bias": model.bias,
         "metrics": model.metrics,
         "lineage": model.lineage,
-        "report": registry.report(args.model, args.version),
+        **_gate(report := registry.report_if_any(args.model, args.version)),
+        "report": report,
     }
+
+
+def _gate(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The gate's decision and reasons as the version's report records them."""
+    if report is None:
+        return {"gate": "pending", "gate_reasons": []}
+    gate = report.get("gate") or {}
+    decision = gate.get("decision") or ("passed" if gate.get("promote") else "rejected")
+    return {"gate": decision, "gate_reasons": gate.get("reasons", [])}
 
 
 def _promote(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
@@ -135,6 +200,8 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
 
 COMMANDS = {
     "train": _train,
+    "upload": _upload,
+    "export": _export,
     "list": _list,
     "models": _models,
     "describe": _describe,

@@ -1,4 +1,4 @@
-"""`publish` and `results`: the stream function from a terminal."""
+"""`publish`, `results` and `events`: the functions' topics from a terminal."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from infra import names
 from infra.pulling import pull_once, with_request_id
 
 RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
+EVENTS_SUBSCRIPTION = names.MODEL_EVENTS_SUB
 
 
 def add_commands(commands: Any, settings: Settings) -> None:
@@ -35,6 +36,14 @@ def add_commands(commands: Any, settings: Settings) -> None:
     results.add_argument("--request-id", help="only this request's result (others stay queued)")
     results.add_argument("--timeout", type=float, help="stop after this many seconds")
     results.add_argument("--subscription", default=RESULTS_SUBSCRIPTION, help="(%(default)s)")
+
+    events = commands.add_parser(
+        "events", help="pull and print model events (promoted, rejected, invalid_data)"
+    )
+    events.add_argument("--count", type=int, help="stop after this many events")
+    events.add_argument("--timeout", type=float, help="stop after this many seconds")
+    events.add_argument("--subscription", default=EVENTS_SUBSCRIPTION, help="(%(default)s)")
+    events.set_defaults(request_id=None)
 
 
 def publish(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,7 +73,7 @@ def publish(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def results(args: argparse.Namespace) -> int:
-    """Print each result as one JSON line; Ctrl-C ends it cleanly."""
+    """Print each message (a result, an event) as one JSON line; Ctrl-C ends it cleanly."""
     project = Settings.from_env().project_id
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscriber.subscription_path(project, args.subscription)
@@ -95,6 +104,6 @@ def _pull_once(
             data: Any = json.loads(message.data)
         except ValueError:
             data = message.data.decode(errors="replace")
-        attributes = dict(message.attributes)
-        lines.append(json.dumps({"attributes": attributes, "data": data}, sort_keys=True))
+        line = {"attributes": dict(message.attributes), "data": data}
+        lines.append(json.dumps(line, sort_keys=True, ensure_ascii=False))
     return lines

@@ -75,55 +75,21 @@ def holdout_split(dataset: Dataset, holdout_rows: int = SEED_HOLDOUT_ROWS) -> Sp
     )
 
 
-def read_csv(text: str) -> Dataset:
-    """Parse a training CSV: a header naming the features and `target`, numeric cells."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise DatasetError("the CSV is empty: expected a header with the features and 'target'")
-    header = [name.strip() for name in header]
-    if TARGET not in header:
-        raise DatasetError(f"the CSV header has no '{TARGET}' column: {header}")
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        raise DatasetError(f"the CSV header repeats columns {duplicated}")
-    if any(not name for name in header):
-        raise DatasetError("the CSV header has an empty column name")
-    rows = [row for row in reader if row]
-    values = _numeric_cells(header, rows)
-    target_column = header.index(TARGET)
-    feature_columns = [i for i, name in enumerate(header) if name != TARGET]
-    if not feature_columns:
-        raise DatasetError("the CSV has no feature columns besides 'target'")
-    return Dataset(
-        features=tuple(header[i] for i in feature_columns),
-        X=values[:, feature_columns],
-        y=values[:, target_column],
+def seeded_split(dataset: Dataset, holdout_fraction: float, seed: int) -> Split:
+    """Hold out a seeded random share of the rows: the same data and seed, the same rows."""
+    holdout_rows = min(max(1, round(dataset.rows * holdout_fraction)), dataset.rows - 1)
+    if dataset.rows < 2:
+        raise DatasetError(f"cannot hold out rows of {dataset.rows}: need at least 2 rows")
+    order = np.random.default_rng(seed).permutation(dataset.rows)
+    train, holdout = np.sort(order[holdout_rows:]), np.sort(order[:holdout_rows])
+    return Split(
+        train=Dataset(dataset.features, dataset.X[train], dataset.y[train]),
+        holdout=Dataset(dataset.features, dataset.X[holdout], dataset.y[holdout]),
     )
 
 
-def _numeric_cells(header: list[str], rows: list[list[str]]) -> np.ndarray:
-    for line, row in enumerate(rows, start=2):
-        if len(row) != len(header):
-            raise DatasetError(f"line {line}: {len(row)} cells, the header has {len(header)}")
-    try:
-        return np.array(rows, dtype=np.float64).reshape(len(rows), len(header))
-    except ValueError:
-        pass
-    # The fast conversion failed: find the first bad cell to name it.
-    for line, row in enumerate(rows, start=2):
-        for name, cell in zip(header, row, strict=True):
-            try:
-                float(cell)
-            except ValueError:
-                raise DatasetError(
-                    f"line {line}, column '{name}': not a number: {cell!r}"
-                ) from None
-    raise DatasetError("the CSV cells are not all numbers")  # pragma: no cover
-
-
 def to_csv(dataset: Dataset) -> str:
-    """The inverse of read_csv, used to export the bundled data for uploads."""
+    """The bundled data as an upload: the header, then one row of numbers per example."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow((*dataset.features, TARGET))

@@ -1,4 +1,9 @@
-"""Train, register with a report, and promote through the gate: one continuous-training step."""
+"""Train, register, gate, promote and report: the steps every way of training shares.
+
+`mlctl train`, the first model of `make run` and `retrain` all register a candidate, pass it
+through the gate against the production version on the same held-out rows, move the alias
+by compare-and-swap, and only then write report.json with the decision that was taken.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,43 @@ from typing import Any
 
 from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact
-from model.dataset import SEED_HOLDOUT_ROWS, Dataset
+from model.dataset import SEED_HOLDOUT_ROWS, Dataset, holdout_split
 from model.gate import GateDecision, decide
 from model.plots import prediction_report_png
-from model.registry import AliasConflict, Registry
+from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.trainer import TrainingParameters
-from model.training import train
+from model.training import train_on_split
+from model.validation import InvalidData, Schema, ValidationReport, validate
+
+# Each round is one lost compare-and-swap: another promotion won and we compare again.
+MAX_GATE_ROUNDS = 20
+
+
+@dataclass(frozen=True)
+class Production:
+    """The alias as read (for the compare-and-swap) and the version it points at."""
+
+    alias: Alias | None
+    model: ModelArtifact | None
+
+    @property
+    def version(self) -> int | None:
+        return None if self.alias is None else self.alias.version
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The last decision taken, whether the alias moved, and the version serving after."""
+
+    decision: GateDecision
+    promoted: bool
+    serving_version: int | None
+
+    @property
+    def verdict(self) -> str:
+        if self.promoted:
+            return "promoted"
+        return "rejected" if not self.decision.promote else "passed, not promoted"
 
 
 @dataclass(frozen=True)
@@ -31,6 +67,83 @@ class Outcome:
         }
 
 
+def read_production(registry: Registry, name: str, alias: str = SERVING_ALIAS) -> Production:
+    current = registry.alias(name, alias)
+    model = registry.load(name, current.version) if current else None
+    return Production(current, model)
+
+
+def gate_and_promote(
+    registry: Registry,
+    candidate: ModelArtifact,
+    holdout: Dataset,
+    production: Production,
+    alias: str = SERVING_ALIAS,
+    promote: bool = True,
+) -> GateOutcome:
+    """Decide against `production`; if the alias moved meanwhile, decide again against the
+    version it moved to, so no version is promoted over one it was never compared with."""
+    for _ in range(MAX_GATE_ROUNDS):
+        if production.version == candidate.version:
+            return _already_promoted(registry, candidate, holdout, production)
+        decision = decide(candidate, holdout, production.model)
+        if not (promote and decision.promote):
+            return GateOutcome(decision, False, production.version)
+        try:
+            registry.set_alias(
+                candidate.name, alias, candidate.version, production.alias, decision.reasons[-1]
+            )
+        except AliasConflict:
+            production = read_production(registry, candidate.name, alias)
+            continue
+        return GateOutcome(decision, True, candidate.version)
+    raise RegistryError(
+        f"alias {alias!r} of {candidate.name!r} changed {MAX_GATE_ROUNDS} times while "
+        f"version {candidate.version} was being compared"
+    )
+
+
+def _already_promoted(
+    registry: Registry, candidate: ModelArtifact, holdout: Dataset, production: Production
+) -> GateOutcome:
+    """An earlier attempt promoted the candidate and died: rebuild its decision."""
+    assert production.alias is not None
+    previous = production.alias.document.get("previous_version")
+    replaced = registry.load(candidate.name, int(previous)) if previous is not None else None
+    return GateOutcome(decide(candidate, holdout, replaced), True, candidate.version)
+
+
+def write_report(
+    registry: Registry,
+    candidate: ModelArtifact,
+    holdout: Dataset,
+    validation: ValidationReport,
+    gate: GateOutcome,
+) -> dict[str, Any]:
+    """Create report.json and report.png of the candidate (kept if they exist already)."""
+    report = {
+        "metrics": candidate.metrics,
+        "data_sha256": candidate.lineage["data_sha256"],
+        "dataset": candidate.lineage.get("dataset"),
+        "lineage": candidate.lineage,
+        "validation": validation.as_dict(),
+        "gate": {
+            **gate.decision.as_dict(),
+            "decision": gate.verdict,
+            "promoted": gate.promoted,
+            "serving_version": gate.serving_version,
+        },
+    }
+    png = prediction_report_png(
+        holdout.y,
+        candidate.predict(holdout.X),
+        f"{candidate.name} version {candidate.version}: held-out R² "
+        f"{candidate.metrics['r2']:.4f}, {gate.verdict}",
+    )
+    registry.write_report(candidate.name, candidate.version, report, png)
+    return report
+
+
 def train_register_promote(
     registry: Registry,
     dataset: Dataset,
@@ -39,46 +152,32 @@ def train_register_promote(
     holdout_rows: int = SEED_HOLDOUT_ROWS,
     promote: bool = True,
     alias: str = SERVING_ALIAS,
+    validation: ValidationReport | None = None,
 ) -> Outcome:
-    """Register a new version; move `alias` to it only if it passes the gate."""
-    production_alias = registry.alias(name, alias)
-    production = registry.load(name, production_alias.version) if production_alias else None
-    run = train(
-        dataset,
+    """Register a new version; move `alias` to it only if it passes the gate.
+
+    `validation` is the report of data already validated (an uploaded CSV); bundled data is
+    validated here against the production version's training reference.
+    """
+    production = read_production(registry, name, alias)
+    if validation is None:
+        same_features = (
+            production.model is not None and production.model.features == dataset.features
+        )
+        reference = production.model.reference if production.model and same_features else None
+        validation = validate(dataset, Schema(reference=reference))
+        if not validation.ok:
+            raise InvalidData(validation)
+    split = holdout_split(dataset, holdout_rows)
+    run = train_on_split(
+        split,
         name,
         params,
-        holdout_rows,
-        reference=production.reference if production else None,
+        validation,
+        dataset.fingerprint(),
+        {"split": {"method": "last rows", "holdout_rows": holdout_rows}},
     )
-    decision = decide(run.artifact, run.split.holdout, production)
-    report = {
-        "metrics": run.artifact.metrics,
-        "data_sha256": run.artifact.lineage["data_sha256"],
-        "lineage": run.artifact.lineage,
-        "validation": {"errors": run.validation.errors, "warnings": run.validation.warnings},
-        "gate": decision.as_dict(),
-    }
-    png = prediction_report_png(
-        run.split.holdout.y,
-        run.holdout_predictions(),
-        f"{name}: held-out rows, R² {run.artifact.metrics['r2']:.4f}",
-    )
-    registered = registry.register(run.artifact, report, png)
-    promoted = False
-    if promote and decision.promote:
-        try:
-            registry.set_alias(
-                name, alias, registered.version, production_alias, "; ".join(decision.reasons)
-            )
-            promoted = True
-        except AliasConflict:
-            # Someone promoted another version meanwhile: our comparison is stale, so we
-            # do not overwrite theirs. The version stays registered for a later decision.
-            decision = GateDecision(
-                promote=False,
-                reasons=[*decision.reasons, f"alias {alias!r} changed during training"],
-                candidate_r2=decision.candidate_r2,
-                production_version=decision.production_version,
-                production_r2=decision.production_r2,
-            )
-    return Outcome(model=registered, decision=decision, promoted=promoted)
+    candidate = registry.register(run.artifact)
+    gate = gate_and_promote(registry, candidate, split.holdout, production, alias, promote)
+    write_report(registry, candidate, split.holdout, validation, gate)
+    return Outcome(model=candidate, decision=gate.decision, promoted=gate.promoted)

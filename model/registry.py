@@ -89,6 +89,10 @@ class Registry:
     def bucket_name(self) -> str:
         return str(self._bucket.name)
 
+    @property
+    def bucket(self) -> storage.Bucket:
+        return self._bucket
+
     # Versions -----------------------------------------------------------------------
 
     def versions(self, model: str) -> list[int]:
@@ -110,9 +114,15 @@ class Registry:
         )
 
     def register(
-        self, artifact: ModelArtifact, report: dict[str, Any], report_png: bytes | None = None
+        self,
+        artifact: ModelArtifact,
+        report: dict[str, Any] | None = None,
+        report_png: bytes | None = None,
     ) -> ModelArtifact:
-        """Store `artifact` as the next free version and return it with that version."""
+        """Store `artifact` as the next free version and return it with that version.
+
+        Without a report here, write it later with write_report (once the gate decided).
+        """
         existing = self.versions(artifact.name)
         version = (existing[-1] if existing else 0) + 1
         for _ in range(_MAX_REGISTRATION_ATTEMPTS):
@@ -127,17 +137,30 @@ class Registry:
                 f"could not allocate a version of {artifact.name!r} after "
                 f"{_MAX_REGISTRATION_ATTEMPTS} attempts"
             )
-        report = {**report, "name": artifact.name, "version": version}
-        self._create(
-            version_path(artifact.name, version, "report.json"),
-            json.dumps(report, indent=2, sort_keys=True).encode(),
+        if report is not None:
+            self.write_report(artifact.name, version, report, report_png)
+        return candidate
+
+    def write_report(
+        self, model: str, version: int, report: dict[str, Any], report_png: bytes | None = None
+    ) -> bool:
+        """Create the version's report.json (and report.png); False if it already had one."""
+        document = {**report, "name": model, "version": version}
+        created = self._create(
+            version_path(model, version, "report.json"),
+            json.dumps(document, indent=2, sort_keys=True).encode(),
             "application/json",
         )
         if report_png is not None:
-            self._create(
-                version_path(artifact.name, version, "report.png"), report_png, "image/png"
-            )
-        return candidate
+            self._create(version_path(model, version, "report.png"), report_png, "image/png")
+        return created
+
+    def find_version(self, model: str, lineage_key: str, value: Any) -> int | None:
+        """The newest version whose lineage holds `value` under `lineage_key`, if any."""
+        for version in reversed(self.versions(model)):
+            if self.load(model, version).lineage.get(lineage_key) == value:
+                return version
+        return None
 
     def load(self, model: str, version: int) -> ModelArtifact:
         """The verified artifact; IntegrityError if its bytes do not match its sha256."""
@@ -153,9 +176,16 @@ class Registry:
         return artifact
 
     def report(self, model: str, version: int) -> dict[str, Any]:
+        found = self.report_if_any(model, version)
+        if found is None:
+            raise VersionNotFound(f"model {model!r} version {version} has no report")
+        return found
+
+    def report_if_any(self, model: str, version: int) -> dict[str, Any] | None:
+        """The version's report, or None while the gate has not decided yet."""
         data = self._read(version_path(model, version, "report.json"))
         if data is None:
-            raise VersionNotFound(f"model {model!r} version {version} has no report")
+            return None
         result: dict[str, Any] = json.loads(data)
         return result
 

@@ -10,19 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from model.artifact import ModelArtifact
-from model.dataset import SEED_HOLDOUT_ROWS, Dataset, DatasetError, Split, holdout_split
+from model.dataset import SEED_HOLDOUT_ROWS, Dataset, Split, holdout_split
 from model.metrics import regression_metrics
 from model.statistics import reference_statistics
 from model.trainer import TrainingParameters, fit
-from model.validation import ValidationReport, validate
-
-
-class ValidationFailed(DatasetError):
-    """The data set did not pass validation; `report` lists every reason."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        super().__init__("; ".join(report.errors))
-        self.report = report
+from model.validation import InvalidData, Schema, ValidationReport, validate
 
 
 @dataclass(frozen=True)
@@ -42,40 +34,54 @@ def train(
     name: str,
     params: TrainingParameters | None = None,
     holdout_rows: int = SEED_HOLDOUT_ROWS,
-    expected_features: tuple[str, ...] | None = None,
-    reference: dict[str, dict[str, Any]] | None = None,
+    schema: Schema | None = None,
 ) -> TrainingRun:
-    """Train on all but the last `holdout_rows` rows and evaluate on those."""
-    params = params or TrainingParameters()
-    validation = validate(dataset, expected_features=expected_features, reference=reference)
+    """Validate, then train on all but the last `holdout_rows` rows and evaluate on those."""
+    validation = validate(dataset, schema)
     if not validation.ok:
-        raise ValidationFailed(validation)
+        raise InvalidData(validation)
     split = holdout_split(dataset, holdout_rows)
-    fitted = fit(split.train.X, split.train.y, params)
+    method = {"method": "last rows", "holdout_rows": holdout_rows}
+    return train_on_split(split, name, params, validation, dataset.fingerprint(), {"split": method})
+
+
+def train_on_split(
+    split: Split,
+    name: str,
+    params: TrainingParameters | None,
+    validation: ValidationReport,
+    data_sha256: str,
+    lineage: dict[str, Any] | None = None,
+) -> TrainingRun:
+    """Fit on the training rows, evaluate on the held-out ones; `lineage` adds to the record."""
+    params = params or TrainingParameters()
+    train_rows, holdout = split.train, split.holdout
+    fitted = fit(train_rows.X, train_rows.y, params)
     artifact = ModelArtifact(
         name=name,
         version=0,
-        features=dataset.features,
+        features=train_rows.features,
         weights=tuple(float(w) for w in fitted.weights),
         bias=float(fitted.bias),
         mean=tuple(float(m) for m in fitted.mean),
         scale=tuple(float(s) for s in fitted.scale),
-        reference=reference_statistics(split.train.X, dataset.features, seed=params.seed),
+        reference=reference_statistics(train_rows.X, train_rows.features, seed=params.seed),
         metrics={},
         lineage={
-            "data_sha256": dataset.fingerprint(),
-            "rows": dataset.rows,
-            "train_rows": split.train.rows,
-            "holdout_rows": split.holdout.rows,
+            "data_sha256": data_sha256,
+            "rows": train_rows.rows + holdout.rows,
+            "train_rows": train_rows.rows,
+            "holdout_rows": holdout.rows,
             "parameters": params.as_dict(),
             "seed": params.seed,
             "iterations": fitted.iterations,
             "converged": fitted.converged,
             "code_version": code_version(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **(lineage or {}),
         },
     )
-    metrics = regression_metrics(split.holdout.y, artifact.predict(split.holdout.X))
+    metrics = regression_metrics(holdout.y, artifact.predict(holdout.X))
     artifact = replace(artifact, metrics=metrics)
     return TrainingRun(artifact=artifact, split=split, validation=validation)
 

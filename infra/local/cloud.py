@@ -88,6 +88,8 @@ class CloudConfig:
     bucket: str = names.BUCKET
     storage_root: Path | None = None  # None keeps objects in memory
     log_dir: Path = DEFAULT_LOG_DIR
+    # Where fake-gcs-server publishes the bucket's datasets/ notifications.
+    dataset_events_topic: str = names.DATASET_EVENTS
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> CloudConfig:
@@ -152,7 +154,7 @@ def fake_gcs_server_command(config: CloudConfig) -> list[str]:
     else:
         command += ["-backend", "filesystem", "-filesystem-root", str(config.storage_root)]
     command += ["-event.pubsub-project-id", config.project_id, "-event.list", "finalize"]
-    command += ["-event.pubsub-topic", names.DATASET_EVENTS, "-event.bucket", config.bucket]
+    command += ["-event.pubsub-topic", config.dataset_events_topic, "-event.bucket", config.bucket]
     command += ["-event.object-prefix", names.DATASETS_PREFIX]
     return command
 

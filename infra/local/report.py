@@ -89,6 +89,23 @@ def environment(cloud: LocalCloud) -> None:
     print(f"  export {exports}")
 
 
+def upload_instructions(cloud: LocalCloud, model: str) -> None:
+    """How to feed retrain: the bundled data exported, uploaded two ways, its outcome read."""
+    config = cloud.config
+    destination = f"gs://{config.bucket}/{names.incoming_prefix(model)}"
+    overrides = {
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": f"{config.storage_url}/",
+        "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+        "CLOUDSDK_CORE_PROJECT": config.project_id,
+    }
+    gcloud_env = " ".join(f"{key}={value}" for key, value in overrides.items())
+    print("upload a dataset (with the export above): retrain validates, trains, gates, promotes")
+    print("  $ python -m mlctl export --out diabetes.csv      # or any CSV: features + target")
+    print("  $ python -m mlctl upload diabetes.csv")
+    print(f"  $ {gcloud_env} gcloud storage cp diabetes.csv {destination}")
+    print(f"  $ python -m mlctl events --count 1              # from {names.MODEL_EVENTS_SUB}")
+
+
 def show(path: Path) -> str:
     """path relative to the working directory when it is under it: shorter to read."""
     try:

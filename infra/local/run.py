@@ -150,6 +150,8 @@ def _start(cloud: LocalCloud, config: RunConfig, began: float) -> None:
     if "predict_stream" in running:
         report.sample_stream(*samples.stream_prediction(cloud, children["predict_stream"].log_path))
     report.environment(cloud)
+    if "retrain" in running:
+        report.upload_instructions(cloud, config.model_name)
     print(f"ready in {time.monotonic() - began:.1f} s")
     print("serving; Ctrl-C to stop")
 

@@ -15,6 +15,7 @@ locals {
     MODEL_NAME           = var.model_name
     SERVING_ALIAS        = var.serving_alias
     RESULTS_TOPIC        = var.prediction_results_topic
+    MODEL_EVENTS_TOPIC   = var.model_events_topic
   }
   function_environment = merge(var.function_settings, local.deployment_environment)
 }
@@ -27,7 +28,16 @@ resource "google_artifact_registry_repository" "functions" {
   format        = "DOCKER"
   description   = "Images built from the functions' source"
 
-  # Only the images of the last few deploys are worth keeping.
+  # Only the images of the last few deploys are worth keeping: older than 30 days goes,
+  # unless among the 10 most recent.
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
   cleanup_policies {
     id     = "keep-recent"
     action = "KEEP"

@@ -77,17 +77,18 @@ resource "google_storage_bucket_iam_member" "retrain_creates_models" {
   }
 }
 
-# Moving an alias replaces its object (a compare-and-swap on its generation), which needs
-# delete: granted on alias objects only.
-resource "google_storage_bucket_iam_member" "retrain_moves_aliases" {
+# Moving an alias replaces its object (a compare-and-swap on its generation), and so does
+# each step of a run record (models/<model>/runs/...): both need delete, granted on those
+# objects only.
+resource "google_storage_bucket_iam_member" "retrain_replaces_aliases_and_runs" {
   bucket = google_storage_bucket.registry.name
   role   = "roles/storage.objectUser"
   member = google_service_account.function["retrain"].member
 
   condition {
-    title       = "aliases-only"
-    description = "Replace models/<model>/aliases/<alias>.json, nothing else"
-    expression  = "resource.name.startsWith(\"${local.registry_objects}/models/\") && resource.name.extract(\"/aliases/{alias}\").endsWith(\".json\")"
+    title       = "aliases-and-runs-only"
+    description = "Replace models/<model>/aliases/<alias>.json and models/<model>/runs/<record>, nothing else"
+    expression  = "resource.name.startsWith(\"${local.registry_objects}/models/\") && (resource.name.extract(\"/aliases/{alias}\").endsWith(\".json\") || resource.name.extract(\"/runs/{record}\") != \"\")"
   }
 }
 

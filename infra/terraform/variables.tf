@@ -132,6 +132,13 @@ variable "function_settings" {
     STORAGE_TIMEOUT_SECONDS = "10.0"
     RETRY_AFTER_SECONDS     = "10"
     PUBLISH_TIMEOUT_SECONDS = "10.0"
+    MAX_DATASET_BYTES       = "67108864"
+    MIN_TRAINING_ROWS       = "30"
+    OUTLIER_SIGMAS          = "6.0"
+    OUTLIER_REJECT_SHARE    = "0.05"
+    HOLDOUT_FRACTION        = "0.2"
+    TRAINING_SEED           = "0"
+    RETRAIN_LEASE_SECONDS   = "30.0"
   }
 }
 

@@ -140,12 +140,6 @@ class Launch:
             self._lines.append(line)
 
 
-@pytest.fixture(scope="module")
-def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The objects of every run in this module: the first run's registry is reused after."""
-    return tmp_path_factory.mktemp("make-run-gcs")
-
-
 @pytest.fixture
 def launches() -> Iterator[list[Launch]]:
     """Launches a test starts; none may outlive it, whatever the test's outcome."""
@@ -155,15 +149,76 @@ def launches() -> Iterator[list[Launch]]:
         launch.kill_leftovers()
 
 
+@pytest.fixture
+def first_run(tmp_path: Path, launches: list[Launch]) -> Launch:
+    """The first `make run` on an empty registry, serving; the test stops it."""
+    launch = Launch(tmp_path / "gcs", tmp_path / "logs")
+    launches.append(launch)
+    launch.wait_for(SERVING)
+    return launch
+
+
 @pytest.fixture(scope="module")
-def first_run(storage_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch]:
-    """The first `make run` on an empty registry, serving; the first test stops it."""
-    launch = Launch(storage_root, tmp_path_factory.mktemp("first-run-logs"))
+def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Objects left by a first `make run` (version 1 trained and promoted), for the tests of
+    later runs, whatever order the tests run in."""
+    root = tmp_path_factory.mktemp("make-run-gcs")
+    launch = Launch(root, tmp_path_factory.mktemp("seeding-run-logs"))
     try:
         launch.wait_for(SERVING)
-        yield launch
+        assert launch.stop(signal.SIGINT) == 0
+        yield root
     finally:
         launch.kill_leftovers()
+
+
+def test_first_run_wires_retrain_and_uploads_reach_model_events(
+    first_run: Launch, tmp_path: Path
+) -> None:
+    output = first_run.output
+    assert re.search(r"^  retrain\s+http://", output, re.MULTILINE), output
+    push = re.search(
+        r"^  dataset-events-push\s+dataset-events -> (\S+), dead letters to (\S+)$",
+        output,
+        re.MULTILINE,
+    )
+    assert push, output
+    assert (
+        push[1] == f"{first_run.url('retrain')}/projects/{names.PROJECT_ID}/topics/dataset-events"
+    )
+    assert push[2] == names.DATASET_DEAD_LETTER
+    # The printed commands, run as printed: one upload by mlctl, one by gcloud storage cp.
+    env = {
+        **{key: value for key, value in os.environ.items() if key not in _FOREIGN},
+        "PUBSUB_EMULATOR_HOST": f"{LOOPBACK}:{first_run.ports['PUBSUB_PORT']}",
+        "STORAGE_EMULATOR_HOST": f"http://{LOOPBACK}:{first_run.ports['STORAGE_PORT']}",
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "PYTHONPATH": str(REPOSITORY_ROOT),
+    }
+    (tmp_path / "diabetes.csv").write_bytes(b"bmi,target\n0.1,150\n0.2,160\n")  # too few
+    printed = [line.strip()[2:] for line in output.splitlines() if line.strip().startswith("$ ")]
+    upload = next(line for line in printed if "mlctl upload" in line)
+    gcloud = next(line for line in printed if "gcloud storage cp" in line)
+    for command in (upload, gcloud):
+        command = command.replace("python -m", f"{sys.executable} -m")
+        subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, check=True, timeout=120, capture_output=True
+        )
+    events = subprocess.run(
+        [sys.executable, "-m", "mlctl", "events", "--count", "2", "--timeout", "60"],
+        cwd=REPOSITORY_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert events.returncode == 0, events.stderr
+    outcomes = [json.loads(line) for line in events.stdout.splitlines()]
+    assert [o["attributes"]["event"] for o in outcomes] == ["invalid_data", "invalid_data"]
+    assert outcomes[0]["data"]["reasons"] == [
+        "2 data rows: at least 30 are needed to train and evaluate a model"
+    ]
+    assert outcomes[0]["data"]["production_version"] == 1
 
 
 def test_first_run_trains_serves_a_real_prediction_and_stops_on_sigint(first_run: Launch) -> None:
@@ -191,9 +246,8 @@ def test_first_run_trains_serves_a_real_prediction_and_stops_on_sigint(first_run
 
 
 def test_a_second_run_reuses_the_registry_and_stops_on_sigterm(
-    first_run: Launch, storage_root: Path, tmp_path: Path, launches: list[Launch]
+    storage_root: Path, tmp_path: Path, launches: list[Launch]
 ) -> None:
-    first_run.stop()  # already stopped when the first test ran
     second = Launch(storage_root, tmp_path)
     launches.append(second)
     second.wait_for(SERVING)
@@ -209,9 +263,8 @@ def test_a_second_run_reuses_the_registry_and_stops_on_sigterm(
 
 
 def test_a_function_that_dies_stops_everything_with_its_log_named(
-    first_run: Launch, storage_root: Path, tmp_path: Path, launches: list[Launch]
+    storage_root: Path, tmp_path: Path, launches: list[Launch]
 ) -> None:
-    first_run.stop()
     launch = Launch(storage_root, tmp_path)
     launches.append(launch)
     launch.wait_for(SERVING)

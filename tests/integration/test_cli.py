@@ -10,6 +10,7 @@ import pytest
 
 from mlctl.cli import main
 from model.dataset import load_diabetes, to_csv
+from tests.pubsub_helpers import temporary_topic
 
 pytestmark = pytest.mark.emulators
 
@@ -29,7 +30,7 @@ def test_help_lists_every_command(repository_root):
         timeout=60,
         check=True,
     )
-    for command in ("train", "list", "describe", "promote", "rollback"):
+    for command in ("train", "upload", "events", "list", "describe", "promote", "rollback"):
         assert command in result.stdout
 
 
@@ -48,9 +49,14 @@ def test_train_list_describe_promote_rollback(serving_env, capsys, tmp_path):
 
     code, listing, _ = run(capsys, "list")
     assert [v["version"] for v in listing["versions"]] == [1, 2]
+    assert [v["gate"] for v in listing["versions"]] == ["promoted", "passed, not promoted"]
+    assert listing["versions"][0]["gate_reasons"][-1] == (
+        "first version of the model: no production version to beat"
+    )
     assert listing["aliases"] == {"production": 1}
 
     code, described, _ = run(capsys, "describe", "2")
+    assert described["gate"] == described["report"]["gate"]["decision"] == "passed, not promoted"
     assert described["report"]["lineage"]["holdout_rows"] == 60
     assert described["report"]["data_sha256"] == described["lineage"]["data_sha256"]
 
@@ -72,7 +78,65 @@ def test_errors_are_one_line_and_exit_1(serving_env, capsys, tmp_path):
     bad.write_text("bmi,target\n0.1,abc\n")
     code, _, err = run(capsys, "train", "--csv", str(bad))
     assert code == 1
-    assert err.strip() == "error: line 2, column 'target': not a number: 'abc'"
+    assert err.strip() == "error: line 2, column 'target': 'abc' is not a number"
     code, _, err = run(capsys, "promote", "5")
     assert code == 1
     assert "has no version 5" in err
+
+
+def test_train_csv_validates_like_an_upload(serving_env, capsys, tmp_path):
+    run(capsys, "train")
+    wider = tmp_path / "wider.csv"
+    wider.write_text(to_csv(load_diabetes(("bp", "bmi"))))
+    code, outcome, err = run(capsys, "train", "--csv", str(wider), "--no-promote")
+    assert code == 0, err
+    assert outcome["version"] == 2
+    code, described, _ = run(capsys, "describe", "2")
+    assert described["features"] == ["bmi"]
+    validation = described["report"]["validation"]
+    assert validation["warnings"][0] == (
+        "line 1: column 'bp' is not a feature of production version 1 and is ignored"
+    )
+    assert validation["duplicate_rows"] == 2  # without 'bp', two rows repeat others
+    narrower = tmp_path / "narrower.csv"
+    narrower.write_text(to_csv(load_diabetes(("bp",))))
+    code, _, err = run(capsys, "train", "--csv", str(narrower))
+    assert code == 1
+    assert "the header has no column 'bmi' (a feature of production version 1)" in err
+
+
+def test_upload_lands_in_incoming_and_events_reads_model_events(
+    serving_env, capsys, tmp_path, gcs, local_cloud
+):
+    data = tmp_path / "new-data.csv"
+    data.write_text(to_csv(load_diabetes()))
+    code, uploaded, _ = run(capsys, "upload", str(data), "--model", "other-model")
+    assert code == 0
+    name = "datasets/other-model/incoming/new-data.csv"
+    blob = gcs.bucket(serving_env).get_blob(name)
+    assert uploaded == {
+        "uri": f"gs://{serving_env}/{name}",
+        "generation": blob.generation,
+        "dataset": f"gs://{serving_env}/{name}#{blob.generation}",
+    }
+    assert blob.download_as_bytes() == data.read_bytes()
+
+    with (
+        temporary_topic(local_cloud, "events") as topic,
+        local_cloud.pubsub_clients() as (
+            publisher,
+            _,
+        ),
+    ):
+        publisher.publish(topic.path, b'{"event": "promoted"}', event="promoted").result(30)
+        code, _, _ = run(
+            capsys,
+            "events",
+            "--subscription",
+            topic.subscription.rsplit("/")[-1],
+            "--count",
+            "1",
+            "--timeout",
+            "30",
+        )
+    assert code == 0

@@ -16,6 +16,11 @@ def test_defaults_are_the_contract_names():
     assert settings.max_instances == 100_000
     assert settings.max_body_bytes == 16 * 1024 * 1024
     assert settings.results_topic == "prediction-results"
+    assert settings.model_events_topic == names.MODEL_EVENTS == "model-events"
+    assert settings.max_dataset_bytes == 64 * 1024 * 1024
+    assert (settings.min_training_rows, settings.outlier_sigmas) == (30, 6.0)
+    assert (settings.outlier_reject_share, settings.holdout_fraction) == (0.05, 0.2)
+    assert (settings.training_seed, settings.retrain_lease_seconds) == (0, 30.0)
 
 
 def test_values_come_from_the_given_mapping():
@@ -37,8 +42,38 @@ def test_values_come_from_the_given_mapping():
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("MAX_INSTANCES", "0"), ("MAX_INSTANCES", "many"), ("MODEL_REFRESH_SECONDS", "-1")],
+    [
+        ("MAX_INSTANCES", "0"),
+        ("MAX_INSTANCES", "many"),
+        ("MODEL_REFRESH_SECONDS", "-1"),
+        ("OUTLIER_REJECT_SHARE", "1.5"),
+        ("HOLDOUT_FRACTION", "1"),
+        ("HOLDOUT_FRACTION", "0"),
+        ("MIN_TRAINING_ROWS", "0"),
+        ("RETRAIN_LEASE_SECONDS", "0"),
+        ("TRAINING_SEED", "x"),
+    ],
 )
 def test_bad_values_name_the_variable(key, value):
     with pytest.raises(ConfigError, match=f"{key}={value!r}"):
         Settings.from_env({key: value})
+
+
+def test_retrain_settings_come_from_the_mapping():
+    settings = Settings.from_env(
+        {
+            "MODEL_EVENTS_TOPIC": "e",
+            "MAX_DATASET_BYTES": "100",
+            "MIN_TRAINING_ROWS": "5",
+            "OUTLIER_SIGMAS": "3",
+            "OUTLIER_REJECT_SHARE": "0",
+            "HOLDOUT_FRACTION": "0.5",
+            "TRAINING_SEED": "7",
+            "RETRAIN_LEASE_SECONDS": "2.5",
+        }
+    )
+    assert settings.model_events_topic == "e"
+    assert (settings.max_dataset_bytes, settings.min_training_rows) == (100, 5)
+    assert (settings.outlier_sigmas, settings.outlier_reject_share) == (3.0, 0.0)
+    assert (settings.holdout_fraction, settings.training_seed) == (0.5, 7)
+    assert settings.retrain_lease_seconds == 2.5

@@ -1,0 +1,50 @@
+"""The outcome of one dataset upload, as published to `model-events`: data and attributes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+PROMOTED = "promoted"
+REJECTED = "rejected"
+INVALID_DATA = "invalid_data"
+KINDS = (PROMOTED, REJECTED, INVALID_DATA)
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    """What happened to an upload; `production_version` is the version serving after it."""
+
+    event: str
+    model: str
+    version: int | None
+    production_version: int | None
+    dataset: str  # gs://bucket/object#generation
+    metrics: dict[str, dict[str, float] | None] = field(
+        default_factory=lambda: {"candidate": None, "production": None}
+    )
+    reasons: list[str] = field(default_factory=list)
+    time: str = field(default_factory=lambda: now_rfc3339())
+
+    def __post_init__(self) -> None:
+        if self.event not in KINDS:
+            raise ValueError(f"unknown event {self.event!r}, expected one of {KINDS}")
+
+    def data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def attributes(self) -> dict[str, str]:
+        return {
+            "event": self.event,
+            "model": self.model,
+            "version": "" if self.version is None else str(self.version),
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> ModelEvent:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

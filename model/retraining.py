@@ -1,0 +1,185 @@
+"""Continuous training: one uploaded dataset in, one outcome (a ModelEvent) out.
+
+validate → seeded held-out split → train → register → gate against production on the same
+held-out rows → promote by compare-and-swap → report → outcome. The run ledger (runs.py)
+makes a redelivered upload change nothing and publish the same outcome; an attempt that
+resumes a dead one's run reuses the version it registered, found in the lineage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.names import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
+from model.artifact import ModelArtifact
+from model.dataset import Dataset, Split, seeded_split
+from model.events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
+from model.pipeline import GateOutcome, Production, gate_and_promote, read_production, write_report
+from model.registry import Registry
+from model.runs import Claim, RunLedger, run_path
+from model.trainer import TrainingParameters
+from model.training import train_on_split
+from model.validation import InvalidData, Rules, Schema, ValidationReport, validate_csv
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An object generation that landed under datasets/<model>/incoming/."""
+
+    bucket: str
+    name: str
+    generation: int
+    model: str
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}"
+
+    @property
+    def dataset(self) -> str:
+        """The exact bytes that trained: the object's URI and generation."""
+        return f"{self.uri}#{self.generation}"
+
+
+def upload_of(bucket: str, name: str, generation: int) -> Upload | str:
+    """The Upload an object is, or why it is not one (a sentence for the log)."""
+    if not name.startswith(DATASETS_PREFIX):
+        return f"{name} is not under {DATASETS_PREFIX}"
+    model, _, rest = name[len(DATASETS_PREFIX) :].partition("/")
+    if not rest.startswith(INCOMING) or not model:
+        return f"{name} is not under {DATASETS_PREFIX}<model>/{INCOMING}"
+    if rest == INCOMING or name.endswith("/"):
+        return f"{name} is a folder placeholder, not a file"
+    if not _MODEL_NAME.match(model):
+        return f"{name}: {model!r} is not a model name (letters, digits, '.', '_', '-')"
+    return Upload(bucket, name, generation, model)
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    rules: Rules = field(default_factory=Rules)
+    holdout_fraction: float = 0.2
+    seed: int = 0
+    alias: str = SERVING_ALIAS
+
+
+def retrain(
+    registry: Registry,
+    ledger: RunLedger,
+    upload: Upload,
+    read: Callable[[], bytes],
+    settings: RetrainSettings,
+) -> ModelEvent:
+    """Handle one upload exactly once; a repeat returns the recorded outcome unchanged.
+
+    `read` returns the object's bytes or raises InvalidData (gone, too large). Storage
+    failures propagate, so the invocation fails and the notification is redelivered.
+    """
+    claim = ledger.claim(run_path(upload.model, upload.name, upload.generation), upload.dataset)
+    if claim.outcome is not None:
+        return ModelEvent.from_data(claim.outcome)
+    production = read_production(registry, upload.model, settings.alias)
+    try:
+        dataset, validation = validate_csv(read(), Schema.of(production.model), settings.rules)
+    except InvalidData as invalid:
+        event = _invalid(upload, production, invalid.report)
+        return ModelEvent.from_data(ledger.finish(claim, event.data()))
+    # Valid data has a target that varies, so at least 2 rows: one can always be held out.
+    split = seeded_split(dataset, settings.holdout_fraction, settings.seed)
+    candidate, claim = _candidate(
+        registry, ledger, claim, upload, split, dataset, validation, settings
+    )
+    report = registry.report_if_any(upload.model, candidate.version)
+    if report is not None:  # an earlier attempt decided and died before recording it
+        event = _event_from_report(upload, candidate, report)
+    else:
+        gate = gate_and_promote(registry, candidate, split.holdout, production, settings.alias)
+        write_report(registry, candidate, split.holdout, validation, gate)
+        event = _decided(upload, candidate, gate)
+    return ModelEvent.from_data(ledger.finish(claim, event.data()))
+
+
+def _candidate(
+    registry: Registry,
+    ledger: RunLedger,
+    claim: Claim,
+    upload: Upload,
+    split: Split,
+    dataset: Dataset,
+    validation: ValidationReport,
+    settings: RetrainSettings,
+) -> tuple[ModelArtifact, Claim]:
+    """The version this upload registered before, else a newly trained and registered one."""
+    version = claim.version
+    if version is None and claim.resumed:
+        version = registry.find_version(upload.model, "dataset", _lineage_dataset(upload))
+        if version is not None:
+            claim = ledger.heartbeat(claim, version=version)
+    if version is not None:
+        return registry.load(upload.model, version), claim
+    params = TrainingParameters(seed=settings.seed)
+    lineage = {
+        "dataset": _lineage_dataset(upload),
+        "split": {
+            "method": "seeded shuffle",
+            "holdout_fraction": settings.holdout_fraction,
+            "seed": settings.seed,
+        },
+    }
+    run = train_on_split(split, upload.model, params, validation, dataset.fingerprint(), lineage)
+    claim = ledger.heartbeat(claim)  # still ours: nobody took over while we trained
+    candidate = registry.register(run.artifact)
+    return candidate, ledger.heartbeat(claim, version=candidate.version)
+
+
+def _lineage_dataset(upload: Upload) -> dict[str, Any]:
+    return {"uri": upload.uri, "generation": str(upload.generation)}
+
+
+def _invalid(upload: Upload, production: Production, report: ValidationReport) -> ModelEvent:
+    return ModelEvent(
+        event=INVALID_DATA,
+        model=upload.model,
+        version=None,
+        production_version=production.version,
+        dataset=upload.dataset,
+        reasons=[*report.errors, *report.warnings],  # a warning can say where to look
+    )
+
+
+def _decided(upload: Upload, candidate: ModelArtifact, gate: GateOutcome) -> ModelEvent:
+    return ModelEvent(
+        event=PROMOTED if gate.promoted else REJECTED,
+        model=upload.model,
+        version=candidate.version,
+        production_version=gate.serving_version,
+        dataset=upload.dataset,
+        metrics={
+            "candidate": gate.decision.candidate_metrics,
+            "production": gate.decision.production_metrics,
+        },
+        reasons=list(gate.decision.reasons),
+    )
+
+
+def _event_from_report(
+    upload: Upload, candidate: ModelArtifact, report: dict[str, Any]
+) -> ModelEvent:
+    gate = report["gate"]
+    return ModelEvent(
+        event=PROMOTED if gate.get("promoted") else REJECTED,
+        model=upload.model,
+        version=candidate.version,
+        production_version=gate.get("serving_version"),
+        dataset=upload.dataset,
+        metrics={
+            "candidate": gate.get("candidate_metrics"),
+            "production": gate.get("production_metrics"),
+        },
+        reasons=list(gate.get("reasons", [])),
+    )

@@ -1,0 +1,55 @@
+"""Gate and promotion against fake-gcs-server: a lost compare-and-swap compares again."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import names
+from model.dataset import holdout_split, load_diabetes
+from model.pipeline import gate_and_promote, read_production, train_register_promote
+from model.training import train
+from model.validation import validate_csv
+from tests import datasets
+
+pytestmark = pytest.mark.emulators
+MODEL = names.MODEL_NAME
+
+
+def candidate(registry, body: bytes):
+    dataset, _ = validate_csv(body)
+    run = train(dataset, MODEL)
+    return registry.register(run.artifact), holdout_split(dataset).holdout
+
+
+def test_a_promotion_that_lost_the_race_is_compared_with_the_winner(registry):
+    train_register_promote(registry, load_diabetes(), MODEL)
+    stale = read_production(registry, MODEL)  # what the slower trainer read: version 1
+    slow, slow_holdout = candidate(registry, datasets.stronger(seed=1, noise=1))
+    fast, fast_holdout = candidate(registry, datasets.stronger(seed=2, noise=30))
+    won = gate_and_promote(registry, fast, fast_holdout, read_production(registry, MODEL))
+    assert (won.promoted, won.decision.production_version) == (True, 1)
+
+    late = gate_and_promote(registry, slow, slow_holdout, stale)
+
+    assert late.decision.production_version == fast.version  # not the version 1 it read
+    assert late.decision.production_metrics is not None
+    alias = registry.alias(MODEL, "production")
+    if late.promoted:
+        assert (alias.version, alias.document["previous_version"]) == (slow.version, fast.version)
+    else:
+        assert alias.version == fast.version
+        assert f"production version {fast.version}" in late.decision.reasons[0]
+
+
+def test_a_candidate_already_serving_keeps_its_decision(registry):
+    """An attempt died after promoting: resuming rebuilds the decision, moves nothing."""
+    train_register_promote(registry, load_diabetes(), MODEL)
+    new, holdout = candidate(registry, datasets.stronger())
+    first = gate_and_promote(registry, new, holdout, read_production(registry, MODEL))
+    generation = registry.alias(MODEL, "production").generation
+
+    again = gate_and_promote(registry, new, holdout, read_production(registry, MODEL))
+
+    assert (again.promoted, again.serving_version) == (True, new.version)
+    assert again.decision == first.decision
+    assert registry.alias(MODEL, "production").generation == generation
