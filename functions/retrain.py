@@ -4,7 +4,7 @@ Fed by the bucket's OBJECT_FINALIZE notifications through a push subscription (o
 message from an Eventarc trigger, or Eventarc's own Cloud Storage event). Objects outside
 datasets/<model>/incoming/ are acknowledged with a log line. Invalid data is an outcome,
 not a failure; a storage or publishing failure raises, so Pub/Sub redelivers the
-notification and, after 5 attempts, dead-letters it.
+notification and, after 5 attempts, dead-letters it. The formats: docs/training.md.
 """
 
 from __future__ import annotations
