@@ -19,21 +19,26 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
 
+# The framework's router refuses some paths (a newline in one) before any function runs: it
+# answers those with our JSON 404, not its HTML one.
+functions_framework.errorhandler(404)(http_batch.unrouted)
+
+
 @functions_framework.http  # type: ignore[untyped-decorator]
 def predict_batch(request: flask.Request) -> flask.Response:
-    """HTTP batch predictions (CONTRACT section 5)."""
+    """HTTP batch predictions (docs/http.md)."""
     return http_batch.handle(request)
 
 
 @functions_framework.cloud_event  # type: ignore[untyped-decorator]
 def predict_stream(event: CloudEvent) -> None:
-    """Pub/Sub stream predictions (CONTRACT section 6)."""
+    """Pub/Sub stream predictions (docs/stream.md)."""
     stream.handle(event)
 
 
 @functions_framework.cloud_event  # type: ignore[untyped-decorator]
 def retrain(event: CloudEvent) -> None:
-    """Continuous training from dataset uploads (CONTRACT section 7)."""
+    """Continuous training from dataset uploads (docs/training.md)."""
     retraining.handle(event)
 
 

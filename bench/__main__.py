@@ -30,6 +30,7 @@ from bench.load import load_generator
 from bench.payloads import SIZES
 
 RESULTS = Path(__file__).with_name("results.json")
+STEPS = ("http", "stream", "cold_start", "train")
 
 
 def main() -> None:
@@ -43,29 +44,47 @@ def main() -> None:
         "machine": machine.describe(generator.describe(), rig.server_settings())
     }
     results["machine"]["python_loop_us"] = {}
+    steps = set(arguments.only or STEPS)
     with rig.running() as running:
-        _step(began, "http_single, http_single_log_off and framework_floor", results)
-        urls = {
-            "http_single": running.batch.url,
-            "http_single_log_off": running.batch_log_off.url,
-            "framework_floor": running.floor.url,
-        }
-        with rig.pubsub_elsewhere(running.cloud) as nice:
-            results.update(single.measure(generator, urls, plan))
-        results["prediction_log"] = prediction_log.summary(
-            results["http_single"], results["http_single_log_off"]
-        )
-        results["prediction_log"]["pubsub_emulator_nice"] = nice
-        _step(began, "http_batch and codec_bound", results)
-        results.update(batches.measure(running.batch.url, running.model, SIZES))
-        _step(began, "stream", results)
-        results["stream"] = stream.measure(running.cloud, arguments.messages)
-        _step(began, "cold_start_ms", results)
-        results["cold_start_ms"] = cold_start.measure(running.cloud)
-    _step(began, "train", results)
-    results["train"] = train.measure()
+        if "http" in steps:
+            _step(began, "http_single, http_single_log_off and framework_floor", results)
+            urls = {
+                "http_single": running.batch.url,
+                "http_single_log_off": running.batch_log_off.url,
+                "framework_floor": running.floor.url,
+            }
+            with rig.pubsub_elsewhere(running.cloud) as nice:
+                results.update(single.measure(generator, urls, plan))
+            results["prediction_log"] = prediction_log.summary(
+                results["http_single"], results["http_single_log_off"]
+            )
+            results["prediction_log"]["pubsub_emulator_nice"] = nice
+            _step(began, "http_batch and codec_bound", results)
+            results.update(batches.measure(running.batch.url, running.model, SIZES))
+        if "stream" in steps:
+            _step(began, "stream and stream_floor", results)
+            results.update(
+                stream.measure(
+                    running.cloud,
+                    running.stream.url,
+                    running.stream.child.log_path,
+                    running.stream_floor.url,
+                    running.stream_floor.child.log_path,
+                    arguments.messages,
+                    arguments.stream_trials,
+                )
+            )
+        if "cold_start" in steps:
+            _step(began, "cold_start_ms", results)
+            results["cold_start_ms"] = cold_start.measure(running.cloud)
+    if "train" in steps:
+        _step(began, "train", results)
+        results["train"] = train.measure()
     results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     results["machine"]["bench_seconds"] = round(time.monotonic() - began, 1)
+    if arguments.only:  # a partial run: shown, never mistaken for make bench's results
+        print(json.dumps({key: results[key] for key in results if key != "machine"}, indent=2))
+        return
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{report.table(results)}\n\nwritten to {RESULTS}")
 
@@ -84,6 +103,18 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--messages", type=int, default=stream.MESSAGES, help="stream burst size (1000)"
+    )
+    parser.add_argument(
+        "--stream-trials",
+        type=int,
+        default=stream.TRIALS,
+        help=f"stream bursts, each followed by stream_floor's ({stream.TRIALS})",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=STEPS,
+        help="run only these steps and print their results (results.json is left as it is)",
     )
     return parser.parse_args()
 

@@ -1,7 +1,8 @@
 """The ceiling of http_batch: the same bodies decoded, predicted and encoded in one process.
 
-It runs the functions' own code path (functions.parsing, the artifact's predict, orjson
-with numpy) without a server, a socket or a log line, in a fresh interpreter that imports
+It runs the functions' own request path (`functions.prediction.predict` on a `Body`, the
+success body, `to_json`) with the model at hand instead of the registry's, without a
+server, a socket or a log line, in a fresh interpreter that imports
 only that path and then freezes what it imported (gc.freeze): otherwise every full
 collection walks the modules' objects again, which is the interpreter's cost, not the
 codec's (it halves the rate). The parent asks for one trial at a time, so codec and HTTP
@@ -13,26 +14,24 @@ trials take turns on a machine whose speed drifts.
 from __future__ import annotations
 
 import gc
+import io
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Self
-
-import orjson
 
 from bench.payloads import payload
 from bench.rig import ROOT
 from bench.timing import throughput
-from functions.config import Settings
-from functions.parsing import Instances, decode_csv, decode_json
+from functions.bodies import CSV, JSON, Body
+from functions.prediction import PredictionRequest, predict, to_json
 from model.artifact import ModelArtifact, from_json
 
 TRIAL_SECONDS = 0.5
 
-Decoder = Callable[[bytes, int], Instances]
-DECODERS: dict[str, Decoder] = {"json": decode_json, "csv": decode_csv}
+CONTENT_TYPES = {"json": JSON, "csv": CSV}
 
 
 class CodecWorker:
@@ -82,29 +81,35 @@ class CodecWorker:
         return self._process.stdout
 
 
-def round_trip(model: ModelArtifact, body: bytes, decode: Decoder, max_instances: int) -> bytes:
-    """What predict_batch does to a body, less the server: parse, predict, format."""
-    matrix = decode(body, max_instances).matrix(model.features)
-    answer = {
-        "predictions": model.predict(matrix),
-        "model": {"name": model.name, "version": model.version},
-    }
-    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+class FixedModel:
+    """A ModelSource that always has the same model: no registry, no storage."""
+
+    def __init__(self, model: ModelArtifact) -> None:
+        self._model = model
+
+    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact:
+        return self._model
+
+
+def round_trip(model: FixedModel, body: bytes, content_type: str) -> bytes:
+    """What predict_batch does to a body, less the server: the core's path, then the bytes."""
+    decode = Body(io.BytesIO(body).read, len(body), content_type).decode
+    return to_json(predict(PredictionRequest("codec", "http", decode), model).body())
 
 
 def main() -> None:
     model = from_json(sys.stdin.readline())
     payloads = {int(rows): payload(int(rows), model.features) for rows in sys.argv[1:]}
-    limit = Settings().max_instances
+    source = FixedModel(model)
     gc.collect()
     gc.freeze()  # what was imported and built so far stays; requests' objects are collected
     for line in sys.stdin:
         kind, rows = line.split()
         body = getattr(payloads[int(rows)], kind)
-        decode = DECODERS[kind]
+        content_type = CONTENT_TYPES[kind]
 
-        def call(body: bytes = body, decode: Decoder = decode) -> bytes:
-            return round_trip(model, body, decode, limit)
+        def call(body: bytes = body, content_type: str = content_type) -> bytes:
+            return round_trip(source, body, content_type)
 
         call()  # warm-up
         print(throughput(call, int(rows), 1, TRIAL_SECONDS)[0], flush=True)

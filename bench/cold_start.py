@@ -42,20 +42,21 @@ def first_prediction_ms(cloud: LocalCloud, run: int) -> float:
     """From spawning predict_batch until it first answers POST /predict with 200."""
     manager = LocalCloud(cloud.config)  # owns this one process only
     try:
+        function = rig.predict_batch()
         began = time.perf_counter()
-        server = rig.start(manager, rig.PREDICT_BATCH, f"cold-start-{run}")
-        _until_prediction(server)
+        process = manager.start_process(f"cold-start-{run}", function.command(), cwd=rig.ROOT)
+        _until_prediction(function.port, process)
         return (time.perf_counter() - began) * 1000
     finally:
         manager.stop()
 
 
-def _until_prediction(server: rig.Server) -> None:
+def _until_prediction(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.function.target} exited before its first answer")
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+        if process.poll() is not None:
+            raise RuntimeError("predict_batch exited before its first answer")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
         try:
             connection.request(
                 "POST", "/predict", body=BODY, headers={"Content-Type": "application/json"}

@@ -1,12 +1,13 @@
-"""Profile predict_batch's worker with py-spy under the benchmark's own loads.
+"""Profile the functions' workers with py-spy under the benchmark's own loads.
 
     .venv/bin/pip install py-spy     # a profiling aid, not a requirement of the project
     .venv/bin/python -m bench.profile [--seconds 20]
 
 Samples the gunicorn worker (only while a thread holds the GIL: where the Python process
 spends its one core) under one-instance POSTs at concurrency 8, then under 10,000-row JSON
-batches; writes the raw collapsed stacks (flamegraph.pl's input) under .local/bench/profiles
-and prints the top of each with the call trees that matter.
+batches, then predict_stream's worker under a burst of stream requests; writes the raw
+collapsed stacks (flamegraph.pl's input) under .local/bench/profiles and prints the top of
+each with the call trees that matter.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import http_batch, rig
+from bench import http_batch, rig, stream
 from bench.load import LoadGenerator, load_generator
 from bench.payloads import payload
 from bench.stacks import Profile, render
@@ -30,14 +31,16 @@ RATE = 250  # samples per second
 # Where the trees start: the worker's request handling, and the function itself.
 SINGLE_ROOTS = ("ThreadWorker.handle (", "handle (functions/http_batch.py")
 BATCH_ROOTS = ("handle (functions/http_batch.py",)
+STREAM_ROOTS = ("handle (functions/stream.py",)
+STREAM_BURST = 5000  # requests: more than a profile's seconds can take
 
 
 def worker_pid(server: rig.Server) -> int:
     """gunicorn's worker: the only child of the functions-framework (arbiter) process."""
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    pids = children.read_text().split()
+    pid = server.child.pid
+    pids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     if len(pids) != 1:
-        raise RuntimeError(f"expected one gunicorn worker under {server.process.pid}: {pids}")
+        raise RuntimeError(f"expected one gunicorn worker under {pid}: {pids}")
     return int(pids[0])
 
 
@@ -104,6 +107,17 @@ def main() -> None:
         print(render("POST /predict, 1 instance, concurrency 8", single, SINGLE_ROOTS))
         batch = record(pid, seconds, out / "batch-10k-json.txt", batch_load(url, body, seconds))
         print(render("POST /predict, 10,000-row JSON", batch, BATCH_ROOTS))
+        stream.point_push_at(running.cloud, running.stream.url)
+        with running.cloud.pubsub_clients() as (publisher, subscriber):
+            burst = stream.Burst(running.cloud, publisher, subscriber)
+            burst.results(burst.publish("warmup", 1000))
+            profile = record(
+                worker_pid(running.stream),
+                seconds,
+                out / "stream-burst.txt",
+                lambda: burst.publish("burst", STREAM_BURST),
+            )
+        print(render("predict_stream, a burst of one-instance requests", profile, STREAM_ROOTS))
     print(f"\nraw collapsed stacks in {out}")
 
 

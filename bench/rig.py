@@ -5,61 +5,38 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from infra import names
-from infra.local.cloud import PUBSUB_EMULATOR, LocalCloud, free_port, wait_http_ok
+from infra.local.cloud import PUBSUB_EMULATOR, LocalCloud, free_port
+from infra.local.processes import Child
+from infra.local.seed import ensure_served_model
+from infra.local.serving import REPOSITORY_ROOT, Function, start_function
 from model.artifact import ModelArtifact
+from model.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPOSITORY_ROOT
 LOG_DIR = ROOT / ".local" / "bench" / "logs"  # git-ignored, like make run's logs
-START_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class Function:
-    """A function of a source file, as functions-framework serves it."""
-
-    target: str
-    source: str  # relative to ROOT, as production's --source=main.py
-    signature_type: str = "http"
-    ready_path: str = "/"  # answers once the server is up; any status will do
-
-    def command(self, port: int) -> list[str]:
-        return [
-            str(Path(sys.executable).with_name("functions-framework")),
-            f"--target={self.target}",
-            f"--signature-type={self.signature_type}",
-            f"--source={self.source}",
-            "--host=127.0.0.1",
-            f"--port={port}",
-        ]
-
-
-PREDICT_BATCH = Function("predict_batch", "main.py", ready_path="/health")
-PREDICT_STREAM = Function("predict_stream", "main.py", signature_type="cloudevent")
-FLOOR = Function("floor", "bench/floor.py")
+FLOOR_SOURCE = "bench/floor.py"
 # The serving functions log every request to a topic of their own with no subscription: the
 # publishing costs what it costs in production, and the emulator keeps nothing.
 PREDICTION_LOG_TOPIC = "bench-prediction-log"
 LOG_ON = {"PREDICTION_LOG_TOPIC": PREDICTION_LOG_TOPIC}
 # The same predict_batch with the prediction log off, to measure what the log costs.
 LOG_OFF = {**LOG_ON, "PREDICTION_LOG_SAMPLE_RATE": "0"}
+# The niceness of the Pub/Sub emulator while one-instance requests are measured.
+EMULATOR_NICE = 19
 
 
 @dataclass(frozen=True)
 class Server:
     function: Function
-    port: int
-    process: subprocess.Popen[bytes]
+    child: Child
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.function.url
 
 
 @dataclass(frozen=True)
@@ -69,6 +46,7 @@ class Rig:
     batch: Server
     floor: Server
     stream: Server
+    stream_floor: Server
     batch_log_off: Server
 
 
@@ -85,39 +63,18 @@ def server_settings(env: Mapping[str, str] | None = None) -> dict[str, object]:
     }
 
 
+def predict_batch(port: int | None = None) -> Function:
+    return Function("predict_batch", "http", port or free_port())
+
+
 def start(
-    manager: LocalCloud,
+    cloud: LocalCloud,
     function: Function,
-    name: str,
-    port: int | None = None,
+    name: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Server:
-    """Start function as its own process group, which manager.stop() ends."""
-    port = port or free_port()
-    process = manager.start_process(name, function.command(port), env=env or LOG_ON, cwd=ROOT)
-    return Server(function, port, process)
-
-
-def wait_ready(server: Server) -> None:
-    url = server.url + server.function.ready_path
-    wait_http_ok(url, START_TIMEOUT, server.process, any_status=True)
-
-
-def seed_model(cloud: LocalCloud) -> ModelArtifact:
-    """Train the seed model on the bundled data and promote it, as a first make run does."""
-    from model.dataset import load_diabetes
-    from model.pipeline import train_register_promote
-    from model.registry import Registry
-
-    registry = Registry(cloud.storage_client(), cloud.config.bucket)
-    outcome = train_register_promote(registry, load_diabetes(), names.MODEL_NAME)
-    if not outcome.promoted:
-        raise RuntimeError(f"the seed model was not promoted: {outcome.decision.reasons}")
-    return outcome.model
-
-
-# The niceness of the Pub/Sub emulator while one-instance requests are measured.
-EMULATOR_NICE = 19
+    """Start function as its own process group, which cloud.stop() ends, once it answers."""
+    return Server(function, start_function(cloud, function, env=env or LOG_ON, name=name))
 
 
 @contextlib.contextmanager
@@ -143,22 +100,20 @@ def pubsub_elsewhere(cloud: LocalCloud) -> Iterator[int]:
 def running() -> Iterator[Rig]:
     """The whole rig, stopped on exit (every process it started, and only those)."""
     with LocalCloud.on_free_ports(LOG_DIR) as cloud:
-        model = seed_model(cloud)
+        client = cloud.storage_client()
+        try:
+            seeded = ensure_served_model(client, cloud.config.bucket, names.MODEL_NAME)
+            model = Registry(client, cloud.config.bucket).load(names.MODEL_NAME, seeded.version)
+        finally:
+            client.close()
         with cloud.pubsub_clients() as (publisher, _):
             project = cloud.config.project_id
             publisher.create_topic(name=publisher.topic_path(project, PREDICTION_LOG_TOPIC))
-        servers = [
-            start(cloud, function, function.target)
-            for function in (PREDICT_BATCH, FLOOR, PREDICT_STREAM)
-        ]
-        servers.append(start(cloud, PREDICT_BATCH, "predict_batch_log_off", env=LOG_OFF))
-        for server in servers:
-            wait_ready(server)
-        batch, floor, stream, batch_log_off = servers
-        cloud.ensure_push_subscription(
-            names.PREDICTION_REQUESTS_PUSH,
-            names.PREDICTION_REQUESTS,
-            f"{stream.url}/projects/{cloud.config.project_id}/topics/{names.PREDICTION_REQUESTS}",
-            dead_letter_topic=names.PREDICTION_DEAD_LETTER,
+        batch = start(cloud, predict_batch())
+        floor = start(cloud, Function("floor", "http", free_port(), FLOOR_SOURCE))
+        stream = start(cloud, Function("predict_stream", "cloudevent", free_port()))
+        stream_floor = start(
+            cloud, Function("stream_floor", "cloudevent", free_port(), FLOOR_SOURCE)
         )
-        yield Rig(cloud, model, batch, floor, stream, batch_log_off)
+        batch_log_off = start(cloud, predict_batch(), name="predict_batch_log_off", env=LOG_OFF)
+        yield Rig(cloud, model, batch, floor, stream, stream_floor, batch_log_off)

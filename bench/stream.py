@@ -1,79 +1,182 @@
-"""A burst through Pub/Sub: publish N requests at once to prediction-requests, whose push
-subscription feeds predict_stream; time each from its publish to its result's publish_time
-(stamped by the emulator, so pulling the results in batches adds nothing)."""
+"""The stream and its floor: a burst of one-instance requests through the emulator's push
+subscription into predict_stream, then the same burst through the same subscription into
+`stream_floor`, an empty CloudEvent function under the same server; trial for trial in turn.
+
+A request's time runs from its publish to its result's publish_time (stamped by the
+emulator); the floor's, to the moment it received the push. Nothing is pulled while a burst
+runs: both are followed through the functions' logs, and the results are pulled after, so
+the emulator serves the pushes and nothing else, as for the floor. The handler's own latency
+is the `latency_ms` predict_stream logs.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
-from google.api_core import exceptions as api_exceptions
 from google.cloud import pubsub_v1
 
+from bench.floor import RECEIVED
 from bench.timing import median, percentile, rate
 from infra import names
 from infra.local.cloud import LocalCloud
+from infra.local.serving import push_endpoint
+from infra.pulling import pull_once
 
 MESSAGES = 1000
-WARMUP_MESSAGES = 10  # the first request loads the model: not part of the burst
+TRIALS = 3
+# Before the first trial: the model is loaded, and the emulator's JVM has compiled its push
+# and publish paths (without it the first trials run at half speed). Before each: a little.
+WARMUP_MESSAGES = 1000
+TRIAL_WARMUP_MESSAGES = 20
 TIMEOUT = 180.0
-RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
 
 
-def measure(cloud: LocalCloud, messages: int = MESSAGES) -> dict[str, Any]:
-    project = cloud.config.project_id
+def measure(
+    cloud: LocalCloud,
+    stream_url: str,
+    stream_log: Path,
+    floor_url: str,
+    floor_log: Path,
+    messages: int = MESSAGES,
+    trials: int = TRIALS,
+) -> dict[str, dict[str, Any]]:
+    """{"stream": ..., "stream_floor": ...}: medians over trials taken in turn."""
+    runs: dict[str, list[dict[str, Any]]] = {"stream": [], "stream_floor": []}
     with cloud.pubsub_clients() as (publisher, subscriber):
-        topic = publisher.topic_path(project, names.PREDICTION_REQUESTS)
-        results = subscriber.subscription_path(project, RESULTS_SUBSCRIPTION)
-        _results(subscriber, results, _publish(publisher, topic, "warmup", WARMUP_MESSAGES))
-        sent = _publish(publisher, topic, "burst", messages)
-        answered = _results(subscriber, results, sent)
+        burst = Burst(cloud, publisher, subscriber)
+        for trial in range(trials):
+            warmup = WARMUP_MESSAGES if trial == 0 else TRIAL_WARMUP_MESSAGES
+            point_push_at(cloud, stream_url)
+            burst.results(burst.publish(f"warmup{trial}", warmup))
+            runs["stream"].append(burst.stream(f"stream{trial}", messages, stream_log))
+            point_push_at(cloud, floor_url)
+            _follow(floor_log, burst.publish(f"floorwarmup{trial}", warmup), _received)
+            runs["stream_floor"].append(burst.floor(f"floor{trial}", messages, floor_log))
+        point_push_at(cloud, stream_url)
+    return {name: _summary(trials_of, messages) for name, trials_of in runs.items()}
+
+
+def point_push_at(cloud: LocalCloud, function_url: str) -> None:
+    cloud.ensure_push_subscription(
+        names.PREDICTION_REQUESTS_PUSH,
+        names.PREDICTION_REQUESTS,
+        push_endpoint(function_url, cloud.config.project_id, names.PREDICTION_REQUESTS),
+        dead_letter_topic=names.DEAD_LETTER_TOPICS[names.PREDICTION_REQUESTS_PUSH],
+    )
+
+
+class Burst:
+    """Bursts of one-instance requests to prediction-requests, and their outcomes."""
+
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        publisher: pubsub_v1.PublisherClient,
+        subscriber: pubsub_v1.SubscriberClient,
+    ) -> None:
+        project = cloud.config.project_id
+        self._publisher = publisher
+        self._subscriber = subscriber
+        self._topic = publisher.topic_path(project, names.PREDICTION_REQUESTS)
+        self._results = subscriber.subscription_path(project, names.PREDICTION_RESULTS_SUB)
+        self._run = uuid.uuid4().hex[:8]  # request ids of no earlier run, in the same logs
+
+    def stream(self, prefix: str, count: int, log: Path) -> dict[str, Any]:
+        sent = self.publish(prefix, count)
+        handled = _follow(log, sent, _handled)
+        answered = self.results(sent)
+        return {**_timing(sent, answered), "handler_ms": list(handled.values())}
+
+    def floor(self, prefix: str, count: int, log: Path) -> dict[str, Any]:
+        sent = self.publish(prefix, count)
+        return _timing(sent, _follow(log, sent, _received))
+
+    def publish(self, prefix: str, count: int) -> dict[str, float]:
+        """Publish count one-instance requests at once; the wall-clock time each was sent."""
+        sent: dict[str, float] = {}
+        futures = []
+        for index in range(count):
+            request_id = f"{prefix}-{self._run}-{index:05d}"
+            body = orjson.dumps({"instances": [[round((index % 200 - 100) / 1000, 3)]]})
+            sent[request_id] = time.time()
+            futures.append(self._publisher.publish(self._topic, body, request_id=request_id))
+        for future in futures:
+            future.result(timeout=60)
+        return sent
+
+    def results(self, sent: dict[str, float]) -> dict[str, float]:
+        """The publish_time of the first result of each request sent, until all or TIMEOUT."""
+        answered: dict[str, float] = {}
+        deadline = time.monotonic() + TIMEOUT
+        while len(answered) < len(sent) and time.monotonic() < deadline:
+            for message in pull_once(self._subscriber, self._results, max_messages=1000):
+                request_id = message.attributes["request_id"]
+                if request_id in sent and request_id not in answered:
+                    answered[request_id] = message.publish_time.timestamp()
+        return answered
+
+
+def _follow(
+    log: Path, sent: dict[str, float], parse: Callable[[str], tuple[str, float] | None]
+) -> dict[str, float]:
+    """(request id → value) of the log lines about requests sent, until all or TIMEOUT."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + TIMEOUT
+    while len(found) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        for line in log.read_text(errors="replace").splitlines():
+            parsed = parse(line)
+            if parsed is not None and parsed[0] in sent:
+                found.setdefault(*parsed)
+    return found
+
+
+def _received(line: str) -> tuple[str, float] | None:
+    """stream_floor's line: the request id and when the push arrived."""
+    mark, _, rest = line.partition(" ")
+    request_id, _, when = rest.partition(" ")
+    return (request_id, float(when)) if mark == RECEIVED else None
+
+
+def _handled(line: str) -> tuple[str, float] | None:
+    """predict_stream's request line: the request id and the handler's own latency."""
+    if not line.startswith("{"):
+        return None
+    record = json.loads(line)
+    if "latency_ms" not in record or "request_id" not in record:
+        return None
+    return str(record["request_id"]), float(record["latency_ms"])
+
+
+def _timing(sent: dict[str, float], answered: dict[str, float]) -> dict[str, Any]:
     latencies = [(answered[key] - sent[key]) * 1000 for key in answered]
-    span = max(answered.values()) - min(sent.values())
+    span = max(answered.values(), default=0.0) - min(sent.values())
     return {
-        "messages": messages,
         "answered": len(answered),
-        "msgs_per_s": round(rate(len(answered), span), 1),
-        "p50_ms": round(median(latencies), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
+        "msgs_per_s": rate(len(answered), span),
+        "p50_ms": median(latencies) if latencies else 0.0,
+        "p99_ms": percentile(latencies, 99) if latencies else 0.0,
     }
 
 
-def _publish(
-    publisher: pubsub_v1.PublisherClient, topic: str, prefix: str, count: int
-) -> dict[str, float]:
-    """Publish count one-instance requests at once; the wall-clock time each was sent."""
-    sent: dict[str, float] = {}
-    futures = []
-    for index in range(count):
-        request_id = f"{prefix}-{index:05d}"
-        body = orjson.dumps({"instances": [[round((index % 200 - 100) / 1000, 3)]]})
-        sent[request_id] = time.time()
-        futures.append(publisher.publish(topic, body, request_id=request_id))
-    for future in futures:
-        future.result(timeout=60)
-    return sent
-
-
-def _results(
-    subscriber: pubsub_v1.SubscriberClient, subscription: str, sent: dict[str, float]
-) -> dict[str, float]:
-    """The publish_time of the first result of each request sent, until all or TIMEOUT."""
-    answered: dict[str, float] = {}
-    deadline = time.monotonic() + TIMEOUT
-    while len(answered) < len(sent) and time.monotonic() < deadline:
-        try:
-            response = subscriber.pull(subscription=subscription, max_messages=1000, timeout=5)
-        except api_exceptions.DeadlineExceeded:
-            continue
-        if not response.received_messages:
-            continue
-        subscriber.acknowledge(
-            subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages]
-        )
-        for received in response.received_messages:
-            request_id = received.message.attributes["request_id"]
-            if request_id in sent and request_id not in answered:
-                answered[request_id] = received.message.publish_time.timestamp()
-    return answered
+def _summary(trials: list[dict[str, Any]], messages: int) -> dict[str, Any]:
+    summary = {
+        "messages": messages,
+        "trials": len(trials),
+        "answered": min(trial["answered"] for trial in trials),
+        "msgs_per_s": round(median([trial["msgs_per_s"] for trial in trials]), 1),
+        "p50_ms": round(median([trial["p50_ms"] for trial in trials]), 1),
+        "p99_ms": round(median([trial["p99_ms"] for trial in trials]), 1),
+        "msgs_per_s_trials": [round(trial["msgs_per_s"], 1) for trial in trials],
+    }
+    handler = [ms for trial in trials for ms in trial.get("handler_ms", [])]
+    if handler:
+        summary["handler_p50_ms"] = round(median(handler), 3)
+        summary["handler_p99_ms"] = round(percentile(handler, 99), 3)
+    return summary

@@ -1,7 +1,8 @@
-"""`predict_batch`: the HTTP function (CONTRACT section 5).
+"""`predict_batch`: the HTTP function (docs/http.md).
 
-Routing, limits and content types live here; every ServingError becomes a JSON answer in
-`_error_response`, the one place where errors meet HTTP.
+HTTP receives a request here and replies here; what lies between is the shared core
+(`functions.prediction`). Every ServingError becomes a JSON answer in `_error_response`, the
+one place where errors meet HTTP.
 """
 
 from __future__ import annotations
@@ -11,31 +12,24 @@ import time
 from collections.abc import Callable
 
 import flask
-import orjson
 
-from functions import logs, runtime, trace
-from functions.errors import (
-    InvalidArgument,
-    MethodNotAllowed,
-    ModelUnavailable,
-    NotFound,
-    PayloadTooLarge,
-    ServingError,
-    UnsupportedMediaType,
+from functions import logs, openapi, runtime, trace
+from functions.bodies import Body
+from functions.config import Settings
+from functions.errors import MethodNotAllowed, ModelUnavailable, NotFound, ServingError
+from functions.parsing import Instances, decode_batch_path, decode_stream_path
+from functions.prediction import (
+    ModelSelector,
+    Prediction,
+    PredictionRequest,
+    describe,
+    error_body,
+    predict,
+    to_json,
 )
-from functions.parsing import (
-    Instances,
-    decode_batch_path,
-    decode_csv,
-    decode_json,
-    decode_stream_path,
-)
-from functions.prediction import ModelSelector, Prediction, describe, predict
+from functions.routes import Route, match
 
 COMPONENT = "predict_batch"
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-_POST_PATHS = ("/", "/predict")
-_SERVED = ModelSelector()
 
 
 def handle(request: flask.Request) -> flask.Response:
@@ -44,8 +38,7 @@ def handle(request: flask.Request) -> flask.Response:
     model_version = None
     prediction = None
     try:
-        status, body, model_version, prediction = _route(request)
-        response = _json_response(status, body)
+        response, model_version, prediction = _answer(request, request_id, started)
     except ServingError as error:
         response = _error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
@@ -73,84 +66,98 @@ def handle(request: flask.Request) -> flask.Response:
     return response
 
 
-# A route's answer: status, body, the model version used, the prediction made (if any).
-_Routed = tuple[int, object, int | None, Prediction | None]
+def _answer(
+    request: flask.Request, request_id: str, started: float
+) -> tuple[flask.Response, int | None, Prediction | None]:
+    """The answer to a request, the model version that made it and its prediction, if any."""
+    route, parameter = _route(request)
+    if route.name not in _DECODERS:
+        response, model_version = _other(request, route)
+        return response, model_version, None
+    prediction = predict(_prediction_request(request, route, parameter, request_id, started))
+    return _prediction_response(prediction), prediction.model.version, prediction
 
 
-def _route(request: flask.Request) -> _Routed:
-    path = request.path.rstrip("/") or "/"
-    if path in _POST_PATHS:
-        _allow(request, "POST")
-        return _predict(request, lambda: _decode_body(request))
-    if path == "/health":
-        _allow(request, "GET")
-        return 200, {"status": "ok"}, None, None
-    if path == "/model":
-        _allow(request, "GET")
-        selector = _selector(request)
-        model = runtime.model_cache().get(version=selector.version, alias=selector.alias)
-        return 200, describe(model), model.version, None
-    limit = runtime.settings().max_instances
-    if path.startswith("/batch/"):
-        _allow(request, "GET")
-        return _predict(request, lambda: decode_batch_path(path.removeprefix("/batch/"), limit))
-    if path.startswith("/stream/"):
-        _allow(request, "GET")
-        return _predict(request, lambda: decode_stream_path(path.removeprefix("/stream/")))
-    raise NotFound(f"no route {request.path!r}: use POST /predict, GET /health or GET /model")
+def unrouted(error: Exception) -> flask.Response:
+    """A path the framework's own router refuses before `handle` runs (one with a newline,
+    say): the same JSON 404 as any other unknown path."""
+    return _error_response(_no_route(flask.request.path))
 
 
-def _predict(request: flask.Request, decode: Callable[[], Instances]) -> _Routed:
-    selector = _selector(request)  # a bad ?version= is the client's error, found first
-    instances = decode()
-    prediction = predict(instances, selector, runtime.model_cache())
-    return 200, prediction.body(), prediction.model.version, prediction
+def _no_route(path: str) -> NotFound:
+    return NotFound(f"no route {path!r}: use POST /predict, GET /health or GET /model")
 
 
-def _selector(request: flask.Request) -> ModelSelector:
-    if not request.query_string:
-        return _SERVED  # most requests: skip parsing the query
-    return ModelSelector.parse(request.args.get("version"), request.args.get("alias"))
+def _prediction_response(prediction: Prediction) -> flask.Response:
+    """The success point of HTTP: a request predicted, its reply not sent yet."""
+    return _json_response(200, prediction.body())
 
 
-def _allow(request: flask.Request, method: str) -> None:
-    if request.method != method:
+def _route(request: flask.Request) -> tuple[Route, str]:
+    """The route of the request's path, if it allows the method, and the path's parameter."""
+    found = match(request.path)
+    if found is None:
+        raise _no_route(request.path)
+    route, parameter = found
+    if request.method not in route.allowed():
+        allowed = route.allowed()
         raise MethodNotAllowed(
-            f"{request.path} accepts {method} only, not {request.method}", (method,)
+            f"{request.path} accepts {' or '.join(allowed)} only, not {request.method}", allowed
         )
+    return route, parameter
 
 
-def _decode_body(request: flask.Request) -> Instances:
-    config = runtime.settings()
-    # The size limit comes before anything else: never read more than it.
-    if request.content_length is not None and request.content_length > config.max_body_bytes:
-        raise PayloadTooLarge(
-            f"the body has {request.content_length} bytes, the limit is {config.max_body_bytes}"
-        )
-    mimetype = request.mimetype
-    if mimetype not in ("application/json", "text/csv"):
-        raise UnsupportedMediaType(
-            f"Content-Type {request.content_type or 'none'!s} is not supported: "
-            "send application/json or text/csv"
-        )
-    body = request.stream.read(config.max_body_bytes + 1)
-    if len(body) > config.max_body_bytes:
-        raise PayloadTooLarge(f"the body is over the limit of {config.max_body_bytes} bytes")
-    if not body:
-        raise InvalidArgument("the body is empty")
-    if mimetype == "text/csv":
-        return decode_csv(body, config.max_instances)
-    return decode_json(body, config.max_instances)
+def _body(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
+    return Body(
+        read=request.stream.read,
+        length=request.content_length,
+        content_type=request.content_type,
+        content_encoding=request.headers.get("Content-Encoding"),
+    ).decode
+
+
+def _batch_path(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
+    return lambda config: decode_batch_path(parameter, config.max_instances)
+
+
+def _stream_path(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
+    return lambda config: decode_stream_path(parameter)
+
+
+# Where each predicting route finds its instances: the body, or the seed's URLs.
+_DECODERS = {"predict": _body, "batch_path": _batch_path, "stream_path": _stream_path}
+
+
+def _prediction_request(
+    request: flask.Request, route: Route, parameter: str, request_id: str, started: float
+) -> PredictionRequest:
+    version, alias = _selector(request)
+    decode = _DECODERS[route.name](request, parameter)
+    return PredictionRequest(request_id, "http", decode, version, alias, started)
+
+
+def _selector(request: flask.Request) -> tuple[str | None, str | None]:
+    if not request.query_string:
+        return None, None  # most requests: skip parsing the query
+    return request.args.get("version"), request.args.get("alias")
+
+
+def _other(request: flask.Request, route: Route) -> tuple[flask.Response, int | None]:
+    """The routes that predict nothing: health, the model served, the OpenAPI document."""
+    if route.name == "health":
+        return _json_response(200, {"status": "ok"}), None
+    if route.name == "openapi":
+        return _json_response(200, openapi.document(runtime.settings())), None
+    model = ModelSelector.parse(*_selector(request)).model(runtime.model_cache())
+    return _json_response(200, describe(model)), model.version
 
 
 def _json_response(status: int, body: object) -> flask.Response:
-    return flask.Response(
-        orjson.dumps(body, option=_JSON_OPTIONS), status=status, mimetype="application/json"
-    )
+    return flask.Response(to_json(body), status=status, mimetype="application/json")
 
 
 def _error_response(error: ServingError) -> flask.Response:
-    response = _json_response(error.code, {"error": error.to_dict()})
+    response = _json_response(error.code, error_body(error))
     if isinstance(error, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(error.allowed)
     if isinstance(error, ModelUnavailable):

@@ -63,7 +63,7 @@ def request(
     severity: str = "INFO",
     **fields: Any,
 ) -> None:
-    """The one line every function writes per request (CONTRACT section 8)."""
+    """The one line every function writes per request (docs/monitoring.md, "Log lines")."""
     emit(
         severity,
         message,

@@ -1,17 +1,35 @@
-"""The prediction core both transports share: select a model, validate, predict, format."""
+"""The prediction core both transports share: decode, select a model, validate, predict, format.
+
+`predict_batch` and `predict_stream` each build a `PredictionRequest` from what they
+received and reply from the `Prediction` (or the ServingError) that `predict` gives back;
+everything between is this one path (docs/http.md, docs/stream.md).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import numpy as np
+import orjson
 
-from functions.errors import InvalidArgument
-from functions.model_cache import ModelCache
+from functions import runtime
+from functions.config import Settings
+from functions.errors import InvalidArgument, ServingError
 from functions.parsing import Instances, parse_version
 from model.artifact import ModelArtifact
 from model.registry import check_alias_name
+
+Transport = Literal["http", "stream"]
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class ModelSource(Protocol):
+    """Where models come from: the process's ModelCache, or a fixed model in a benchmark."""
+
+    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact: ...
 
 
 @dataclass(frozen=True)
@@ -34,25 +52,82 @@ class ModelSelector:
                 raise InvalidArgument(str(error)) from None
         return cls()
 
+    def model(self, models: ModelSource) -> ModelArtifact:
+        return models.get(version=self.version, alias=self.alias)
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    """What a transport hands the core: who asks, how to read the instances, which model."""
+
+    request_id: str
+    transport: Transport
+    decode: Callable[[Settings], Instances]  # a Body's, or the seed URLs' path decoder
+    version: str | None = None  # ?version= or the message's attribute, unparsed
+    alias: str | None = None
+    started: float = field(default_factory=time.perf_counter)
+
 
 @dataclass(frozen=True)
 class Prediction:
-    predictions: np.ndarray
+    """A request answered: everything a reply, a log line or a prediction record needs."""
+
+    request_id: str
+    transport: Transport
     model: ModelArtifact
-    instances: np.ndarray
+    instances: np.ndarray  # the validated matrix, one row per instance, model.features wide
+    predictions: np.ndarray
+    latency_ms: float  # from the transport's receipt of the request to the predictions
 
     def body(self) -> dict[str, Any]:
+        """The success body of docs/http.md; the stream's result adds its request id."""
         return {"predictions": self.predictions, "model": model_reference(self.model)}
+
+
+def predict(request: PredictionRequest, models: ModelSource | None = None) -> Prediction:
+    """The one request path: body (413, 415, 400), selector (400), model (404, 503),
+    instances against its features (400), predictions. Raises ServingError or a failure."""
+    config = runtime.settings()
+    instances = request.decode(config)  # the limits come before anything else
+    selector = ModelSelector.parse(request.version, request.alias)
+    model = selector.model(models or runtime.model_cache())
+    matrix = instances.matrix(model.features)
+    predictions = _finite_predictions(model, matrix)
+    return Prediction(
+        request_id=request.request_id,
+        transport=request.transport,
+        model=model,
+        instances=matrix,
+        predictions=predictions,
+        latency_ms=(time.perf_counter() - request.started) * 1000,
+    )
+
+
+def _finite_predictions(model: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
+    """The model's predictions, all finite: a value near the float limit may overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        predictions = model.predict(matrix)
+    finite = np.isfinite(predictions)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise InvalidArgument(
+            f"instances[{row}]: too large for the model: its prediction is not a finite number"
+        )
+    return predictions
+
+
+def error_body(error: ServingError) -> dict[str, Any]:
+    """`{"error": {"code", "status", "message"}}`, for HTTP and stream results alike."""
+    return {"error": error.to_dict()}
 
 
 def model_reference(model: ModelArtifact) -> dict[str, Any]:
     return {"name": model.name, "version": model.version}
 
 
-def predict(instances: Instances, selector: ModelSelector, cache: ModelCache) -> Prediction:
-    model = cache.get(version=selector.version, alias=selector.alias)
-    matrix = instances.matrix(model.features)
-    return Prediction(predictions=model.predict(matrix), model=model, instances=matrix)
+def to_json(document: object) -> bytes:
+    """Bodies and results as bytes; numpy arrays are written without a copy to lists."""
+    return orjson.dumps(document, option=_JSON_OPTIONS)
 
 
 def describe(model: ModelArtifact) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Fed by the bucket's OBJECT_FINALIZE notifications through a push subscription (o
 message from an Eventarc trigger, or Eventarc's own Cloud Storage event). Objects outside
 datasets/<model>/incoming/ are acknowledged with a log line. Invalid data is an outcome,
 not a failure; a storage or publishing failure raises, so Pub/Sub redelivers the
-notification and, after 5 attempts, dead-letters it.
+notification and, after 5 attempts, dead-letters it. The formats: docs/training.md.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def _read(upload: Upload) -> bytes:
     config = runtime.settings()
     timeout = config.storage_timeout_seconds
     retry = DEFAULT_RETRY.with_timeout(timeout)  # reads are idempotent; bounded like the rest
-    bucket = runtime.storage_client().bucket(upload.bucket)
+    bucket = runtime.storage().bucket(upload.bucket)
     blob = bucket.get_blob(upload.name, generation=upload.generation, timeout=timeout, retry=retry)
     if blob is None:
         gone = f"{upload.dataset} was replaced or deleted before it could be read: upload it again"

@@ -7,21 +7,31 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
-from google.cloud import pubsub_v1, storage
+from google.api_core import grpc_helpers
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import pubsub_v1
+from google.cloud import storage as storage_module
+from google.pubsub_v1 import PublishRequest, PublishResponse
+from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
 from functions.prediction_log import PredictionLog
-from model.gcs import storage_client as make_storage_client
+from model.gcs import storage_client
 from model.registry import Registry
 from model.runs import RunLedger
 
+_PUBLISH_METHOD = "/google.pubsub.v1.Publisher/Publish"
 _lock = threading.Lock()
 _settings: Settings | None = None
-_storage: storage.Client | None = None
+_storage: storage_module.Client | None = None
 _cache: ModelCache | None = None
 _publisher: pubsub_v1.PublisherClient | None = None
+_result_publisher: GapicPublisher | None = None
+_publish_rpc: Callable[..., Any] | None = None
 _registry: Registry | None = None
 _ledger: RunLedger | None = None
 _prediction_log: PredictionLog | None = None
@@ -35,16 +45,17 @@ def settings() -> Settings:
     return _settings
 
 
-def storage_client() -> storage.Client:
+def storage() -> storage_module.Client:
+    """One Cloud Storage client per process (the emulator's when STORAGE_EMULATOR_HOST is set)."""
     global _storage
     with _lock:
         if _storage is None:
-            _storage = make_storage_client(settings().project_id)
+            _storage = storage_client(settings().project_id)
         return _storage
 
 
 def publisher() -> pubsub_v1.PublisherClient:
-    """One publisher per process: its channel and batching threads are reused."""
+    """One batching publisher per process: its channel and batching threads are reused."""
     global _publisher
     with _lock:
         if _publisher is None:
@@ -82,6 +93,37 @@ def prediction_log() -> PredictionLog:
         return _prediction_log
 
 
+def publish_rpc() -> Callable[..., Any]:
+    """The Publish RPC on the channel of one process-wide client (its credentials, or the
+    emulator's plaintext), for calls that wait for their own answer: it takes and returns
+    plain protobuf messages, and raises google.api_core exceptions."""
+    global _result_publisher, _publish_rpc
+    if _publish_rpc is not None:
+        return _publish_rpc  # every result takes this path: no lock
+    with _lock:
+        if _publish_rpc is None:
+            _result_publisher = GapicPublisher(**_emulator_options())
+            stub = _result_publisher.transport.grpc_channel.unary_unary(
+                _PUBLISH_METHOD,
+                request_serializer=PublishRequest.pb().SerializeToString,
+                response_deserializer=PublishResponse.pb().FromString,
+            )
+            _publish_rpc = grpc_helpers.wrap_errors(stub)
+        return _publish_rpc
+
+
+def _emulator_options() -> dict[str, object]:
+    """What pubsub_v1.PublisherClient does when PUBSUB_EMULATOR_HOST is set: plaintext,
+    no credentials."""
+    host = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not host:
+        return {}
+    return {
+        "client_options": {"api_endpoint": host},
+        "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
+    }
+
+
 def topic_path(topic: str) -> str:
     return f"projects/{settings().project_id}/topics/{topic}"
 
@@ -90,9 +132,7 @@ def registry() -> Registry:
     global _registry
     if _registry is None:
         config = settings()
-        _registry = Registry(
-            storage_client(), config.bucket, timeout=config.storage_timeout_seconds
-        )
+        _registry = Registry(storage(), config.bucket, timeout=config.storage_timeout_seconds)
     return _registry
 
 
@@ -102,7 +142,7 @@ def run_ledger() -> RunLedger:
     if _ledger is None:
         config = settings()
         _ledger = RunLedger(
-            storage_client(),
+            storage(),
             config.bucket,
             lease_seconds=config.retrain_lease_seconds,
             timeout=config.storage_timeout_seconds,
@@ -130,17 +170,19 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _publisher, _registry, _ledger
-    global _prediction_log, _subscriber
+    global _settings, _storage, _cache, _publisher, _result_publisher, _publish_rpc
+    global _registry, _ledger, _prediction_log, _subscriber
     with _lock:
         if _publisher is not None:
             _publisher.stop()  # flush and end its threads, so none outlives the test
+        if _result_publisher is not None:
+            _result_publisher.transport.close()  # its channel, likewise
         if _prediction_log is not None:
             _prediction_log.stop()  # publish what is queued, end its thread
         if _subscriber is not None:
             _subscriber.close()
-        _settings = _storage = _cache = _publisher = _registry = _ledger = None
-        _prediction_log = _subscriber = None
+        _settings = _storage = _cache = _publisher = _result_publisher = _publish_rpc = None
+        _registry = _ledger = _prediction_log = _subscriber = None
 
 
 def _forget_prediction_log() -> None:

@@ -1,29 +1,32 @@
-"""`predict_stream`: Pub/Sub requests in, one result per request out (CONTRACT section 6).
+"""`predict_stream`: Pub/Sub requests in, one result per request out (docs/stream.md).
 
-An invalid request gets an error result and is acknowledged. A transient failure (model
-storage or the results topic unavailable) raises, so the invocation fails and Pub/Sub
-redelivers; after 5 attempts the subscription's dead-letter policy takes the message.
-The invocation returns only once its result is confirmed published.
+The stream receives a request here and replies here by publishing its result; what lies
+between is the core HTTP uses too (`functions.prediction`), so the same bad input gets the
+same error. An invalid request gets an error result and is acknowledged. A transient failure
+(model storage or the results topic unavailable) raises, so the invocation fails and Pub/Sub
+redelivers; after 5 attempts the subscription's dead-letter policy takes the message. The
+invocation returns only once its result is confirmed published.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from cloudevents.http import CloudEvent
 
-from functions import logs, runtime, trace
+from functions import logs, publishing, runtime, trace
+from functions.bodies import JSON, Body
+from functions.config import Settings
 from functions.errors import InvalidArgument, ServingError, is_transient
-from functions.parsing import Instances, decode_csv, decode_json
-from functions.prediction import ModelSelector, Prediction, model_reference, predict
+from functions.parsing import Instances
+from functions.prediction import Prediction, PredictionRequest, error_body, predict
 
 COMPONENT = "predict_stream"
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class StreamRequest:
     """A prediction request as carried by one Pub/Sub message."""
 
     request_id: str
-    data: bytes
+    data: bytes | None  # None: the message's data is not base64
     attributes: dict[str, str]
 
     @classmethod
@@ -42,44 +45,51 @@ class StreamRequest:
         attributes = {str(k): str(v) for k, v in _mapping(message.get("attributes")).items()}
         message_id = message.get("messageId") or message.get("message_id") or event["id"]
         request_id = attributes.get("request_id") or str(message_id)
-        encoded = message.get("data") or ""
-        try:
-            data = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else b""
-        except (binascii.Error, ValueError):
-            data = b"\x00not-base64"  # reported as malformed below, never dropped
-        return cls(request_id=request_id, data=data, attributes=attributes)
+        return cls(request_id, _base64(message.get("data")), attributes)
 
-    def selector(self) -> ModelSelector:
-        return ModelSelector.parse(self.attributes.get("version"), self.attributes.get("alias"))
+    def prediction_request(self, started: float) -> PredictionRequest:
+        """The request as the core takes it: the data is the body, the attributes its headers."""
+        return PredictionRequest(
+            self.request_id,
+            "stream",
+            self._decode,
+            self.attributes.get("version"),
+            self.attributes.get("alias"),
+            started,
+        )
 
-    def instances(self) -> Instances:
-        config = runtime.settings()
-        if not self.data:
-            raise InvalidArgument('the message has no data: send {"instances": [...]}')
-        if len(self.data) > config.max_body_bytes:
-            raise InvalidArgument(f"the message data is over {config.max_body_bytes} bytes")
-        if self.attributes.get("content_type", "application/json") == "text/csv":
-            return decode_csv(self.data, config.max_instances)
-        return decode_json(self.data, config.max_instances)
+    def _decode(self, config: Settings) -> Instances:
+        if self.data is None:
+            raise InvalidArgument("the message data is not base64: publish the body's bytes")
+        body = Body(
+            read=io.BytesIO(self.data).read,
+            length=len(self.data),
+            content_type=self.attributes.get("content_type", JSON),
+            content_encoding=self.attributes.get("content_encoding"),
+        )
+        return body.decode(config)
 
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _base64(encoded: Any) -> bytes | None:
+    if encoded is None or encoded == "":
+        return b""  # no data: the core answers "the body is empty"
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def handle(event: CloudEvent) -> None:
     started = time.perf_counter()
     request = StreamRequest.from_event(event)
-    prediction: Prediction | None
     try:
-        prediction = predict(request.instances(), request.selector(), runtime.model_cache())
-        result: dict[str, Any] = {
-            "request_id": request.request_id,
-            "status": "ok",
-            "predictions": prediction.predictions,
-            "model": model_reference(prediction.model),
-        }
-        model_version: int | None = prediction.model.version
+        prediction = predict(request.prediction_request(started))
     except Exception as error:
         if not isinstance(error, ServingError) and not is_transient(error):
             logs.exception(  # a bug: its traceback, then the retry like any failure
@@ -91,28 +101,33 @@ def handle(event: CloudEvent) -> None:
         if is_transient(error) or not isinstance(error, ServingError):
             _log(request, started, None, "ERROR", f"will be redelivered: {error}")
             raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
-        result = {"request_id": request.request_id, "status": "error", "error": error.to_dict()}
-        model_version = None
-        prediction = None
-    _publish(request.request_id, result, model_version)
-    latency_ms = _log(
-        request, started, model_version, "INFO", f"published {result['status']} result"
-    )
-    if prediction is not None:  # only once its result is out: a failed request is not logged
-        runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
+        _reply(request, {"status": "error", **error_body(error)}, None)
+        _log(request, started, None, "INFO", f"published error result: {error.message}")
+        return
+    _reply_prediction(request, prediction)
+    latency_ms = _log(request, started, prediction.model.version, "INFO", "published ok result")
+    # Only once its result is out: a request that failed is not logged.
+    runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
 
 
-def _publish(request_id: str, result: dict[str, Any], model_version: int | None) -> None:
-    """Publish and wait for the confirmation: a lost result must fail the invocation."""
+def _reply_prediction(request: StreamRequest, prediction: Prediction) -> None:
+    """The success point of the stream: a request predicted, its result not published yet."""
+    _reply(request, {"status": "ok", **prediction.body()}, prediction.model.version)
+
+
+def _reply(request: StreamRequest, result: dict[str, Any], model_version: int | None) -> None:
+    """Publish the result and wait for its confirmation: a lost result must fail the call."""
     config = runtime.settings()
-    future = runtime.publisher().publish(
+    publishing.publish_confirmed(
         runtime.topic_path(config.results_topic),
-        orjson.dumps(result, option=_JSON_OPTIONS),
-        request_id=request_id,
-        status=result["status"],
-        model_version="" if model_version is None else str(model_version),
+        {"request_id": request.request_id, **result},
+        {
+            "request_id": request.request_id,
+            "status": result["status"],
+            "model_version": "" if model_version is None else str(model_version),
+        },
+        timeout=config.publish_timeout_seconds,
     )
-    future.result(timeout=config.publish_timeout_seconds)
 
 
 def _log(

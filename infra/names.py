@@ -1,4 +1,4 @@
-"""The names of every cloud resource (CONTRACT section 2), in one place.
+"""The names of every cloud resource (docs/resources.md), in one place.
 
 The local stack, the functions, the tests and the Terraform variables' defaults all read
 these; a test checks that Terraform agrees.
@@ -71,7 +71,7 @@ FUNCTIONS = {
     "monitor_drift": ("http", 8083),
 }
 
-# Object layout of the registry (CONTRACT section 4).
+# Object layout of the registry (docs/registry.md).
 DATASETS_PREFIX = "datasets/"
 INCOMING = "incoming/"
 

@@ -29,6 +29,7 @@ import google.oauth2.id_token
 from google.cloud import pubsub_v1
 
 from infra import names
+from infra.pulling import pull_once
 
 INSTANCES = [[0.05]]
 
@@ -127,19 +128,12 @@ def request_and_result(
 def wait_for_result(
     subscriber: pubsub_v1.SubscriberClient, subscription: str, request_id: str, timeout: float
 ) -> dict[str, Any]:
+    # The subscription is this check's own: everything on it is acknowledged, ours kept.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = subscriber.pull(
-            subscription=subscription, max_messages=10, return_immediately=False, timeout=10
-        )
-        if response.received_messages:
-            subscriber.acknowledge(
-                subscription=subscription,
-                ack_ids=[message.ack_id for message in response.received_messages],
-            )
-        for received in response.received_messages:
-            if received.message.attributes.get("request_id") == request_id:
-                result: dict[str, Any] = json.loads(received.message.data)
+        for message in pull_once(subscriber, subscription, max_messages=10):
+            if message.attributes.get("request_id") == request_id:
+                result: dict[str, Any] = json.loads(message.data)
                 return result
     raise SmokeFailure(f"no result for stream request {request_id} within {timeout:.0f} s")
 

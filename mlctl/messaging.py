@@ -8,11 +8,11 @@ import time
 import uuid
 from typing import Any
 
-from google.api_core import exceptions as api_exceptions
 from google.cloud import pubsub_v1
 
 from functions.config import Settings
 from infra import names
+from infra.pulling import pull_once, with_request_id
 
 RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
 EVENTS_SUBSCRIPTION = names.MODEL_EVENTS_SUB
@@ -96,27 +96,14 @@ def results(args: argparse.Namespace) -> int:
 def _pull_once(
     subscriber: pubsub_v1.SubscriberClient, subscription: str, request_id: str | None
 ) -> list[str]:
-    try:
-        response = subscriber.pull(subscription=subscription, max_messages=100, timeout=5)
-    except api_exceptions.DeadlineExceeded:
-        return []
-    lines, done, others = [], [], []
-    for received in response.received_messages:
-        attributes = dict(received.message.attributes)
-        if request_id and attributes.get("request_id") != request_id:
-            others.append(received.ack_id)
-            continue
-        done.append(received.ack_id)
+    """One pull's results as JSON lines; another request's results stay queued."""
+    keep = with_request_id(request_id) if request_id else None
+    lines = []
+    for message in pull_once(subscriber, subscription, keep):
         try:
-            data: Any = json.loads(received.message.data)
+            data: Any = json.loads(message.data)
         except ValueError:
-            data = received.message.data.decode(errors="replace")
-        line = {"attributes": attributes, "data": data}
+            data = message.data.decode(errors="replace")
+        line = {"attributes": dict(message.attributes), "data": data}
         lines.append(json.dumps(line, sort_keys=True, ensure_ascii=False))
-    if done:
-        subscriber.acknowledge(subscription=subscription, ack_ids=done)
-    if others:  # not ours: hand them straight back to the subscription
-        subscriber.modify_ack_deadline(
-            subscription=subscription, ack_ids=others, ack_deadline_seconds=0
-        )
     return lines

@@ -1,4 +1,4 @@
-"""The outcome of one dataset upload, as published to `model-events`: data and attributes."""
+"""The outcome of one dataset upload, as published to `model-events` (docs/training.md)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,14 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 
-def storage_client(project: str) -> storage.Client:
-    """The emulator (STORAGE_EMULATOR_HOST) needs no credentials; the cloud uses ADC."""
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=project, credentials=AnonymousCredentials())
+def storage_client(project: str, emulator: str | None = None) -> storage.Client:
+    """A client of the emulator at the URL emulator, else of STORAGE_EMULATOR_HOST's, without
+    credentials; of Cloud Storage with the application default credentials otherwise."""
+    url = emulator or os.environ.get("STORAGE_EMULATOR_HOST")
+    if url:
+        return storage.Client(
+            project=project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": url},
+        )
     return storage.Client(project=project)

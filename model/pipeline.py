@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact
 from model.dataset import SEED_HOLDOUT_ROWS, Dataset, holdout_split
 from model.gate import GateDecision, decide
 from model.plots import prediction_report_png
-from model.registry import SERVING_ALIAS, Alias, AliasConflict, Registry, RegistryError
+from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.trainer import TrainingParameters
 from model.training import train_on_split
 from model.validation import InvalidData, Schema, ValidationReport, validate

@@ -1,4 +1,4 @@
-"""The model registry on Cloud Storage (CONTRACT section 4).
+"""The model registry on Cloud Storage (docs/registry.md).
 
 Versions are immutable: each object is created with ifGenerationMatch=0, so two trainers
 registering at once can never overwrite each other; the loser of a race takes the next
@@ -18,11 +18,12 @@ from google.api_core.retry import Retry
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact, from_json
 
-SERVING_ALIAS = "production"
 _VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
-_ALIAS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_ALIAS_NAME = re.compile(ALIAS_PATTERN)
 # Enough for many concurrent trainers; each lost race costs one failed create.
 _MAX_REGISTRATION_ATTEMPTS = 50
 

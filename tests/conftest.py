@@ -11,12 +11,13 @@ import pytest
 from google.cloud import storage
 
 from functions import logs, runtime
+from infra import names
 from infra.local.cloud import LocalCloud
 from model.dataset import load_diabetes
 from model.registry import Registry
 from model.training import train
 
-MODEL = "diabetes-bmi"
+MODEL = names.MODEL_NAME
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +69,14 @@ def serving_env(local_cloud: LocalCloud, bucket: str, monkeypatch: pytest.Monkey
     monkeypatch.setenv("MODEL_NAME", MODEL)
     runtime.reset()
     return bucket
+
+
+@pytest.fixture
+def production(registry: Registry, trained_artifact):
+    """The seed model as version 1 of the test's bucket, promoted: what the functions serve."""
+    registry.register(trained_artifact, {})
+    registry.promote(MODEL, 1)
+    return trained_artifact.with_version(1)
 
 
 @pytest.fixture(scope="session")

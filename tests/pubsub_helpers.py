@@ -1,17 +1,19 @@
-"""Test helpers for the Pub/Sub emulator: uuid-named topics and bounded pulls."""
+"""Test helpers for Pub/Sub: uuid-named topics, bounded pulls, the CloudEvents of a push."""
 
 from __future__ import annotations
 
-import time
+import base64
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from google.api_core import exceptions as api_exceptions
-from google.cloud import pubsub_v1
+from cloudevents.http import CloudEvent
 
 from infra.local.cloud import LocalCloud
+from infra.pulling import pull
+
+__all__ = ["Topic", "eventarc_event", "message", "pull", "push_event", "temporary_topic"]
 
 
 @dataclass(frozen=True)
@@ -42,28 +44,38 @@ def temporary_topic(cloud: LocalCloud, prefix: str) -> Iterator[Topic]:
             publisher.delete_topic(topic=topic.path)
 
 
-def pull(
-    subscriber: pubsub_v1.SubscriberClient,
-    subscription: str,
-    count: int,
-    timeout: float = 30.0,
-) -> list[pubsub_v1.types.PubsubMessage]:
-    """Pull and acknowledge until `count` messages arrived or `timeout` passed."""
-    received: list[pubsub_v1.types.PubsubMessage] = []
-    deadline = time.monotonic() + timeout
-    while len(received) < count and time.monotonic() < deadline:
-        try:
-            response = subscriber.pull(
-                subscription=subscription,
-                max_messages=min(1000, count - len(received) + 10),
-                timeout=5,
-            )
-        except api_exceptions.DeadlineExceeded:
-            continue
-        if response.received_messages:
-            subscriber.acknowledge(
-                subscription=subscription,
-                ack_ids=[m.ack_id for m in response.received_messages],
-            )
-            received.extend(m.message for m in response.received_messages)
-    return received
+def message(
+    body: bytes, attributes: dict[str, str] | None = None, message_id: str | None = None
+) -> dict:
+    return {
+        "data": base64.b64encode(body).decode(),
+        "attributes": attributes or {},
+        "messageId": message_id or uuid.uuid4().hex,
+        "publishTime": "2026-11-29T00:00:00.000Z",
+    }
+
+
+def published_event(msg: dict, **extra_attributes: str) -> dict:
+    return {
+        "id": msg["messageId"],
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": "//pubsub.googleapis.com/projects/local-ml/topics/prediction-requests",
+        "specversion": "1.0",
+        **extra_attributes,
+    }
+
+
+def push_event(msg: dict) -> CloudEvent:
+    """What functions-framework makes of the emulator's raw push body."""
+    return CloudEvent(
+        published_event(msg),
+        {"message": {"@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage", **msg}},
+    )
+
+
+def eventarc_event(msg: dict) -> CloudEvent:
+    """What an Eventarc Pub/Sub trigger sends."""
+    return CloudEvent(
+        published_event(msg, datacontenttype="application/json"),
+        {"message": msg, "subscription": "projects/local-ml/subscriptions/eventarc-trigger"},
+    )

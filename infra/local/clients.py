@@ -1,4 +1,4 @@
-"""Clients for the emulators, whatever the environment of this process says."""
+"""Pub/Sub clients for the emulator, whatever the environment of this process says."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 import grpc
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import pubsub_v1, storage
+from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
@@ -34,15 +33,6 @@ def pubsub_clients(
         publisher.stop()
         publisher.transport.close()
         subscriber.close()
-
-
-def storage_client(url: str, project_id: str) -> storage.Client:
-    """A Cloud Storage client for the emulator at url, anonymous, whatever the environment."""
-    return storage.Client(
-        project=project_id,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": url},
-    )
 
 
 def _channel(host: str) -> grpc.Channel:

@@ -25,7 +25,7 @@ from google.api_core import exceptions as google_exceptions
 from google.cloud import pubsub_v1, storage
 
 from infra import names
-from infra.local.clients import pubsub_clients, storage_client
+from infra.local.clients import pubsub_clients
 from infra.local.errors import LocalCloudError, MissingPrerequisite
 from infra.local.prerequisites import pubsub_emulator_command
 from infra.local.processes import (
@@ -39,6 +39,7 @@ from infra.local.processes import (
     terminate,
     wait_http_ok,
 )
+from model.gcs import storage_client
 
 # What other modules and the tests import from here, wherever it is defined.
 __all__ = [
@@ -57,8 +58,6 @@ __all__ = [
     "port_from_environ",
     "port_in_use",
     "pubsub_clients",
-    "pubsub_emulator_command",
-    "storage_client",
     "wait_http_ok",
 ]
 
@@ -81,7 +80,7 @@ _PUSH_MAX_BACKOFF = datetime.timedelta(seconds=10)
 
 @dataclass(frozen=True)
 class CloudConfig:
-    """Where the local cloud listens and what it holds (defaults: CONTRACT section 2)."""
+    """Where the local cloud listens and what it holds (defaults: docs/resources.md)."""
 
     project_id: str = names.PROJECT_ID
     pubsub_host: str = names.PUBSUB_HOST
@@ -269,7 +268,7 @@ class LocalCloud:
             yield clients
 
     def storage_client(self) -> storage.Client:
-        return storage_client(self.config.storage_url, self.config.project_id)
+        return storage_client(self.config.project_id, self.config.storage_url)
 
     def ensure_push_subscription(
         self,

@@ -9,7 +9,7 @@ one real sample prediction, and serves in the foreground. SIGINT or SIGTERM stop
 process it started and exits 0; a child that dies stops everything and exits 1; a missing
 prerequisite (Java, the Pub/Sub emulator) exits 2 with one line.
 
-Environment variables (defaults: CONTRACT section 2):
+Environment variables (defaults: docs/resources.md):
 
     GOOGLE_CLOUD_PROJECT    project id (local-ml)
     MODEL_BUCKET            bucket of the registry (ml-artifacts)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
-
-from google.api_core import exceptions as api_exceptions
-from google.cloud import pubsub_v1
 
 from infra import names
 from infra.local.cloud import LocalCloud
 from infra.local.errors import LocalCloudError
 from infra.local.processes import http_get
+from infra.pulling import pull, with_request_id
 
 BATCH_PATH = "/batch/[0.5,0.2,0.6]"  # the seed's URL
 STREAM_BODY = {"instances": [[0.5]]}
@@ -41,36 +38,11 @@ def stream_prediction(cloud: LocalCloud, log_path: Path) -> tuple[str, str]:
             timeout=TIMEOUT
         )
         subscription = subscriber.subscription_path(project, RESULTS_SUBSCRIPTION)
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            found = _pull_result(subscriber, subscription, request_id)
-            if found is not None:
-                return request_id, found
+        # Ours only: any other result goes straight back to the subscription for its reader.
+        ours = pull(subscriber, subscription, 1, TIMEOUT, keep=with_request_id(request_id))
+    if ours:
+        return request_id, ours[0].data.decode()
     raise LocalCloudError(
         f"no result for the sample stream request {request_id} within {TIMEOUT:.0f} s "
         f"(log: {log_path})"
     )
-
-
-def _pull_result(
-    subscriber: pubsub_v1.SubscriberClient, subscription: str, request_id: str
-) -> str | None:
-    """Take our result; hand anything else straight back to the subscription for its reader."""
-    try:
-        response = subscriber.pull(subscription=subscription, max_messages=50, timeout=5)
-    except api_exceptions.DeadlineExceeded:
-        return None
-    ours = [
-        m
-        for m in response.received_messages
-        if m.message.attributes.get("request_id") == request_id
-    ]
-    others = [m.ack_id for m in response.received_messages if m not in ours]
-    if others:
-        subscriber.modify_ack_deadline(
-            subscription=subscription, ack_ids=others, ack_deadline_seconds=0
-        )
-    if not ours:
-        return None
-    subscriber.acknowledge(subscription=subscription, ack_ids=[m.ack_id for m in ours])
-    return str(ours[0].message.data.decode())

@@ -29,11 +29,12 @@ _PROBE_PATH = "/robots.txt"
 
 @dataclass(frozen=True)
 class Function:
-    """An entry point of main.py and where it listens locally."""
+    """A function (an entry point of main.py, by default) and where it listens locally."""
 
     name: str
     signature_type: str
     port: int
+    source: str = "main.py"  # relative to the repository, as Cloud Functions' --source
 
     @property
     def url(self) -> str:
@@ -46,8 +47,17 @@ class Function:
             f"--signature-type={self.signature_type}",
             f"--host={LOOPBACK}",
             f"--port={self.port}",
-            f"--source={REPOSITORY_ROOT / 'main.py'}",
+            f"--source={REPOSITORY_ROOT / self.source}",
         ]
+
+    def push_endpoint(self, project: str, topic: str) -> str:
+        return push_endpoint(self.url, project, topic)
+
+
+def push_endpoint(function_url: str, project: str, topic: str) -> str:
+    """Where a push subscription of topic delivers to a CloudEvent function: the path is the
+    topic's resource name, from which functions-framework makes the CloudEvent's source."""
+    return f"{function_url}/projects/{project}/topics/{topic}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +102,24 @@ def start_functions(
         cloud.start_process(function.name, function.command(), env=env, cwd=REPOSITORY_ROOT)
     children = {child.name: child for child in cloud.children()}
     for function in functions:
-        _wait_until_serving(function, children[function.name], deadline)
+        wait_until_serving(function, children[function.name], deadline)
     return {function.name: children[function.name] for function in functions}
+
+
+def start_function(
+    cloud: LocalCloud,
+    function: Function,
+    env: Mapping[str, str] | None = None,
+    name: str | None = None,
+    timeout: float = FUNCTION_START_TIMEOUT,
+) -> Child:
+    """Start one function as a child of cloud (named name, else after the function) and
+    wait until it answers."""
+    name = name or function.name
+    process = cloud.start_process(name, function.command(), env=env, cwd=REPOSITORY_ROOT)
+    child = Child(name, process, cloud.log_path(name))
+    wait_until_serving(function, child, time.monotonic() + timeout)
+    return child
 
 
 def ensure_push_subscriptions(
@@ -107,8 +133,7 @@ def ensure_push_subscriptions(
         dead_letter_topic = names.DEAD_LETTER_TOPICS.get(name)
         endpoint = None
         if function is not None:
-            # The path is the topic's resource name, as functions-framework expects of a push.
-            endpoint = f"{function.url}/projects/{project}/topics/{topic}"
+            endpoint = function.push_endpoint(project, topic)
             cloud.ensure_push_subscription(name, topic, endpoint, dead_letter_topic)
         subscriptions.append(
             PushSubscription(name, topic, function_name, endpoint, dead_letter_topic)
@@ -116,7 +141,9 @@ def ensure_push_subscriptions(
     return subscriptions
 
 
-def _wait_until_serving(function: Function, child: Child, deadline: float) -> None:
+def wait_until_serving(function: Function, child: Child, deadline: float) -> None:
+    """Until function answers (its health path with 200, else anything); LocalCloudError
+    with its last log line if it exits or the deadline passes first."""
     health = HEALTH_PATHS.get(function.name)
     url = function.url + (health or _PROBE_PATH)
     try:

@@ -7,11 +7,10 @@ import signal
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from infra.local.cloud import LocalCloud, free_port, wait_http_ok
-
-ROOT = Path(__file__).resolve().parents[2]
+from infra.local.serving import REPOSITORY_ROOT as ROOT
+from infra.local.serving import Function
 
 
 @dataclass
@@ -27,24 +26,18 @@ class FunctionProcess:
     starts: int = 0
 
     @property
+    def function(self) -> Function:
+        return Function(self.target, self.signature_type, self.port)
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.function.url
 
     def start(self) -> FunctionProcess:
         self.port = self.port or free_port()
         self.starts += 1
         self.process = self.manager.start_process(
-            f"{self.target}-{self.starts}",
-            [
-                str(ROOT / ".venv" / "bin" / "functions-framework"),
-                f"--target={self.target}",
-                f"--signature-type={self.signature_type}",
-                "--source=main.py",
-                "--host=127.0.0.1",
-                f"--port={self.port}",
-            ],
-            env=self.env,
-            cwd=ROOT,
+            f"{self.target}-{self.starts}", self.function.command(), env=self.env, cwd=ROOT
         )
         # Any answer means the server is up (a CloudEvent function answers GET with 4xx).
         wait_http_ok(self.url, timeout=60, process=self.process, any_status=True)

@@ -24,10 +24,10 @@ from infra.local.cloud import (
     LocalCloud,
     fake_gcs_server_command,
     free_port,
-    storage_client,
     wait_http_ok,
 )
 from model.dataset import load_diabetes
+from model.gcs import storage_client
 from model.pipeline import train_register_promote
 from model.registry import Registry
 from tests.e2e.functions import FunctionProcess
@@ -53,7 +53,7 @@ class RetrainRig:
 
     @property
     def client(self) -> storage.Client:
-        return storage_client(self.storage.config.storage_url, self.cloud.config.project_id)
+        return storage_client(self.cloud.config.project_id, self.storage.config.storage_url)
 
     @property
     def registry(self) -> Registry:
@@ -158,7 +158,7 @@ def retrain_rig(
     )
     stack.callback(storage.stop)
     start_storage(storage)
-    client = storage_client(storage.config.storage_url, cloud.config.project_id)
+    client = storage_client(cloud.config.project_id, storage.config.storage_url)
     client.create_bucket(bucket)
     outcome = train_register_promote(Registry(client, bucket), load_diabetes(), MODEL)
     assert outcome.promoted

@@ -8,19 +8,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from infra.local.cloud import LocalCloud, free_port, wait_http_ok
+from infra.local.cloud import LocalCloud
+from tests.e2e.functions import FunctionProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
-
-
-@dataclass
-class RunningFunction:
-    url: str
-    process: subprocess.Popen[bytes]
 
 
 def get_json(url: str) -> tuple[int, dict]:
@@ -45,27 +39,12 @@ def mlctl(local_cloud: LocalCloud, bucket: str, repository_root, *argv: str) -> 
 
 
 @pytest.fixture
-def predict_batch(local_cloud, bucket, repository_root, tmp_path) -> Iterator[RunningFunction]:
+def predict_batch(local_cloud, bucket) -> Iterator[FunctionProcess]:
     # Its own process manager on the session's emulators: stopping it stops only this.
     manager = LocalCloud(local_cloud.config)
-    port = free_port()
-    process = manager.start_process(
-        "predict_batch",
-        [
-            str(repository_root / ".venv" / "bin" / "functions-framework"),
-            "--target=predict_batch",
-            "--signature-type=http",
-            "--source=main.py",
-            "--host=127.0.0.1",
-            f"--port={port}",
-        ],
-        env={"MODEL_BUCKET": bucket, "MODEL_REFRESH_SECONDS": "1"},
-        cwd=repository_root,
-    )
-    url = f"http://127.0.0.1:{port}"
+    env = {"MODEL_BUCKET": bucket, "MODEL_REFRESH_SECONDS": "1"}
     try:
-        wait_http_ok(f"{url}/health", timeout=60, process=process)
-        yield RunningFunction(url, process)
+        yield FunctionProcess(manager, "predict_batch", "http", env).start()
     finally:
         manager.stop()
 

@@ -10,7 +10,7 @@ import pytest
 
 from infra.local.cloud import LocalCloud
 from tests.e2e.functions import ROOT, FunctionProcess
-from tests.e2e.test_stream_process import production, stream_rig  # noqa: F401
+from tests.e2e.test_stream_process import stream_rig
 from tests.pubsub_helpers import temporary_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
@@ -43,7 +43,7 @@ def predict_batch_process(local_cloud: LocalCloud, stack: ExitStack, bucket: str
     return FunctionProcess(manager, "predict_batch", "http", env).start().url
 
 
-def test_smoke_passes_against_a_working_system(local_cloud, bucket, production):  # noqa: F811
+def test_smoke_passes_against_a_working_system(local_cloud, bucket, production):
     with ExitStack() as stack:
         rig = stream_rig(local_cloud, stack, {"MODEL_BUCKET": bucket})
         url = predict_batch_process(local_cloud, stack, bucket)
@@ -53,7 +53,7 @@ def test_smoke_passes_against_a_working_system(local_cloud, bucket, production):
     assert "smoke test passed" in result.stdout
 
 
-def test_smoke_fails_when_the_stream_does_not_answer(local_cloud, bucket, production):  # noqa: F811
+def test_smoke_fails_when_the_stream_does_not_answer(local_cloud, bucket, production):
     """Requests to a topic no function serves: the HTTP check passes, the stream check fails."""
     with ExitStack() as stack:
         unserved = stack.enter_context(temporary_topic(local_cloud, "unserved"))

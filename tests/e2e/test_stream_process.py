@@ -19,15 +19,15 @@ from infra.local.cloud import (
     LocalCloud,
     fake_gcs_server_command,
     free_port,
-    storage_client,
     wait_http_ok,
 )
+from infra.names import MODEL_NAME as MODEL
+from model.gcs import storage_client
 from model.registry import Registry
 from tests.e2e.functions import ROOT, FunctionProcess
 from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
-MODEL = "diabetes-bmi"
 
 
 @dataclass
@@ -73,13 +73,6 @@ class StreamRig:
         return by_id
 
 
-@pytest.fixture
-def production(registry: Registry, trained_artifact, bucket):
-    registry.register(trained_artifact, {})
-    registry.promote(MODEL, 1)
-    return trained_artifact.with_version(1)
-
-
 def stream_rig(cloud: LocalCloud, stack: ExitStack, env: dict[str, str]) -> StreamRig:
     requests = stack.enter_context(temporary_topic(cloud, "requests"))
     results = stack.enter_context(temporary_topic(cloud, "results"))
@@ -90,12 +83,8 @@ def stream_rig(cloud: LocalCloud, stack: ExitStack, env: dict[str, str]) -> Stre
         manager, "predict_stream", "cloudevent", {**env, "RESULTS_TOPIC": results.name}
     ).start()
     push = f"{requests.name}-push"
-    cloud.ensure_push_subscription(
-        push,
-        requests.name,
-        f"{function.url}/projects/{cloud.config.project_id}/topics/{requests.name}",
-        dead_letter_topic=dead.name,
-    )
+    endpoint = function.function.push_endpoint(cloud.config.project_id, requests.name)
+    cloud.ensure_push_subscription(push, requests.name, endpoint, dead_letter_topic=dead.name)
 
     def delete_push_subscription() -> None:
         with cloud.pubsub_clients() as (_, subscriber):
@@ -195,7 +184,7 @@ def test_storage_outage_dead_letters_then_recovers(local_cloud, trained_artifact
     with ExitStack() as stack:
         stack.callback(storage.stop)
         start_storage()
-        client = storage_client(storage.config.storage_url, local_cloud.config.project_id)
+        client = storage_client(local_cloud.config.project_id, storage.config.storage_url)
         client.create_bucket("outage")
         registry = Registry(client, "outage")
         registry.register(trained_artifact, {})

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions import runtime
+from infra.names import MODEL_NAME as MODEL
 from model.registry import Registry
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
 
 
 @pytest.fixture
@@ -25,10 +25,9 @@ def client(serving_env, repository_root):
 
 
 @pytest.fixture
-def promoted(registry: Registry, trained_artifact, serving_env):
+def promoted(registry: Registry, trained_artifact, production):
     """Version 1 in production, and a version 2 with other weights, not promoted."""
-    v1 = registry.register(trained_artifact, {})
-    registry.promote(MODEL, 1)
+    v1 = production
     v2 = registry.register(replace(trained_artifact, bias=trained_artifact.bias + 100.0), {})
     return v1, v2
 
@@ -160,7 +159,7 @@ def test_wrong_method_is_405_with_allow(client, promoted):
     response = client.get("/predict")
     error_of(response, 405, "METHOD_NOT_ALLOWED", "POST only")
     assert response.headers["Allow"] == "POST"
-    error_of(client.post("/health"), 405, "METHOD_NOT_ALLOWED", "GET only")
+    error_of(client.post("/health"), 405, "METHOD_NOT_ALLOWED", "GET or HEAD only")
 
 
 def test_limits_are_413(client, promoted, monkeypatch):

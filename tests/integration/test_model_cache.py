@@ -13,13 +13,13 @@ from infra.local.cloud import (
     LocalCloud,
     fake_gcs_server_command,
     free_port,
-    storage_client,
     wait_http_ok,
 )
+from infra.names import MODEL_NAME as MODEL
+from model.gcs import storage_client
 from model.registry import Registry, version_path
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
 REFRESH = 30.0
 
 
@@ -125,7 +125,7 @@ def test_storage_outage_keeps_the_served_model(tmp_path, clock, trained_artifact
     process = outage.start_process("fake-gcs-server", fake_gcs_server_command(outage.config))
     try:
         wait_http_ok(f"{outage.config.storage_url}/storage/v1/b", timeout=10, process=process)
-        client = storage_client(outage.config.storage_url, "local-ml")
+        client = storage_client("local-ml", outage.config.storage_url)
         client.create_bucket("outage")
         registry = Registry(client, "outage", timeout=1.0)
         register_versions(registry, trained_artifact, 2)

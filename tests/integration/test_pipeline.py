@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from infra import names
 from model.dataset import holdout_split, load_diabetes
 from model.pipeline import gate_and_promote, read_production, train_register_promote
 from model.training import train
@@ -11,7 +12,7 @@ from model.validation import validate_csv
 from tests import datasets
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
+MODEL = names.MODEL_NAME
 
 
 def candidate(registry, body: bytes):

@@ -8,11 +8,11 @@ import threading
 import pytest
 from google.api_core import exceptions as api_exceptions
 
+from infra.names import MODEL_NAME as MODEL
 from model.artifact import IntegrityError
 from model.registry import AliasConflict, AliasNotFound, Registry, VersionNotFound, version_path
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
 
 
 def test_versions_count_up_from_one_with_model_report_and_plot(

@@ -13,6 +13,7 @@ from functions_framework import create_app
 import main
 from functions import logs
 from functions.errors import is_transient
+from infra import names
 from model.dataset import load_diabetes, seeded_split
 from model.pipeline import train_register_promote
 from model.registry import version_path
@@ -24,7 +25,7 @@ from tests import datasets
 from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
+MODEL = names.MODEL_NAME
 
 
 @pytest.fixture

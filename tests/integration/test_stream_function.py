@@ -2,74 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 
 import numpy as np
 import pytest
-from cloudevents.http import CloudEvent
 from functions_framework import create_app
 from google.api_core import exceptions as api_exceptions
 
 import main
 from functions.errors import ModelUnavailable
-from tests.pubsub_helpers import pull, temporary_topic
+from infra.names import MODEL_NAME as MODEL
+from tests.pubsub_helpers import eventarc_event, message, push_event
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
-
-
-@pytest.fixture
-def results(local_cloud, serving_env, monkeypatch):
-    """A results topic of this test's own, and a subscriber to read it."""
-    with temporary_topic(local_cloud, "results") as topic, local_cloud.pubsub_clients() as (_, sub):
-        monkeypatch.setenv("RESULTS_TOPIC", topic.name)
-        yield lambda count=1, timeout=20.0: pull(sub, topic.subscription, count, timeout)
-
-
-@pytest.fixture
-def production(registry, trained_artifact, serving_env):
-    registry.register(trained_artifact, {})
-    registry.promote(MODEL, 1)
-    return trained_artifact.with_version(1)
-
-
-def message(
-    body: bytes, attributes: dict[str, str] | None = None, message_id: str | None = None
-) -> dict:
-    return {
-        "data": base64.b64encode(body).decode(),
-        "attributes": attributes or {},
-        "messageId": message_id or uuid.uuid4().hex,
-        "publishTime": "2026-11-29T00:00:00.000Z",
-    }
-
-
-def published_event(msg: dict, **extra_attributes: str) -> dict:
-    return {
-        "id": msg["messageId"],
-        "type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "source": "//pubsub.googleapis.com/projects/local-ml/topics/prediction-requests",
-        "specversion": "1.0",
-        **extra_attributes,
-    }
-
-
-def push_event(msg: dict) -> CloudEvent:
-    """What functions-framework makes of the emulator's raw push body."""
-    return CloudEvent(
-        published_event(msg),
-        {"message": {"@type": "type.googleapis.com/google.pubsub.v1.PubsubMessage", **msg}},
-    )
-
-
-def eventarc_event(msg: dict) -> CloudEvent:
-    """What an Eventarc Pub/Sub trigger sends."""
-    return CloudEvent(
-        published_event(msg, datacontenttype="application/json"),
-        {"message": msg, "subscription": "projects/local-ml/subscriptions/eventarc-trigger"},
-    )
 
 
 def decoded(received) -> dict:
@@ -100,7 +46,8 @@ def test_request_id_defaults_to_the_message_id(results, production):
     ("body", "attributes", "message_part"),
     [
         (b"not json", {}, "malformed JSON"),
-        (b"", {}, "no data"),
+        (b"", {}, "the body is empty"),
+        (b"\x1f\x8b not gzip", {"content_encoding": "gzip"}, "not valid gzip"),
         (b'{"instances": [[NaN]]}', {}, "malformed JSON"),
         (b'{"instances": [[0.5, 1]]}', {}, "instances[0]: expected 1"),
         (b'{"instances": [[0.5]]}', {"version": "7"}, "no version 7"),
@@ -181,3 +128,47 @@ def test_push_and_eventarc_http_requests_through_the_framework(
     by_id = {m.attributes["request_id"]: json.loads(m.data) for m in results(count=2)}
     assert by_id["raw-push"]["predictions"] == by_id["eventarc"]["predictions"]
     assert by_id["raw-push"]["status"] == "ok"
+
+
+def test_data_that_is_not_base64_gets_an_error_result(results, production):
+    msg = {**message(b""), "data": "not base64!"}
+    main.predict_stream(push_event(msg))
+    (result,) = map(decoded, results())
+    assert result["data"]["error"]["code"] == 400
+    assert "not base64" in result["data"]["error"]["message"]
+
+
+def test_a_push_with_empty_data_gets_an_error_result(results, production, repository_root):
+    """The emulator pushes a message published with attributes only as `"data": ""`."""
+    client = create_app(
+        "predict_stream", str(repository_root / "main.py"), "cloudevent"
+    ).test_client()
+    raw = {**message(b"", {"request_id": "empty"}), "data": ""}
+    push = client.post(
+        "/projects/local-ml/topics/prediction-requests",
+        json={"message": raw, "subscription": "projects/local-ml/subscriptions/push"},
+    )
+    assert push.status_code == 200  # acknowledged: never redelivered, never dead-lettered
+    (result,) = map(decoded, results())
+    assert result["attributes"] == {"request_id": "empty", "status": "error", "model_version": ""}
+    assert result["data"]["error"]["message"].startswith("the body is empty")
+
+
+def test_a_push_without_a_data_field_is_refused_by_the_framework(
+    results, production, repository_root
+):
+    """functions-framework 3.x converts a push into a CloudEvent only when its message has a
+    `data` field; without one it answers 400 itself, before predict_stream runs, so Pub/Sub
+    redelivers and then dead-letters the message. Documented in README.md."""
+    client = create_app(
+        "predict_stream", str(repository_root / "main.py"), "cloudevent"
+    ).test_client()
+    raw = message(b"", {"request_id": "no-data-field"})
+    del raw["data"]
+    push = client.post(
+        "/projects/local-ml/topics/prediction-requests",
+        json={"message": raw, "subscription": "projects/local-ml/subscriptions/push"},
+    )
+    assert push.status_code == 400
+    assert b"converting from background event to CloudEvent also failed" in push.data
+    assert results(timeout=3) == []  # our code never ran: no result

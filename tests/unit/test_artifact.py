@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infra.names import MODEL_NAME
 from model.artifact import ArtifactError, IntegrityError, from_json
 from model.dataset import load_diabetes
 from model.drift import has_drift_reference
@@ -14,7 +15,7 @@ from model.training import train
 
 @pytest.fixture(scope="module")
 def artifact():
-    return train(load_diabetes(), "diabetes-bmi").artifact.with_version(3)
+    return train(load_diabetes(), MODEL_NAME).artifact.with_version(3)
 
 
 def test_round_trip_keeps_every_field(artifact):
@@ -24,7 +25,7 @@ def test_round_trip_keeps_every_field(artifact):
 def test_is_plain_json_with_the_documented_fields(artifact):
     document = json.loads(artifact.to_json())
     assert document["format"] == "linear-regression/v1"
-    assert document["name"] == "diabetes-bmi"
+    assert document["name"] == MODEL_NAME
     assert document["version"] == 3
     assert document["features"] == ["bmi"]
     assert set(document["preprocessing"]) == {"type", "mean", "scale"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from infra import names
 from model.dataset import Dataset, holdout_split, load_diabetes
 from model.gate import MIN_R2, decide
 from model.training import train
@@ -17,7 +18,7 @@ def synthetic(slope: float, noise: float, rows: int = 200, seed: int = 0) -> Dat
 
 
 def test_the_first_version_needs_only_the_threshold():
-    good = train(load_diabetes(), "diabetes-bmi").artifact
+    good = train(load_diabetes(), names.MODEL_NAME).artifact
     decision = decide(good, holdout_split(load_diabetes()).holdout, production=None)
     assert decision.promote
     assert decision.candidate_r2 >= MIN_R2
@@ -30,7 +31,7 @@ def test_the_first_version_needs_only_the_threshold():
 
 
 def test_a_candidate_that_only_ties_production_is_rejected():
-    good = train(load_diabetes(), "diabetes-bmi").artifact
+    good = train(load_diabetes(), names.MODEL_NAME).artifact
     decision = decide(good, holdout_split(load_diabetes()).holdout, good.with_version(1))
     assert not decision.promote
     r2 = f"{decision.candidate_r2:.4f}"

@@ -16,10 +16,11 @@ from google.auth import exceptions as auth_exceptions
 
 from functions.errors import ModelUnavailable
 from functions.model_cache import ModelCache
+from infra import names
 from model.artifact import ModelArtifact
 from model.registry import Alias
 
-MODEL = "diabetes-bmi"
+MODEL = names.MODEL_NAME
 WAIT = 10.0  # a bound on every wait, never a sleep
 
 
