@@ -80,7 +80,7 @@ def _route(request: flask.Request) -> dict[str, Any]:
 
 def job() -> DriftJob:
     return DriftJob(
-        runtime.settings(), runtime.subscriber(), runtime.publisher(), runtime.storage_client()
+        runtime.settings(), runtime.subscriber(), runtime.publisher(), runtime.storage()
     )
 
 

@@ -189,7 +189,14 @@ def test_drift_and_alerts_through_a_running_monitor_drift(
                     Entry(
                         "http",
                         "r",
-                        Prediction(artifact.predict(X), artifact, X),
+                        Prediction(
+                            request_id="r",
+                            transport="http",
+                            model=artifact,
+                            instances=X,
+                            predictions=artifact.predict(X),
+                            latency_ms=1.0,
+                        ),
                         X,
                         artifact.predict(X),
                         1.0,

@@ -62,7 +62,14 @@ def publish_records(local_cloud, topic, artifact, rows_per_record, transports, s
         futures = []
         for index, transport in enumerate(transports):
             X = rng.choice(TRAINING_BMI, rows_per_record).reshape(-1, 1) + shift
-            prediction = Prediction(artifact.predict(X), artifact, X)
+            prediction = Prediction(
+                request_id=f"r{index}",
+                transport=transport,
+                model=artifact,
+                instances=X,
+                predictions=artifact.predict(X),
+                latency_ms=1.0,
+            )
             entry = Entry(
                 transport,
                 f"r{index}",

@@ -54,7 +54,14 @@ def a_log(publisher, sample_rate=1.0, max_instances=1_000) -> PredictionLog:
 
 def a_prediction(artifact, rows: int) -> Prediction:
     instances = np.arange(rows, dtype=np.float64).reshape(rows, 1) / 1000
-    return Prediction(artifact.predict(instances), artifact, instances)
+    return Prediction(
+        request_id="r-1",
+        transport="http",
+        model=artifact,
+        instances=instances,
+        predictions=artifact.predict(instances),
+        latency_ms=1.0,
+    )
 
 
 def wait_for(condition, timeout=10.0) -> None:
