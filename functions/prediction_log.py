@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -26,7 +26,9 @@ from google.cloud import pubsub_v1
 from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
 from functions import logs
-from functions.prediction import Prediction
+
+if TYPE_CHECKING:  # the core imports runtime, which imports this module
+    from functions.prediction import Prediction
 
 COMPONENT = "prediction_log"
 FLUSH_SECONDS = 0.1
