@@ -8,7 +8,7 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from functions import http_batch, stream
+from functions import http_batch, monitor, stream
 from functions import retrain as retraining
 
 # Move everything imported so far out of the collector's sight: a large batch allocates a
@@ -40,3 +40,9 @@ def predict_stream(event: CloudEvent) -> None:
 def retrain(event: CloudEvent) -> None:
     """Continuous training from dataset uploads (docs/training.md)."""
     retraining.handle(event)
+
+
+@functions_framework.http  # type: ignore[untyped-decorator]
+def monitor_drift(request: flask.Request) -> flask.Response:
+    """One drift window per POST / (README "Monitoring")."""
+    return monitor.handle(request)

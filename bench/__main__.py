@@ -19,6 +19,7 @@ from bench import (
     calibration,
     cold_start,
     machine,
+    prediction_log,
     report,
     rig,
     single,
@@ -46,9 +47,18 @@ def main() -> None:
     steps = set(arguments.only or STEPS)
     with rig.running() as running:
         if "http" in steps:
-            _step(began, "http_single and framework_floor", results)
-            urls = {"http_single": running.batch.url, "framework_floor": running.floor.url}
-            results.update(single.measure(generator, urls, plan))
+            _step(began, "http_single, http_single_log_off and framework_floor", results)
+            urls = {
+                "http_single": running.batch.url,
+                "http_single_log_off": running.batch_log_off.url,
+                "framework_floor": running.floor.url,
+            }
+            with rig.pubsub_elsewhere(running.cloud) as nice:
+                results.update(single.measure(generator, urls, plan))
+            results["prediction_log"] = prediction_log.summary(
+                results["http_single"], results["http_single_log_off"]
+            )
+            results["prediction_log"]["pubsub_emulator_nice"] = nice
             _step(began, "http_batch and codec_bound", results)
             results.update(batches.measure(running.batch.url, running.model, SIZES))
         if "stream" in steps:

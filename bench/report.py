@@ -17,6 +17,7 @@ def table(results: dict[str, Any]) -> str:
         + ", ".join(f"{step} {us}" for step, us in machine.get("python_loop_us", {}).items()),
         "",
         _single(results["http_single"], results["framework_floor"]),
+        _prediction_log(results["prediction_log"]),
         "",
         _batch(results["http_batch"], results["codec_bound"]),
         "",
@@ -50,6 +51,15 @@ def _single(http: dict[str, Any], floor: dict[str, Any]) -> str:
             f"{floor['p50_ms'][index]:>8.2f}{p99:>9.2f}{floor_p99:>8.2f}{_ratio(p99, floor_p99):>8}"
         )
     return "\n".join(rows)
+
+
+def _prediction_log(log: dict[str, Any]) -> str:
+    ratios = ", ".join(
+        f"{level}: {ratio:.3f}"
+        for level, ratio in zip(log["concurrency"], log["ratio"], strict=True)
+    )
+    dropped = "none dropped" if log["dropped_lines"] == 0 else "records dropped: see its log"
+    return f"{'  prediction log on/off':<27}req/s ratio by concurrency {ratios} ({dropped})"
 
 
 def _batch(http: dict[str, Any], codec: dict[str, Any]) -> str:

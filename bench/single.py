@@ -36,8 +36,10 @@ def measure(
         for url in urls.values():
             generator.run(url + PATH, connections, plan.warmup_seconds)
         trials: dict[str, list[LoadResult]] = {name: [] for name in urls}
-        for _ in range(plan.trials):
-            for name, url in urls.items():
+        for trial in range(plan.trials):
+            # Every other trial in reverse order: no server always runs right after another.
+            order = list(urls.items())
+            for name, url in order if trial % 2 == 0 else reversed(order):
                 trials[name].append(generator.run(url + PATH, connections, plan.seconds))
         for name in urls:
             runs[name].append(trials[name])

@@ -45,6 +45,18 @@ class Settings:
     training_seed: int = 0
     # An attempt silent for longer than this is presumed dead and another takes over.
     retrain_lease_seconds: float = 30.0
+    # The prediction log and the drift job (README "Monitoring").
+    prediction_log_topic: str = names.PREDICTION_LOG
+    # The share of successful requests logged; 0 turns the log off.
+    prediction_log_sample_rate: float = 1.0
+    # A larger request logs a uniform sample of this many instances, with the total count.
+    prediction_log_max_instances: int = 1_000
+    drift_subscription: str = names.PREDICTION_LOG_SUB
+    drift_alerts_topic: str = names.DRIFT_ALERTS
+    # Records one drift window pulls at most.
+    drift_window: int = 10_000
+    # Fewer serving values of a version than this: reported, never alerted on.
+    drift_min_samples: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +98,24 @@ class Settings:
             training_seed=_read(env, "TRAINING_SEED", int, default.training_seed),
             retrain_lease_seconds=_read(
                 env, "RETRAIN_LEASE_SECONDS", _positive(float), default.retrain_lease_seconds
+            ),
+            prediction_log_topic=_read(
+                env, "PREDICTION_LOG_TOPIC", str, default.prediction_log_topic
+            ),
+            prediction_log_sample_rate=_read(
+                env, "PREDICTION_LOG_SAMPLE_RATE", _share, default.prediction_log_sample_rate
+            ),
+            prediction_log_max_instances=_read(
+                env,
+                "PREDICTION_LOG_MAX_INSTANCES",
+                _positive(int),
+                default.prediction_log_max_instances,
+            ),
+            drift_subscription=_read(env, "DRIFT_SUBSCRIPTION", str, default.drift_subscription),
+            drift_alerts_topic=_read(env, "DRIFT_ALERTS_TOPIC", str, default.drift_alerts_topic),
+            drift_window=_read(env, "DRIFT_WINDOW", _positive(int), default.drift_window),
+            drift_min_samples=_read(
+                env, "DRIFT_MIN_SAMPLES", _positive(int), default.drift_min_samples
             ),
         )
 

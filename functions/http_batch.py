@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import flask
 
-from functions import logs, openapi, runtime
+from functions import logs, openapi, runtime, trace
 from functions.bodies import Body
 from functions.config import Settings
 from functions.errors import MethodNotAllowed, ModelUnavailable, NotFound, ServingError
@@ -36,37 +36,45 @@ def handle(request: flask.Request) -> flask.Response:
     started = time.perf_counter()
     request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
     model_version = None
+    prediction = None
     try:
-        response, model_version = _answer(request, request_id, started)
+        response, model_version, prediction = _answer(request, request_id, started)
     except ServingError as error:
         response = _error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
-        logs.error(
-            f"unhandled {type(error).__name__}: {error}", component=COMPONENT, request_id=request_id
+        logs.exception(
+            f"unhandled {type(error).__name__}: {error}",
+            component=COMPONENT,
+            request_id=request_id,
+            **trace.fields(request.headers, runtime.settings().project_id),
         )
         response = _error_response(ServingError("internal error"))
     response.headers["X-Request-Id"] = request_id
+    latency_ms = (time.perf_counter() - started) * 1000
+    if prediction is not None:
+        runtime.prediction_log().record("http", request_id, prediction, latency_ms)
     logs.request(
         f"{request.method} {request.path} {response.status_code}",
         component=COMPONENT,
         request_id=request_id,
         model_version=model_version,
-        latency_ms=(time.perf_counter() - started) * 1000,
+        latency_ms=latency_ms,
         severity="INFO" if response.status_code < 500 else "ERROR",
         status=response.status_code,
+        **trace.fields(request.headers, runtime.settings().project_id),
     )
     return response
 
 
 def _answer(
     request: flask.Request, request_id: str, started: float
-) -> tuple[flask.Response, int | None]:
-    """The answer to a request and the model version that made it, if any."""
+) -> tuple[flask.Response, int | None, Prediction | None]:
+    """The answer to a request, the model version that made it and its prediction, if any."""
     route, parameter = _route(request)
     if route.name not in _DECODERS:
-        return _other(request, route)
+        return (*_other(request, route), None)
     prediction = predict(_prediction_request(request, route, parameter, request_id, started))
-    return _prediction_response(prediction), prediction.model.version
+    return _prediction_response(prediction), prediction.model.version, prediction
 
 
 def unrouted(error: Exception) -> flask.Response:

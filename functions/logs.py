@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from typing import Any
 
@@ -44,6 +45,12 @@ def warning(message: str, **fields: Any) -> None:
 def error(message: str, **fields: Any) -> None:
     emit("ERROR", message, **fields)
     flush()  # errors are the lines worth having at once
+
+
+def exception(message: str, **fields: Any) -> None:
+    """An ERROR line with the traceback of the exception being handled, which Error
+    Reporting reads from the `stack_trace` field."""
+    error(message, stack_trace=traceback.format_exc(), **fields)
 
 
 def request(

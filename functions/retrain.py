@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import orjson
 from cloudevents.http import CloudEvent
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from functions import logs, runtime
+from functions import logs, runtime, trace
 from functions.config import Settings
 from functions.errors import is_transient
 from model.events import ModelEvent
@@ -117,6 +118,9 @@ def handle(event: CloudEvent) -> None:
             "ERROR",
             f"{upload.dataset}: {kind}, will be redelivered: {error!r}",
             transient=retry,
+            # An unexpected failure is a bug until shown otherwise: its traceback, for Error
+            # Reporting (README "Logs and traces").
+            **({} if retry else {"stack_trace": traceback.format_exc()}),
         )
         raise
     _log(
@@ -192,4 +196,5 @@ def _log(event_id: str, started: float, severity: str, message: str, **fields: A
         latency_ms=(time.perf_counter() - started) * 1000,
         severity=severity,
         **fields,
+        **trace.current_request_fields(runtime.settings().project_id),
     )

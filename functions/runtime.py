@@ -19,6 +19,7 @@ from google.pubsub_v1.services.publisher import PublisherClient as GapicPublishe
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
+from functions.prediction_log import PredictionLog
 from model.gcs import storage_client
 from model.registry import Registry
 from model.runs import RunLedger
@@ -33,6 +34,8 @@ _result_publisher: GapicPublisher | None = None
 _publish_rpc: Callable[..., Any] | None = None
 _registry: Registry | None = None
 _ledger: RunLedger | None = None
+_prediction_log: PredictionLog | None = None
+_subscriber: pubsub_v1.SubscriberClient | None = None
 
 
 def settings() -> Settings:
@@ -95,6 +98,32 @@ def _emulator_options() -> dict[str, object]:
     }
 
 
+def subscriber() -> pubsub_v1.SubscriberClient:
+    """One subscriber per process, for the drift job's pulls."""
+    global _subscriber
+    with _lock:
+        if _subscriber is None:
+            _subscriber = pubsub_v1.SubscriberClient()
+        return _subscriber
+
+
+def prediction_log() -> PredictionLog:
+    """The process's prediction log; its thread starts with the first record."""
+    global _prediction_log
+    if _prediction_log is not None:
+        return _prediction_log  # every request: no lock
+    config = settings()
+    with _lock:
+        if _prediction_log is None:
+            _prediction_log = PredictionLog(
+                topic_path(config.prediction_log_topic),
+                sample_rate=config.prediction_log_sample_rate,
+                max_instances=config.prediction_log_max_instances,
+                publish_timeout=config.publish_timeout_seconds,
+            )
+        return _prediction_log
+
+
 def topic_path(topic: str) -> str:
     return f"projects/{settings().project_id}/topics/{topic}"
 
@@ -142,11 +171,24 @@ def model_cache() -> ModelCache:
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
     global _settings, _storage, _cache, _publisher, _result_publisher, _publish_rpc
-    global _registry, _ledger
+    global _registry, _ledger, _prediction_log, _subscriber
     with _lock:
         if _publisher is not None:
             _publisher.stop()  # flush and end its threads, so none outlives the test
         if _result_publisher is not None:
             _result_publisher.transport.close()  # its channel, likewise
+        if _prediction_log is not None:
+            _prediction_log.stop()  # publish what is queued, end its thread
+        if _subscriber is not None:
+            _subscriber.close()
         _settings = _storage = _cache = _publisher = _result_publisher = _publish_rpc = None
-        _registry = _ledger = None
+        _registry = _ledger = _prediction_log = _subscriber = None
+
+
+def _forget_prediction_log() -> None:
+    """A forked child (a gunicorn worker) inherits the object but not its thread."""
+    global _prediction_log
+    _prediction_log = None
+
+
+os.register_at_fork(after_in_child=_forget_prediction_log)

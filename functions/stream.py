@@ -19,7 +19,7 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from functions import logs, publishing, runtime
+from functions import logs, publishing, runtime, trace
 from functions.bodies import JSON, Body
 from functions.config import Settings
 from functions.errors import InvalidArgument, ServingError, is_transient
@@ -91,6 +91,13 @@ def handle(event: CloudEvent) -> None:
     try:
         prediction = predict(request.prediction_request(started))
     except Exception as error:
+        if not isinstance(error, ServingError) and not is_transient(error):
+            logs.exception(  # a bug: its traceback, then the retry like any failure
+                f"unhandled {type(error).__name__}: {error}",
+                component=COMPONENT,
+                request_id=request.request_id,
+                **trace.current_request_fields(runtime.settings().project_id),
+            )
         if is_transient(error) or not isinstance(error, ServingError):
             _log(request, started, None, "ERROR", f"will be redelivered: {error}")
             raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
@@ -98,7 +105,9 @@ def handle(event: CloudEvent) -> None:
         _log(request, started, None, "INFO", f"published error result: {error.message}")
         return
     _reply_prediction(request, prediction)
-    _log(request, started, prediction.model.version, "INFO", "published ok result")
+    latency_ms = _log(request, started, prediction.model.version, "INFO", "published ok result")
+    # Only once its result is out: a failed request is not logged.
+    runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
 
 
 def _reply_prediction(request: StreamRequest, prediction: Prediction) -> None:
@@ -123,12 +132,16 @@ def _reply(request: StreamRequest, result: dict[str, Any], model_version: int | 
 
 def _log(
     request: StreamRequest, started: float, model_version: int | None, severity: str, message: str
-) -> None:
+) -> float:
+    """The request's log line; returns its latency in milliseconds."""
+    latency_ms = (time.perf_counter() - started) * 1000
     logs.request(
         message,
         component=COMPONENT,
         request_id=request.request_id,
         model_version=model_version,
-        latency_ms=(time.perf_counter() - started) * 1000,
+        latency_ms=latency_ms,
         severity=severity,
+        **trace.current_request_fields(runtime.settings().project_id),
     )
+    return latency_ms

@@ -52,13 +52,15 @@ DEAD_LETTER_MAX_ATTEMPTS = 5
 PREDICTION_RESULTS_SUB = "prediction-results-sub"
 DATASET_DEAD_LETTER_SUB = "dataset-dead-letter-sub"
 MODEL_EVENTS_SUB = "model-events-sub"
+PREDICTION_LOG_SUB = "prediction-log-sub"
+DRIFT_ALERTS_SUB = "drift-alerts-sub"
 PULL_SUBSCRIPTIONS = {
     PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
     "prediction-dead-letter-sub": PREDICTION_DEAD_LETTER,
     DATASET_DEAD_LETTER_SUB: DATASET_DEAD_LETTER,
     MODEL_EVENTS_SUB: MODEL_EVENTS,
-    "drift-alerts-sub": DRIFT_ALERTS,
-    "prediction-log-sub": PREDICTION_LOG,
+    DRIFT_ALERTS_SUB: DRIFT_ALERTS,
+    PREDICTION_LOG_SUB: PREDICTION_LOG,
 }
 
 # Functions: entry point -> (signature type, local port).

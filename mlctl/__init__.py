@@ -1,2 +1,2 @@
-"""The command-line tool: train, upload datasets, follow model events, list, describe,
-promote and roll back model versions."""
+"""The command-line tool: train, upload datasets, follow model events, manage model
+versions, publish stream requests, run drift windows and follow drift alerts."""

@@ -13,7 +13,7 @@ from google.api_core.exceptions import GoogleAPIError
 from functions.config import Settings
 from functions.retrain import retrain_settings
 from infra import names
-from mlctl import messaging
+from mlctl import messaging, monitoring
 from model.dataset import (
     SEED_FEATURES,
     SEED_HOLDOUT_ROWS,
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", type=int, dest="to_version", help="a specific version instead")
     rollback.add_argument("--alias", default=settings.serving_alias)
     messaging.add_commands(commands, settings)
+    monitoring.add_commands(commands, settings)
     return parser
 
 
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("results", "events"):
             return messaging.results(args)
+        if args.command in MONITORING:
+            return MONITORING[args.command](args)
         if args.command == "publish":
             result = messaging.publish(args)
         else:
@@ -198,6 +201,7 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     return {"model": args.model, "alias": alias.name, **alias.document}
 
 
+MONITORING = {"drift": monitoring.drift, "alerts": monitoring.alerts}
 COMMANDS = {
     "train": _train,
     "upload": _upload,

@@ -20,6 +20,8 @@ Environment variables (defaults: docs/resources.md):
     STORAGE_EMULATOR_HOST   its URL (http://127.0.0.1:4443)
     PREDICT_BATCH_PORT, PREDICT_STREAM_PORT, RETRAIN_PORT, MONITOR_DRIFT_PORT
                             the functions' ports (8080, 8081, 8082, 8083)
+    DRIFT_INTERVAL_SECONDS  how often monitor_drift runs a window, as Cloud Scheduler
+                            does in the cloud (60)
     LOCAL_STORAGE_ROOT      where fake-gcs-server keeps objects, so a second run reuses the
                             registry (.local/gcs)
     LOCAL_LOG_DIR           one log file per process: the functions' JSON log lines, the
@@ -46,7 +48,7 @@ from types import FrameType
 from typing import NoReturn
 
 from infra import names
-from infra.local import prerequisites, report, samples
+from infra.local import drift_schedule, prerequisites, report, samples
 from infra.local.cloud import DEFAULT_LOG_DIR, CloudConfig, LocalCloud, port_from_environ
 from infra.local.errors import LocalCloudError, MissingPrerequisite
 from infra.local.seed import ensure_served_model
@@ -152,6 +154,10 @@ def _start(cloud: LocalCloud, config: RunConfig, began: float) -> None:
     report.environment(cloud)
     if "retrain" in running:
         report.upload_instructions(cloud, config.model_name)
+    if "monitor_drift" in running:
+        interval = drift_schedule.interval_from_environ(os.environ)
+        drift_schedule.start(running["monitor_drift"].url + "/", interval)
+        print(f"drift windows every {interval:g} s: POST {running['monitor_drift'].url}/")
     print(f"ready in {time.monotonic() - began:.1f} s")
     print("serving; Ctrl-C to stop")
 

@@ -16,6 +16,9 @@ locals {
     SERVING_ALIAS        = var.serving_alias
     RESULTS_TOPIC        = var.prediction_results_topic
     MODEL_EVENTS_TOPIC   = var.model_events_topic
+    PREDICTION_LOG_TOPIC = var.prediction_log_topic
+    DRIFT_SUBSCRIPTION   = var.prediction_log_subscription
+    DRIFT_ALERTS_TOPIC   = var.drift_alerts_topic
   }
   function_environment = merge(var.function_settings, local.deployment_environment)
 }

@@ -139,6 +139,12 @@ variable "function_settings" {
     HOLDOUT_FRACTION        = "0.2"
     TRAINING_SEED           = "0"
     RETRAIN_LEASE_SECONDS   = "30.0"
+    # Monitoring (README "Monitoring"); its topic and subscription come from the variables
+    # of their names (functions.tf).
+    PREDICTION_LOG_SAMPLE_RATE   = "1.0"
+    PREDICTION_LOG_MAX_INSTANCES = "1000"
+    DRIFT_WINDOW                 = "10000"
+    DRIFT_MIN_SAMPLES            = "100"
   }
 }
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from infra.names import MODEL_NAME
 from model.artifact import ArtifactError, IntegrityError, from_json
 from model.dataset import load_diabetes
+from model.drift import has_drift_reference
 from model.training import train
 
 
@@ -67,3 +69,22 @@ def test_a_missing_checksum_is_refused(artifact):
 def test_other_bytes_are_refused_with_a_reason(data, message):
     with pytest.raises(ArtifactError, match=message):
         from_json(data)
+
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_a_version_registered_before_the_drift_bins_still_loads():
+    """model.json as the code before drift monitoring wrote it: same format, same checksum."""
+    old = from_json((DATA / "model-without-drift-bins.json").read_bytes())
+    assert old.version == 1
+    assert "bins" not in old.reference["bmi"]
+    assert not has_drift_reference(old.reference["bmi"])
+    assert old.predict(np.array([[0.05]])).shape == (1,)
+
+
+def test_new_versions_keep_drift_bins(artifact):
+    reference = json.loads(artifact.to_json())["reference"]["bmi"]
+    assert set(reference["bins"]) == {"edges", "counts"}
+    assert len(reference["bins"]["counts"]) == len(reference["bins"]["edges"]) + 1
+    assert has_drift_reference(reference)

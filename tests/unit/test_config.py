@@ -77,3 +77,24 @@ def test_retrain_settings_come_from_the_mapping():
     assert (settings.outlier_sigmas, settings.outlier_reject_share) == (3.0, 0.0)
     assert (settings.holdout_fraction, settings.training_seed) == (0.5, 7)
     assert settings.retrain_lease_seconds == 2.5
+
+
+def test_monitoring_defaults_are_the_contract_ones():
+    settings = Settings.from_env({})
+    assert settings.prediction_log_topic == names.PREDICTION_LOG == "prediction-log"
+    assert settings.prediction_log_sample_rate == 1.0
+    assert settings.prediction_log_max_instances == 1_000
+    assert settings.drift_subscription == names.PREDICTION_LOG_SUB == "prediction-log-sub"
+    assert settings.drift_alerts_topic == names.DRIFT_ALERTS == "drift-alerts"
+    assert settings.drift_window == 10_000
+    assert settings.drift_min_samples == 100
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "often"])
+def test_the_sample_rate_is_a_share(value):
+    with pytest.raises(ConfigError, match="PREDICTION_LOG_SAMPLE_RATE"):
+        Settings.from_env({"PREDICTION_LOG_SAMPLE_RATE": value})
+
+
+def test_a_zero_sample_rate_turns_the_log_off():
+    assert Settings.from_env({"PREDICTION_LOG_SAMPLE_RATE": "0"}).prediction_log_sample_rate == 0

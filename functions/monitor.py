@@ -1,0 +1,106 @@
+"""`monitor_drift`: the HTTP function that runs one drift window per `POST /`.
+
+Cloud Scheduler calls it in the cloud, `make run` every DRIFT_INTERVAL_SECONDS, and
+`python -m mlctl drift` on demand; the answer is the window's report (README "Monitoring").
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import flask
+import orjson
+
+from functions import logs, runtime, trace
+from functions.drift_job import COMPONENT, DriftJob
+from functions.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
+
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_RETRY_AFTER_SECONDS = 30
+
+
+class BackendUnavailable(ServingError):
+    """Pub/Sub or Cloud Storage failed: the window was handed back, try again later."""
+
+    code = 503
+    status = "UNAVAILABLE"
+
+
+def handle(request: flask.Request) -> flask.Response:
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
+    tracing = trace.fields(request.headers, runtime.settings().project_id)
+    fields: dict[str, Any] = {}
+    try:
+        body = _route(request)
+        if body.get("window"):
+            fields = {"records": body["window"]["records"], "report": body.get("report")}
+        response = _json(200, body)
+    except ServingError as error:
+        response = _error(error)
+    except Exception as error:
+        if is_backend_failure(error):
+            logs.error(f"window handed back: {error}", component=COMPONENT, **tracing)
+            response = _error(BackendUnavailable(f"storage or messaging unavailable: {error}"))
+        else:  # a bug: its traceback in the log, no stack trace in the answer
+            logs.exception(
+                f"unhandled {type(error).__name__}: {error}",
+                component=COMPONENT,
+                request_id=request_id,
+                **tracing,
+            )
+            response = _error(ServingError("internal error"))
+    response.headers["X-Request-Id"] = request_id
+    logs.request(
+        f"{request.method} {request.path} {response.status_code}",
+        component=COMPONENT,
+        request_id=request_id,
+        model_version=None,  # a window covers every version served
+        latency_ms=(time.perf_counter() - started) * 1000,
+        severity="INFO" if response.status_code < 500 else "ERROR",
+        status=response.status_code,
+        **fields,
+        **tracing,
+    )
+    return response
+
+
+def _route(request: flask.Request) -> dict[str, Any]:
+    path = request.path.rstrip("/") or "/"
+    if path == "/":
+        _allow(request, "POST")
+        return job().run()
+    if path == "/health":
+        _allow(request, "GET")
+        return {"status": "ok"}
+    raise NotFound(f"no route {request.path!r}: POST / runs a drift window")
+
+
+def job() -> DriftJob:
+    return DriftJob(
+        runtime.settings(), runtime.subscriber(), runtime.publisher(), runtime.storage()
+    )
+
+
+def _allow(request: flask.Request, method: str) -> None:
+    if request.method != method:
+        raise MethodNotAllowed(
+            f"{request.path} accepts {method} only, not {request.method}", (method,)
+        )
+
+
+def _json(status: int, body: object) -> flask.Response:
+    return flask.Response(
+        orjson.dumps(body, option=_JSON_OPTIONS), status=status, mimetype="application/json"
+    )
+
+
+def _error(error: ServingError) -> flask.Response:
+    response = _json(error.code, {"error": error.to_dict()})
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.allowed)
+    if isinstance(error, BackendUnavailable):
+        response.headers["Retry-After"] = str(_RETRY_AFTER_SECONDS)
+    return response

@@ -1,0 +1,226 @@
+"""The prediction log: one record per successful request to `prediction-log` (README
+"Monitoring", docs of the record format there).
+
+The request path only appends a tuple to a queue (about a microsecond); one background
+thread builds the records and publishes them in batches of up to a thousand messages per
+call. A prediction never waits for the log and never fails because of it: when the topic
+is unavailable or the queue is full, records are dropped and counted in a log line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+import orjson
+from google.api_core.retry import Retry
+from google.cloud import pubsub_v1
+from google.pubsub_v1.types import PublishRequest, PubsubMessage
+
+from functions import logs
+from functions.prediction import Prediction
+
+COMPONENT = "prediction_log"
+FLUSH_SECONDS = 0.1
+# Records waiting for the thread; past this (the topic is slow or down) new ones are dropped,
+# so memory stays bounded whatever happens to Pub/Sub.
+MAX_PENDING = 20_000
+# Messages per publish call: Pub/Sub takes at most 1,000 messages or 10 MB per request.
+BATCH_MESSAGES = 1_000
+BATCH_BYTES = 8 * 1024 * 1024
+# How often, at most, a line reports dropped records.
+REPORT_SECONDS = 10.0
+_STOP_TIMEOUT_SECONDS = 2.0
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_RAW_MESSAGE = PubsubMessage.pb()
+_RAW_REQUEST = PublishRequest.pb()
+
+
+class Entry(NamedTuple):
+    """What the request path hands over: references, no copies, no formatting."""
+
+    transport: str
+    request_id: str
+    prediction: Prediction
+    instances: np.ndarray
+    predictions: np.ndarray
+    latency_ms: float
+    time: float
+
+
+class PredictionLog:
+    """A queue of records and the thread that publishes them to one topic."""
+
+    def __init__(
+        self,
+        topic_path: str,
+        sample_rate: float,
+        max_instances: int,
+        publish_timeout: float,
+        client_factory: Callable[[], Any] = pubsub_v1.PublisherClient,
+    ) -> None:
+        self._topic_path = topic_path
+        self._sample_rate = sample_rate
+        self._max_instances = max_instances
+        self._publish_timeout = publish_timeout
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._pending: deque[Entry] = deque()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.published = 0
+        self.dropped = 0
+        self._unreported = 0
+        self._last_error = ""
+        self._reported_at = -REPORT_SECONDS  # the first drop is reported at once
+
+    def record(
+        self, transport: str, request_id: str, prediction: Prediction, latency_ms: float
+    ) -> None:
+        """Queue one successful request's record, if sampled; never raises, never blocks."""
+        if self._sample_rate < 1.0 and random.random() >= self._sample_rate:
+            return
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            self._unreported += 1
+            self._last_error = f"more than {MAX_PENDING} records waiting to be published"
+            return
+        instances, predictions = prediction.instances, prediction.predictions
+        if len(predictions) > self._max_instances:
+            # A uniform sample, in request order; the record keeps the total count.
+            rows = np.sort(random.sample(range(len(predictions)), self._max_instances))
+            instances, predictions = instances[rows], predictions[rows]
+        self._pending.append(
+            Entry(
+                transport, request_id, prediction, instances, predictions, latency_ms, time.time()
+            )
+        )
+        if self._thread is None:
+            self._start()
+
+    def stop(self) -> None:
+        """Publish what is queued (bounded wait) and end the thread."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(_STOP_TIMEOUT_SECONDS)
+        self._report(force=True)
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="prediction-log", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.stop)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(FLUSH_SECONDS):
+            self._flush()
+            self._report()
+        self._flush()
+
+    def _flush(self) -> None:
+        entries = []
+        with contextlib.suppress(IndexError):
+            while True:
+                entries.append(self._pending.popleft())
+        for batch in _batches(map(message, entries)):
+            self._publish(batch)
+
+    def _publish(self, batch: list[Any]) -> None:
+        try:
+            if self._client is None:
+                self._client = self._client_factory()
+            self._client.api.publish(
+                request=_RAW_REQUEST(topic=self._topic_path, messages=batch),
+                retry=Retry(deadline=self._publish_timeout),
+                timeout=self._publish_timeout,
+            )
+        except Exception as error:  # whatever went wrong, the log must not stop serving
+            self.dropped += len(batch)
+            self._unreported += len(batch)
+            self._last_error = f"{type(error).__name__}: {error}"
+            return
+        self.published += len(batch)
+
+    def _report(self, force: bool = False) -> None:
+        """One line for the records dropped since the last one, at most every few seconds."""
+        now = time.monotonic()
+        if not self._unreported or (not force and now - self._reported_at < REPORT_SECONDS):
+            return
+        dropped, self._unreported = self._unreported, 0
+        self._reported_at = now
+        logs.warning(
+            f"prediction log: {dropped} records dropped ({self._last_error})",
+            component=COMPONENT,
+            dropped=dropped,
+            dropped_total=self.dropped,
+            published_total=self.published,
+            topic=self._topic_path,
+        )
+
+
+def message(entry: Entry) -> Any:
+    """The Pub/Sub message of one record (a raw protobuf: the cheapest to build)."""
+    model = entry.prediction.model
+    data = orjson.dumps(
+        {
+            "request_id": entry.request_id,
+            "transport": entry.transport,
+            "model": {"name": model.name, "version": model.version},
+            "features": model.features,
+            "instances": _contiguous(entry.instances),
+            "predictions": _contiguous(entry.predictions),
+            "instance_count": len(entry.prediction.predictions),
+            "latency_ms": round(entry.latency_ms, 3),
+            "time": rfc3339(entry.time),
+        },
+        option=_JSON_OPTIONS,
+    )
+    return _RAW_MESSAGE(data=data, attributes=_attributes(model.name, model.version))
+
+
+@functools.lru_cache(maxsize=64)
+def _attributes(name: str, version: int) -> dict[str, str]:
+    return {"model": name, "model_version": str(version)}
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """orjson serializes C-contiguous arrays only (a column reordering makes a view)."""
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+
+def rfc3339(timestamp: float) -> str:
+    """UTC with microseconds, as the record's `time`."""
+    seconds = _utc_second(int(timestamp))
+    return f"{seconds}.{int(timestamp % 1 * 1_000_000):06d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """Records of one second share their formatted prefix: formatted once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
+def _batches(messages: Iterator[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    size = 0
+    for item in messages:
+        if batch and (len(batch) >= BATCH_MESSAGES or size + len(item.data) > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item.data)
+    if batch:
+        yield batch

@@ -1,0 +1,54 @@
+"""Trace fields of a log line, so Cloud Logging groups it with the request's trace.
+
+Cloud Run forwards `traceparent` (W3C Trace Context) and `X-Cloud-Trace-Context`
+(`TRACE_ID/SPAN_ID;o=1`); either becomes `logging.googleapis.com/trace` =
+`projects/<project>/traces/<trace id>`, with the span id and the sampling decision.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import flask
+from werkzeug.datastructures import Headers
+
+TRACE = "logging.googleapis.com/trace"
+SPAN_ID = "logging.googleapis.com/spanId"
+SAMPLED = "logging.googleapis.com/trace_sampled"
+_TRACEPARENT = re.compile(
+    r"^(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})"
+)
+_CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(?:/(?P<span>\d{1,20}))?(?:;o=(?P<o>[01]))?")
+_NO_TRACE = "0" * 32
+
+
+def fields(headers: Headers | Mapping[str, str] | None, project_id: str) -> dict[str, Any]:
+    """The trace fields for a request with these headers; empty when it carries none."""
+    if not headers:
+        return {}
+    parent = _TRACEPARENT.match(str(headers.get("traceparent") or "").strip().lower())
+    if parent and parent["version"] != "ff" and parent["trace"] != _NO_TRACE:
+        return {
+            TRACE: f"projects/{project_id}/traces/{parent['trace']}",
+            SPAN_ID: parent["span"],
+            SAMPLED: int(parent["flags"], 16) & 1 == 1,
+        }
+    cloud = _CLOUD_TRACE.match(str(headers.get("X-Cloud-Trace-Context") or "").strip())
+    if cloud and cloud["trace"] != _NO_TRACE:
+        found: dict[str, Any] = {TRACE: f"projects/{project_id}/traces/{cloud['trace'].lower()}"}
+        if cloud["span"] and 0 < int(cloud["span"]) < 2**64:
+            found[SPAN_ID] = f"{int(cloud['span']):016x}"  # Cloud Logging wants 16 hex digits
+        if cloud["o"] is not None:
+            found[SAMPLED] = cloud["o"] == "1"
+        return found
+    return {}
+
+
+def current_request_fields(project_id: str) -> dict[str, Any]:
+    """The trace fields of the HTTP request being served, if any (an event function is
+    served inside one too: the Pub/Sub push or the Eventarc delivery)."""
+    if not flask.has_request_context():
+        return {}
+    return fields(flask.request.headers, project_id)

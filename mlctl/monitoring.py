@@ -1,0 +1,171 @@
+"""`drift` and `alerts`: the drift job from a terminal.
+
+`drift` calls the deployed (or local) monitor_drift function rather than computing in this
+process: the function holds the window's lease and runs one window at a time, so a window
+run by hand never splits records with a scheduled one, and it needs no Pub/Sub or Storage
+rights of the person who runs it, only the right to invoke the function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from functions.config import Settings
+from infra import names
+from mlctl import messaging
+
+LOCAL_PORT = names.FUNCTIONS["monitor_drift"][1]
+TIMEOUT_SECONDS = 300.0
+# urllib would send loopback requests through an http_proxy from the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def add_commands(commands: Any, settings: Settings) -> None:
+    port = os.environ.get("MONITOR_DRIFT_PORT") or LOCAL_PORT
+    drift = commands.add_parser(
+        "drift", help="run a drift window now and print a table per version and feature"
+    )
+    drift.add_argument(
+        "--url",
+        default=os.environ.get("MONITOR_DRIFT_URL") or f"http://127.0.0.1:{port}/",
+        help="monitor_drift's URL (MONITOR_DRIFT_URL, else make run's: %(default)s)",
+    )
+    drift.add_argument(
+        "--token",
+        default=os.environ.get("MONITOR_DRIFT_TOKEN"),
+        help='identity token for a deployed function: "$(gcloud auth print-identity-token)"',
+    )
+    drift.add_argument("--json", action="store_true", help="print the report's JSON instead")
+
+    alerts = commands.add_parser("alerts", help="print drift alerts, following until Ctrl-C")
+    alerts.add_argument("--count", type=int, help="stop after this many alerts")
+    alerts.add_argument("--timeout", type=float, help="stop after this many seconds")
+    alerts.add_argument("--subscription", default=names.DRIFT_ALERTS_SUB, help="(%(default)s)")
+
+
+def drift(args: argparse.Namespace) -> int:
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    request = urllib.request.Request(args.url, data=b"", method="POST", headers=headers)
+    try:
+        with _DIRECT.open(request, timeout=TIMEOUT_SECONDS) as response:
+            report = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        print(f"error: {args.url} answered {error.code}: {error.read().decode(errors='replace')}")
+        return 1
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else table(report))
+    return 0
+
+
+def alerts(args: argparse.Namespace) -> int:
+    """Each alert as one JSON line: `results` on the alerts' subscription."""
+    args.request_id = None
+    return messaging.results(args)
+
+
+def table(report: Mapping[str, Any]) -> str:
+    """The report as a person reads it: one row per version and feature, then the rest."""
+    window = report.get("window", {})
+    lines = [
+        f"model {report.get('model')}: {window.get('records', 0)} records "
+        f"({window.get('invalid_records', 0)} unreadable), status {report.get('status', '-')}",
+    ]
+    if report.get("report") is None:
+        lines.append(report.get("message", "nothing written"))
+        return "\n".join(lines)
+    lines.append(f"report {report['report']}")
+    lines.append(f"image  {report.get('image')}")
+    header = (
+        "version",
+        "status",
+        "feature",
+        "n",
+        "PSI",
+        "level",
+        "KS",
+        "KS p",
+        "mean",
+        "ref mean",
+        "std",
+        "ref std",
+        "outside",
+    )
+    rows: list[tuple[str, ...]] = [header]
+    for version in report.get("versions", []):
+        for feature in version["features"]:
+            rows.append(_feature_row(version, feature))
+    lines.append(_columns(rows))
+    for version in report.get("versions", []):
+        lines.append(f"version {version['version']}: {version['message']}")
+        for transport, figures in version["transports"].items():
+            if figures["records"]:
+                latency = figures["latency_ms"]
+                lines.append(
+                    f"  {transport:<7}{figures['records']} records, {figures['instances']} "
+                    f"instances, latency ms p50 {latency['p50']:.2f} p95 {latency['p95']:.2f} "
+                    f"p99 {latency['p99']:.2f}"
+                )
+        spread = version["predictions"]
+        if spread.get("count"):
+            lines.append(
+                f"  predictions mean {spread['mean']:.2f}, p05 {spread['p05']:.2f}, "
+                f"p50 {spread['p50']:.2f}, p95 {spread['p95']:.2f}"
+            )
+    found = report.get("alerts", [])
+    lines.append(
+        "alerts: "
+        + (
+            ", ".join(f"version {a['version']} {a['feature']} PSI {a['psi']:.3f}" for a in found)
+            or "none"
+        )
+    )
+    return "\n".join(lines)
+
+
+def _feature_row(version: Mapping[str, Any], feature: Mapping[str, Any]) -> tuple[str, ...]:
+    serving = feature.get("serving", {})
+    reference = feature.get("reference") or {}
+    if "psi" not in feature:
+        return (
+            str(version["version"]),
+            version["status"],
+            feature["feature"],
+            str(feature["n"]),
+            "-",
+            "-",
+            "-",
+            "-",
+            f"{serving.get('mean', 0):.4g}",
+            "-",
+            f"{serving.get('std', 0):.4g}",
+            "-",
+            "-",
+        )
+    return (
+        str(version["version"]),
+        version["status"],
+        feature["feature"],
+        str(feature["n"]),
+        f"{feature['psi']:.3f}",
+        feature["psi_level"],
+        f"{feature['ks_statistic']:.3f}",
+        f"{feature['ks_pvalue']:.2g}",
+        f"{serving['mean']:.4g}",
+        f"{reference['mean']:.4g}",
+        f"{serving['std']:.4g}",
+        f"{reference['std']:.4g}",
+        f"{feature['out_of_range_share']:.1%}",
+    )
+
+
+def _columns(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

@@ -1,0 +1,57 @@
+"""`make run` runs a drift window every DRIFT_INTERVAL_SECONDS, as Cloud Scheduler does."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from infra.local import drift_schedule
+from infra.local.errors import LocalCloudError
+from tests.e2e.test_make_run import SERVING, Launch
+
+pytestmark = pytest.mark.e2e
+
+
+def test_make_run_calls_monitor_drift_on_its_interval(tmp_path: Path) -> None:
+    launch = Launch(tmp_path / "gcs", tmp_path / "logs", DRIFT_INTERVAL_SECONDS="1")
+    try:
+        launch.wait_for(SERVING)
+        assert "drift windows every 1 s: POST http://127.0.0.1:" in launch.output
+        # The sample HTTP and stream predictions are the window's two records.
+        launch.wait_for("drift window: 2 records", timeout=60)
+        line = next(x for x in launch.output.splitlines() if x.startswith("drift window: 2"))
+        assert "version 1 too_few_samples: bmi PSI" in line
+        assert re.search(r"report gs://ml-artifacts/monitoring/diabetes-bmi/drift/\S+\.json", line)
+        assert launch.stop(signal.SIGINT) == 0
+        launch.assert_nothing_left()
+    finally:
+        launch.kill_leftovers()
+
+
+def test_the_interval_must_be_positive() -> None:
+    assert drift_schedule.interval_from_environ({}) == 60.0
+    assert drift_schedule.interval_from_environ({"DRIFT_INTERVAL_SECONDS": "2.5"}) == 2.5
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(LocalCloudError, match="DRIFT_INTERVAL_SECONDS"):
+            drift_schedule.interval_from_environ({"DRIFT_INTERVAL_SECONDS": bad})
+
+
+def test_an_empty_window_prints_nothing() -> None:
+    assert drift_schedule.summary({"window": {"records": 0}}) is None
+    line = drift_schedule.summary(
+        {
+            "window": {"records": 3},
+            "versions": [
+                {"version": 2, "status": "drift", "features": [{"feature": "bmi", "psi": 0.25}]}
+            ],
+            "alerts": [{}],
+            "report": "gs://b/r.json",
+        }
+    )
+    assert (
+        line
+        == "drift window: 3 records; version 2 drift: bmi PSI 0.250; 1 alerts; report gs://b/r.json"
+    )
