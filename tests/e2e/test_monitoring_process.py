@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from infra import names
 from infra.local.cloud import LocalCloud
 from model.dataset import load_diabetes
 from tests.e2e.functions import FunctionProcess
@@ -26,7 +27,7 @@ from tests.e2e.test_stream_process import StreamRig, stream_rig
 from tests.pubsub_helpers import Topic, pull, temporary_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
-MODEL = "diabetes-bmi"
+MODEL = names.MODEL_NAME
 TRAINING_BMI = load_diabetes().X[:-20, 0]
 BMI_STD = float(TRAINING_BMI.std())
 

@@ -11,11 +11,12 @@ from functions_framework import create_app
 
 import main
 from functions import logs, runtime
+from infra import names
 from tests.integration.test_stream_function import message, push_event
 from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
-MODEL = "diabetes-bmi"
+MODEL = names.MODEL_NAME
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
