@@ -76,6 +76,8 @@ class PredictionLog:
         self._client_factory = client_factory
         self._client: Any = None
         self._pending: deque[Entry] = deque()
+        # Its own generator: sampling never moves the process's global random state.
+        self._random = random.Random()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -89,7 +91,7 @@ class PredictionLog:
         self, transport: str, request_id: str, prediction: Prediction, latency_ms: float
     ) -> None:
         """Queue one successful request's record, if sampled; never raises, never blocks."""
-        if self._sample_rate < 1.0 and random.random() >= self._sample_rate:
+        if self._sample_rate < 1.0 and self._random.random() >= self._sample_rate:
             return
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
@@ -99,7 +101,7 @@ class PredictionLog:
         instances, predictions = prediction.instances, prediction.predictions
         if len(predictions) > self._max_instances:
             # A uniform sample, in request order; the record keeps the total count.
-            rows = np.sort(random.sample(range(len(predictions)), self._max_instances))
+            rows = np.sort(self._random.sample(range(len(predictions)), self._max_instances))
             instances, predictions = instances[rows], predictions[rows]
         self._pending.append(
             Entry(
