@@ -79,10 +79,13 @@ resource "google_pubsub_subscription" "push" {
   # the function's own timeout, or Pub/Sub retries a request still being served.
   ack_deadline_seconds = min(600, local.functions[each.value.function].timeout_seconds + 30)
 
+  # The path names the topic, as functions-framework expects to make the CloudEvent's source
+  # (as locally, docs/resources.md); the token's audience is the service's own URL.
   push_config {
-    push_endpoint = google_cloudfunctions2_function.internal[each.value.function].service_config[0].uri
+    push_endpoint = "${google_cloudfunctions2_function.internal[each.value.function].service_config[0].uri}/projects/${var.project_id}/topics/${google_pubsub_topic.topic[each.value.topic].name}"
     oidc_token {
       service_account_email = google_service_account.push_invoker.email
+      audience              = google_cloudfunctions2_function.internal[each.value.function].service_config[0].uri
     }
   }
 

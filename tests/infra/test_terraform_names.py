@@ -46,12 +46,17 @@ def test_push_subscriptions_wire_topic_function_and_dead_letter():
     assert push["for_each"] == "${local.push_subscriptions}"
     assert push["topic"] == "${google_pubsub_topic.topic[each.value.topic].id}"
     (config,) = push["push_config"]
-    assert config["push_endpoint"] == (
+    function_url = (
         "${google_cloudfunctions2_function.internal[each.value.function].service_config[0].uri}"
     )
-    assert config["oidc_token"][0]["service_account_email"] == (
-        "${google_service_account.push_invoker.email}"
+    # The path names the topic, as functions-framework reads it (and as the local cloud does).
+    assert config["push_endpoint"] == (
+        function_url
+        + "/projects/${var.project_id}/topics/${google_pubsub_topic.topic[each.value.topic].name}"
     )
+    (token,) = config["oidc_token"]
+    assert token["service_account_email"] == "${google_service_account.push_invoker.email}"
+    assert token["audience"] == function_url
     (policy,) = push["dead_letter_policy"]
     assert policy["dead_letter_topic"] == (
         "${google_pubsub_topic.topic[each.value.dead_letter_topic].id}"
