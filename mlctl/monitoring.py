@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -56,7 +57,8 @@ def drift(args: argparse.Namespace) -> int:
         with _DIRECT.open(request, timeout=TIMEOUT_SECONDS) as response:
             report = json.loads(response.read())
     except urllib.error.HTTPError as error:
-        print(f"error: {args.url} answered {error.code}: {error.read().decode(errors='replace')}")
+        body = error.read().decode(errors="replace")
+        print(f"error: {args.url} answered {error.code}: {body}", file=sys.stderr)
         return 1
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else table(report))
     return 0

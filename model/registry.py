@@ -144,16 +144,18 @@ class Registry:
     def write_report(
         self, model: str, version: int, report: dict[str, Any], report_png: bytes | None = None
     ) -> bool:
-        """Create the version's report.json (and report.png); False if it already had one."""
+        """Create the version's report.png, then its report.json; False if it already had one.
+
+        The image comes first: once report.json exists (the gate has decided), everything it
+        describes exists too, even if the attempt that wrote it died in between."""
+        if report_png is not None:
+            self._create(version_path(model, version, "report.png"), report_png, "image/png")
         document = {**report, "name": model, "version": version}
-        created = self._create(
+        return self._create(
             version_path(model, version, "report.json"),
             json.dumps(document, indent=2, sort_keys=True).encode(),
             "application/json",
         )
-        if report_png is not None:
-            self._create(version_path(model, version, "report.png"), report_png, "image/png")
-        return created
 
     def find_version(self, model: str, lineage_key: str, value: Any) -> int | None:
         """The newest version whose lineage holds `value` under `lineage_key`, if any."""

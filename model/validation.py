@@ -235,10 +235,11 @@ def _duplicates(dataset: Dataset, lines: Sequence[int] | None, warnings: list[st
         return 0
     table = np.column_stack((dataset.X, dataset.y))
     _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
-    repeats = [row for row in range(dataset.rows) if first[inverse.reshape(-1)[row]] != row]
-    if repeats:
-        row = repeats[0]
-        original = int(first[inverse.reshape(-1)[row]])
+    originals = first[inverse.reshape(-1)]  # each row's first occurrence
+    repeats = np.flatnonzero(originals != np.arange(dataset.rows))
+    if len(repeats):
+        row = int(repeats[0])
+        original = int(originals[row])
         warnings.append(
             f"{len(repeats)} rows repeat an earlier row exactly (first: {_where(row, lines)} "
             f"repeats {_where(original, lines)}); each copy counts again in training"
