@@ -100,10 +100,16 @@ def is_transient(error: BaseException) -> bool:
     """True when retrying the same request later may succeed."""
     if isinstance(error, ModelUnavailable):
         return True
-    if isinstance(error, auth_exceptions.TransportError):
-        # google-auth wraps the transport's own error: judge that one.
-        cause = error.args[0] if error.args else error.__cause__
-        return isinstance(cause, BaseException) and is_transient(cause)
+    if isinstance(error, auth_exceptions.GoogleAuthError):
+        # google-auth says so itself, or wraps the transport's own error: judge that one.
+        if error.retryable:
+            return True
+        cause = error.__cause__ or next(
+            (arg for arg in error.args if isinstance(arg, BaseException)), None
+        )
+        if cause is not None:
+            return is_transient(cause)
+        return isinstance(error, auth_exceptions.TransportError)
     if isinstance(error, api_exceptions.RetryError):
         # The client's own retries gave up on errors they judged retryable.
         return error.cause is None or is_transient(error.cause)

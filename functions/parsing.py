@@ -290,6 +290,8 @@ def _json_type(value: Any) -> str:
 def parse_version(raw: str) -> int:
     """`?version=N`: a whole number from 1."""
     text = raw.strip()
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    # 18 digits hold any version; a longer string is refused before int() meets it (Python
+    # refuses to convert more than 4,300 digits, which would be a 500).
+    if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) < 1:
         raise InvalidArgument(f"version must be a whole number from 1, got {raw!r}")
     return int(text)

@@ -39,6 +39,8 @@ def invalid_response(code: int) -> InvalidResponse:
         api_exceptions.RetryError("gave up", cause=None),
         api_exceptions.RetryError("gave up", cause=api_exceptions.ServiceUnavailable("down")),
         auth_exceptions.TransportError(requests.ConnectionError("metadata server away")),
+        # How google-auth reports a failed token fetch from the metadata server.
+        auth_exceptions.RefreshError(auth_exceptions.TransportError("Failed to retrieve token")),
         invalid_response(503),
         requests.ConnectionError("refused"),
         requests.exceptions.ChunkedEncodingError("cut"),
