@@ -16,6 +16,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -28,7 +29,7 @@ import google.oauth2.id_token
 from google.cloud import pubsub_v1
 
 from infra import names
-from infra.pulling import pull, with_request_id
+from infra.pulling import pull_once
 
 INSTANCES = [[0.05]]
 
@@ -127,11 +128,14 @@ def request_and_result(
 def wait_for_result(
     subscriber: pubsub_v1.SubscriberClient, subscription: str, request_id: str, timeout: float
 ) -> dict[str, Any]:
-    found = pull(subscriber, subscription, 1, timeout, keep=with_request_id(request_id))
-    if not found:
-        raise SmokeFailure(f"no result for stream request {request_id} within {timeout:.0f} s")
-    result: dict[str, Any] = json.loads(found[0].data)
-    return result
+    # The subscription is this check's own: everything on it is acknowledged, ours kept.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in pull_once(subscriber, subscription, max_messages=10):
+            if message.attributes.get("request_id") == request_id:
+                result: dict[str, Any] = json.loads(message.data)
+                return result
+    raise SmokeFailure(f"no result for stream request {request_id} within {timeout:.0f} s")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
