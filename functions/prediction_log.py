@@ -29,6 +29,7 @@ from functions import logs
 
 if TYPE_CHECKING:  # the core imports runtime, which imports this module
     from functions.prediction import Prediction
+    from model.artifact import ModelArtifact
 
 COMPONENT = "prediction_log"
 FLUSH_SECONDS = 0.1
@@ -47,13 +48,15 @@ _RAW_REQUEST = PublishRequest.pb()
 
 
 class Entry(NamedTuple):
-    """What the request path hands over: references, no copies, no formatting."""
+    """What the request path hands over: references, no formatting. Only the (sampled) rows
+    are kept, never the request's whole arrays: a queue of these stays as small as its cap."""
 
     transport: str
     request_id: str
-    prediction: Prediction
+    model: ModelArtifact
     instances: np.ndarray
     predictions: np.ndarray
+    instance_count: int  # before sampling
     latency_ms: float
     time: float
 
@@ -105,7 +108,14 @@ class PredictionLog:
             instances, predictions = instances[rows], predictions[rows]
         self._pending.append(
             Entry(
-                transport, request_id, prediction, instances, predictions, latency_ms, time.time()
+                transport,
+                request_id,
+                prediction.model,
+                instances,
+                predictions,
+                len(prediction.predictions),
+                latency_ms,
+                time.time(),
             )
         )
         if self._thread is None:
@@ -177,7 +187,7 @@ class PredictionLog:
 
 def message(entry: Entry) -> Any:
     """The Pub/Sub message of one record (a raw protobuf: the cheapest to build)."""
-    model = entry.prediction.model
+    model = entry.model
     data = orjson.dumps(
         {
             "request_id": entry.request_id,
@@ -186,7 +196,7 @@ def message(entry: Entry) -> Any:
             "features": model.features,
             "instances": _contiguous(entry.instances),
             "predictions": _contiguous(entry.predictions),
-            "instance_count": len(entry.prediction.predictions),
+            "instance_count": entry.instance_count,
             "latency_ms": round(entry.latency_ms, 3),
             "time": rfc3339(entry.time),
         },

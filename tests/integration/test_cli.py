@@ -159,7 +159,6 @@ def test_drift_and_alerts_through_a_running_monitor_drift(
     """`mlctl drift` calls the function by URL; `mlctl alerts --count` reads what it sent."""
     import numpy as np
 
-    from functions.prediction import Prediction
     from functions.prediction_log import Entry, message
     from infra.local.cloud import LocalCloud
     from tests.e2e.functions import FunctionProcess
@@ -186,22 +185,7 @@ def test_drift_and_alerts_through_a_running_monitor_drift(
             X = np.full((150, 1), 0.2)  # far above the training values of bmi
             with local_cloud.pubsub_clients() as (publisher, _):
                 raw = message(
-                    Entry(
-                        "http",
-                        "r",
-                        Prediction(
-                            request_id="r",
-                            transport="http",
-                            model=artifact,
-                            instances=X,
-                            predictions=artifact.predict(X),
-                            latency_ms=1.0,
-                        ),
-                        X,
-                        artifact.predict(X),
-                        1.0,
-                        0.0,
-                    )
+                    Entry("http", "r", artifact, X, artifact.predict(X), len(X), 1.0, 0.0)
                 )
                 publisher.publish(log.path, raw.data, **dict(raw.attributes)).result(timeout=30)
             code = main(["drift", "--url", f"{monitor.url}/"])

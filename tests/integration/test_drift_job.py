@@ -18,7 +18,6 @@ from PIL import Image
 from functions import drift_job, logs, runtime
 from functions.config import Settings
 from functions.drift_job import DriftJob
-from functions.prediction import Prediction
 from functions.prediction_log import Entry, message
 from model.dataset import load_diabetes
 from model.registry import Registry
@@ -62,20 +61,13 @@ def publish_records(local_cloud, topic, artifact, rows_per_record, transports, s
         futures = []
         for index, transport in enumerate(transports):
             X = rng.choice(TRAINING_BMI, rows_per_record).reshape(-1, 1) + shift
-            prediction = Prediction(
-                request_id=f"r{index}",
-                transport=transport,
-                model=artifact,
-                instances=X,
-                predictions=artifact.predict(X),
-                latency_ms=1.0,
-            )
             entry = Entry(
                 transport,
                 f"r{index}",
-                prediction,
+                artifact,
                 X,
-                prediction.predictions,
+                artifact.predict(X),
+                len(X),
                 1.0 + index % 7,
                 time.time(),
             )

@@ -77,9 +77,10 @@ def test_the_record_has_the_contract_fields(trained_artifact):
     entry = prediction_log.Entry(
         "http",
         "req-1",
-        prediction,
+        prediction.model,
         prediction.instances,
         prediction.predictions,
+        len(prediction.predictions),
         1.23456,
         1_800_000_000.25,
     )
