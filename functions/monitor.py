@@ -18,7 +18,6 @@ from functions.drift_job import COMPONENT, DriftJob
 from functions.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-_RETRY_AFTER_SECONDS = 30
 
 
 class BackendUnavailable(ServingError):
@@ -102,5 +101,5 @@ def _error(error: ServingError) -> flask.Response:
     if isinstance(error, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(error.allowed)
     if isinstance(error, BackendUnavailable):
-        response.headers["Retry-After"] = str(_RETRY_AFTER_SECONDS)
+        response.headers["Retry-After"] = str(runtime.settings().retry_after_seconds)
     return response

@@ -1,9 +1,9 @@
 """`drift` and `alerts`: the drift job from a terminal.
 
-`drift` calls the deployed (or local) monitor_drift function rather than computing in this
-process: the function holds the window's lease and runs one window at a time, so a window
-run by hand never splits records with a scheduled one, and it needs no Pub/Sub or Storage
-rights of the person who runs it, only the right to invoke the function.
+`drift` calls the monitor_drift function (make run's, or any URL it can reach; the deployed
+one takes internal traffic only) rather than computing in this process: the function holds
+the window's lease and runs one window at a time, so a window run by hand never splits
+records with a scheduled one.
 """
 
 from __future__ import annotations
