@@ -7,7 +7,6 @@ one place where errors meet HTTP.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -34,7 +33,7 @@ COMPONENT = "predict_batch"
 
 def handle(request: flask.Request) -> flask.Response:
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
+    request_id = trace.request_id(request.headers)
     model_version = None
     prediction = None
     try:

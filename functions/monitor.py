@@ -6,7 +6,6 @@ Cloud Scheduler calls it in the cloud, `make run` every DRIFT_INTERVAL_SECONDS, 
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -29,7 +28,7 @@ class BackendUnavailable(ServingError):
 
 def handle(request: flask.Request) -> flask.Response:
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or os.urandom(16).hex()
+    request_id = trace.request_id(request.headers)
     tracing = trace.fields(request.headers, runtime.settings().project_id)
     fields: dict[str, Any] = {}
     try:

@@ -8,6 +8,7 @@ what the document says.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from functions.bodies import CSV, ENCODINGS, JSON
@@ -32,8 +33,9 @@ _WHEN = {
 _NUMBER = {"type": "number"}
 
 
+@functools.cache
 def document(settings: Settings) -> dict[str, Any]:
-    """The whole OpenAPI 3 document for the limits in settings."""
+    """The whole OpenAPI 3 document for the limits in settings (built once per settings)."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         operations = paths.setdefault(route.path, {})
@@ -172,7 +174,10 @@ def _request_id_header() -> dict[str, Any]:
     return {
         "X-Request-Id": {
             "schema": {"type": "string"},
-            "description": "The request's X-Request-Id, else a new id; in the function's logs",
+            "description": (
+                "The request's X-Request-Id if a plain token of at most 128 characters, "
+                "else a new id; in the function's logs"
+            ),
         }
     }
 

@@ -1,4 +1,5 @@
-"""Trace fields of a log line, so Cloud Logging groups it with the request's trace.
+"""A request's identity in the logs: its request id, and the trace fields with which Cloud
+Logging groups a line with the request's trace.
 
 Cloud Run forwards `traceparent` (W3C Trace Context) and `X-Cloud-Trace-Context`
 (`TRACE_ID/SPAN_ID;o=1`); either becomes `logging.googleapis.com/trace` =
@@ -7,6 +8,7 @@ Cloud Run forwards `traceparent` (W3C Trace Context) and `X-Cloud-Trace-Context`
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +24,17 @@ _TRACEPARENT = re.compile(
 )
 _CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(?:/(?P<span>\d{1,20}))?(?:;o=(?P<o>[01]))?")
 _NO_TRACE = "0" * 32
+# A caller's X-Request-Id is echoed in the answer's header and in the logs: only a plain token.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(headers: Headers | Mapping[str, str]) -> str:
+    """The caller's X-Request-Id when it is a plain token of at most 128 characters, else a
+    new random id."""
+    given = headers.get("X-Request-Id")
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return os.urandom(16).hex()
 
 
 def fields(headers: Headers | Mapping[str, str] | None, project_id: str) -> dict[str, Any]:

@@ -58,3 +58,17 @@ def test_no_usable_header_no_trace(headers):
 
 def test_outside_a_request_there_is_no_trace():
     assert trace.current_request_fields("p") == {}
+
+
+def test_a_plain_request_id_is_kept():
+    assert trace.request_id({"X-Request-Id": "order-42.retry_1:a"}) == "order-42.retry_1:a"
+
+
+@pytest.mark.parametrize(
+    "given", ["", "has space", "x" * 129, "new\\nline", "<script>", "ümlaut"], ids=repr
+)
+def test_anything_else_gets_a_new_request_id(given):
+    made = trace.request_id({"X-Request-Id": given})
+    assert made != given
+    assert len(made) == 32
+    assert int(made, 16) >= 0
