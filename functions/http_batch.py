@@ -74,7 +74,7 @@ def _answer(
         response, model_version = _other(request, route)
         return response, model_version, None
     prediction = predict(_prediction_request(request, route, parameter, request_id, started))
-    return _prediction_response(prediction), prediction.model.version, prediction
+    return _json_response(200, prediction.body()), prediction.model.version, prediction
 
 
 def unrouted(error: Exception) -> flask.Response:
@@ -85,11 +85,6 @@ def unrouted(error: Exception) -> flask.Response:
 
 def _no_route(path: str) -> NotFound:
     return NotFound(f"no route {path!r}: use POST /predict, GET /health or GET /model")
-
-
-def _prediction_response(prediction: Prediction) -> flask.Response:
-    """The success point of HTTP: a request predicted, its reply not sent yet."""
-    return _json_response(200, prediction.body())
 
 
 def _route(request: flask.Request) -> tuple[Route, str]:

@@ -88,31 +88,37 @@ def _base64(encoded: Any) -> bytes | None:
 def handle(event: CloudEvent) -> None:
     started = time.perf_counter()
     request = StreamRequest.from_event(event)
+    tracing = trace.current_request_fields(runtime.settings().project_id)
     try:
-        prediction = predict(request.prediction_request(started))
+        prediction, outcome = _answer(request, started)
     except Exception as error:
         if not isinstance(error, ServingError) and not is_transient(error):
             logs.exception(  # a bug: its traceback, then the retry like any failure
                 f"unhandled {type(error).__name__}: {error}",
                 component=COMPONENT,
                 request_id=request.request_id,
-                **trace.current_request_fields(runtime.settings().project_id),
+                **tracing,
             )
-        if is_transient(error) or not isinstance(error, ServingError):
-            _log(request, started, None, "ERROR", f"will be redelivered: {error}")
-            raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
+        _log(request, started, None, "ERROR", f"will be redelivered: {error}", tracing)
+        raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
+    version = prediction.model.version if prediction is not None else None
+    latency_ms = _log(request, started, version, "INFO", outcome, tracing)
+    if prediction is not None:  # only once its result is out: a failed request is not logged
+        runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
+
+
+def _answer(request: StreamRequest, started: float) -> tuple[Prediction | None, str]:
+    """Predict and publish the result (ok, or an error result for an invalid request): the
+    prediction, if any, and what was published. A transient failure raises."""
+    try:
+        prediction = predict(request.prediction_request(started))
+    except ServingError as error:
+        if is_transient(error):
+            raise
         _reply(request, {"status": "error", **error_body(error)}, None)
-        _log(request, started, None, "INFO", f"published error result: {error.message}")
-        return
-    _reply_prediction(request, prediction)
-    latency_ms = _log(request, started, prediction.model.version, "INFO", "published ok result")
-    # Only once its result is out: a request that failed is not logged.
-    runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
-
-
-def _reply_prediction(request: StreamRequest, prediction: Prediction) -> None:
-    """The success point of the stream: a request predicted, its result not published yet."""
+        return None, f"published error result: {error.message}"
     _reply(request, {"status": "ok", **prediction.body()}, prediction.model.version)
+    return prediction, "published ok result"
 
 
 def _reply(request: StreamRequest, result: dict[str, Any], model_version: int | None) -> None:
@@ -131,7 +137,12 @@ def _reply(request: StreamRequest, result: dict[str, Any], model_version: int | 
 
 
 def _log(
-    request: StreamRequest, started: float, model_version: int | None, severity: str, message: str
+    request: StreamRequest,
+    started: float,
+    model_version: int | None,
+    severity: str,
+    message: str,
+    tracing: dict[str, Any],
 ) -> float:
     """The request's log line; returns its latency in milliseconds."""
     latency_ms = (time.perf_counter() - started) * 1000
@@ -142,6 +153,6 @@ def _log(
         model_version=model_version,
         latency_ms=latency_ms,
         severity=severity,
-        **trace.current_request_fields(runtime.settings().project_id),
+        **tracing,
     )
     return latency_ms
