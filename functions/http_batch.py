@@ -1,8 +1,8 @@
 """`predict_batch`: the HTTP function (docs/http.md).
 
 HTTP receives a request here and replies here; what lies between is the shared core
-(`functions.prediction`). Every ServingError becomes a JSON answer in `_error_response`, the
-one place where errors meet HTTP.
+(`functions.prediction`). Every ServingError becomes a JSON answer in
+`functions.responses.error_response`, the one place where errors meet HTTP.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ import flask
 from functions import logs, openapi, runtime, trace
 from functions.bodies import Body
 from functions.config import Settings
-from functions.errors import MethodNotAllowed, ModelUnavailable, NotFound, ServingError
+from functions.errors import MethodNotAllowed, NotFound, ServingError
 from functions.parsing import Instances, decode_batch_path, decode_stream_path
 from functions.prediction import (
     ModelSelector,
     Prediction,
     PredictionRequest,
     describe,
-    error_body,
     predict,
-    to_json,
 )
+from functions.responses import error_response, json_response
 from functions.routes import Route, match
 
 COMPONENT = "predict_batch"
@@ -39,7 +38,7 @@ def handle(request: flask.Request) -> flask.Response:
     try:
         response, model_version, prediction = _answer(request, request_id, started)
     except ServingError as error:
-        response = _error_response(error)
+        response = error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
         logs.exception(
             f"unhandled {type(error).__name__}: {error}",
@@ -47,7 +46,7 @@ def handle(request: flask.Request) -> flask.Response:
             request_id=request_id,
             **trace.fields(request.headers, runtime.settings().project_id),
         )
-        response = _error_response(ServingError("internal error"))
+        response = error_response(ServingError("internal error"))
     response.headers["X-Request-Id"] = request_id
     latency_ms = (time.perf_counter() - started) * 1000
     if prediction is not None:
@@ -74,13 +73,13 @@ def _answer(
         response, model_version = _other(request, route)
         return response, model_version, None
     prediction = predict(_prediction_request(request, route, parameter, request_id, started))
-    return _json_response(200, prediction.body()), prediction.model.version, prediction
+    return json_response(200, prediction.body()), prediction.model.version, prediction
 
 
 def unrouted(error: Exception) -> flask.Response:
     """A path the framework's own router refuses before `handle` runs (one with a newline,
     say): the same JSON 404 as any other unknown path."""
-    return _error_response(_no_route(flask.request.path))
+    return error_response(_no_route(flask.request.path))
 
 
 def _no_route(path: str) -> NotFound:
@@ -139,21 +138,8 @@ def _selector(request: flask.Request) -> tuple[str | None, str | None]:
 def _other(request: flask.Request, route: Route) -> tuple[flask.Response, int | None]:
     """The routes that predict nothing: health, the model served, the OpenAPI document."""
     if route.name == "health":
-        return _json_response(200, {"status": "ok"}), None
+        return json_response(200, {"status": "ok"}), None
     if route.name == "openapi":
-        return _json_response(200, openapi.document(runtime.settings())), None
+        return json_response(200, openapi.document(runtime.settings())), None
     model = ModelSelector.parse(*_selector(request)).model(runtime.model_cache())
-    return _json_response(200, describe(model)), model.version
-
-
-def _json_response(status: int, body: object) -> flask.Response:
-    return flask.Response(to_json(body), status=status, mimetype="application/json")
-
-
-def _error_response(error: ServingError) -> flask.Response:
-    response = _json_response(error.code, error_body(error))
-    if isinstance(error, MethodNotAllowed):
-        response.headers["Allow"] = ", ".join(error.allowed)
-    if isinstance(error, ModelUnavailable):
-        response.headers["Retry-After"] = str(runtime.settings().retry_after_seconds)
-    return response
+    return json_response(200, describe(model)), model.version

@@ -10,13 +10,11 @@ import time
 from typing import Any
 
 import flask
-import orjson
 
 from functions import logs, runtime, trace
 from functions.drift_job import COMPONENT, DriftJob
 from functions.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
-
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+from functions.responses import error_response, json_response
 
 
 class BackendUnavailable(ServingError):
@@ -35,13 +33,15 @@ def handle(request: flask.Request) -> flask.Response:
         body = _route(request)
         if body.get("window"):
             fields = {"records": body["window"]["records"], "report": body.get("report")}
-        response = _json(200, body)
+        response = json_response(200, body)
     except ServingError as error:
-        response = _error(error)
+        response = error_response(error)
     except Exception as error:
         if is_backend_failure(error):
             logs.error(f"window handed back: {error}", component=COMPONENT, **tracing)
-            response = _error(BackendUnavailable(f"storage or messaging unavailable: {error}"))
+            response = error_response(
+                BackendUnavailable(f"storage or messaging unavailable: {error}")
+            )
         else:  # a bug: its traceback in the log, no stack trace in the answer
             logs.exception(
                 f"unhandled {type(error).__name__}: {error}",
@@ -49,7 +49,7 @@ def handle(request: flask.Request) -> flask.Response:
                 request_id=request_id,
                 **tracing,
             )
-            response = _error(ServingError("internal error"))
+            response = error_response(ServingError("internal error"))
     response.headers["X-Request-Id"] = request_id
     logs.request(
         f"{request.method} {request.path} {response.status_code}",
@@ -87,18 +87,3 @@ def _allow(request: flask.Request, method: str) -> None:
         raise MethodNotAllowed(
             f"{request.path} accepts {method} only, not {request.method}", (method,)
         )
-
-
-def _json(status: int, body: object) -> flask.Response:
-    return flask.Response(
-        orjson.dumps(body, option=_JSON_OPTIONS), status=status, mimetype="application/json"
-    )
-
-
-def _error(error: ServingError) -> flask.Response:
-    response = _json(error.code, {"error": error.to_dict()})
-    if isinstance(error, MethodNotAllowed):
-        response.headers["Allow"] = ", ".join(error.allowed)
-    if isinstance(error, BackendUnavailable):
-        response.headers["Retry-After"] = str(runtime.settings().retry_after_seconds)
-    return response

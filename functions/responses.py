@@ -1,0 +1,23 @@
+"""JSON answers of the HTTP functions, and the one place where a ServingError meets HTTP."""
+
+from __future__ import annotations
+
+import flask
+
+from functions import runtime
+from functions.errors import MethodNotAllowed, ServingError
+from functions.prediction import error_body, to_json
+
+
+def json_response(status: int, body: object) -> flask.Response:
+    return flask.Response(to_json(body), status=status, mimetype="application/json")
+
+
+def error_response(error: ServingError) -> flask.Response:
+    """`{"error": {...}}` with the error's status; `Allow` on a 405, `Retry-After` on a 503."""
+    response = json_response(error.code, error_body(error))
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.allowed)
+    if error.code == 503:  # unavailable for now, whatever the backend: say when to come back
+        response.headers["Retry-After"] = str(runtime.settings().retry_after_seconds)
+    return response
