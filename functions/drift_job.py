@@ -126,8 +126,13 @@ class DriftJob:
         bucket = self.reports_bucket or self.settings.bucket
         min_samples = self.settings.drift_min_samples
         artifacts = {version: self._artifact(model, version) for version in versions}
+        values = {
+            version: drift_report.serving_values(records) for version, records in versions.items()
+        }
         version_reports = [
-            drift_report.version_report(version, records, artifacts[version], min_samples)
+            drift_report.version_report(
+                version, records, values[version], artifacts[version], min_samples
+            )
             for version, records in sorted(versions.items())
         ]
         alerts = drift_report.alerts(version_reports)
@@ -144,7 +149,7 @@ class DriftJob:
         }
         png = drift_report_png(
             f"{model}: drift window of {now:%Y-%m-%d %H:%M:%S} UTC",
-            _panels(version_reports, versions, artifacts),
+            _panels(version_reports, values, artifacts),
         )
         target = self.storage_client.bucket(bucket)
         # The image first: once the JSON exists, everything it names exists too.
@@ -228,19 +233,18 @@ def _overall(versions: Sequence[Mapping[str, Any]]) -> str:
 
 def _panels(
     version_reports: Sequence[Mapping[str, Any]],
-    versions: Mapping[int, list[Record]],
+    values_by_version: Mapping[int, np.ndarray],
     artifacts: Mapping[int, ModelArtifact | None],
 ) -> list[Panel]:
     """Drifting features first, so the figure's first panels are the ones that matter."""
     panels: list[tuple[float, Panel]] = []
     for report in version_reports:
         version = report["version"]
-        records = [r for r in versions[version] if r.features == versions[version][0].features]
-        values = np.concatenate([record.instances for record in records])
+        values = values_by_version[version]
         artifact = artifacts[version]
         for column, feature in enumerate(report["features"]):
             name = feature["feature"]
-            if not report["has_reference"] or artifact is None:
+            if not report["has_reference"] or artifact is None:  # None: for the type checker
                 title = f"v{version} · {name} · no reference · n {feature['n']}"
                 panel = Panel(title, values[:, column], None, None, False)
                 panels.append((-1.0, panel))

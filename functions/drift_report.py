@@ -72,16 +72,27 @@ def group_by_model(records: Sequence[Record]) -> dict[str, dict[int, list[Record
     return grouped
 
 
+def consistent(records: Sequence[Record]) -> list[Record]:
+    """The records with the features of the first: the ones a version's report can compare."""
+    return [record for record in records if record.features == records[0].features]
+
+
+def serving_values(records: Sequence[Record]) -> np.ndarray:
+    """Every instance of a version's consistent records, one row each."""
+    return np.concatenate([record.instances for record in consistent(records)])
+
+
 def version_report(
     version: int,
     records: Sequence[Record],
+    values: np.ndarray,
     artifact: ModelArtifact | None,
     min_samples: int,
 ) -> dict[str, Any]:
-    """Features, predictions and transports of one version's records in the window."""
+    """Features, predictions and transports of one version's records in the window; values
+    are their `serving_values`, computed once for the report and its figure."""
     features = records[0].features
-    consistent = [record for record in records if record.features == features]
-    values = np.concatenate([record.instances for record in consistent])
+    compared_records = consistent(records)
     reference = artifact.reference if artifact is not None else {}
     has_reference = (
         artifact is not None
@@ -112,11 +123,11 @@ def version_report(
         "records": len(records),
         "instances": n,
         "instances_requested": sum(record.instance_count for record in records),
-        "ignored_records": len(records) - len(consistent),
+        "ignored_records": len(records) - len(compared_records),
         "has_reference": has_reference,
         "features": compared,
         "predictions": drift.distribution(
-            np.concatenate([record.predictions for record in consistent])
+            np.concatenate([record.predictions for record in compared_records])
         ),
         "transports": transports(records),
     }
