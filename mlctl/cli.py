@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from model.dataset import (
 from model.gcs import storage_client
 from model.pipeline import read_production, train_register_promote
 from model.registry import Registry, RegistryError
+from model.retraining import upload_of
 from model.trainer import TrainingParameters
 from model.validation import Schema, validate_csv
 
@@ -107,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
-    validation = None
+    validation = production = None
     if args.csv:
-        # The same validation as an upload's: the production version's features and reference.
+        # The same validation as an upload's: the production version's features and reference,
+        # and the same version the gate then compares with.
         production = read_production(registry, args.model)
         rules = retrain_settings(Settings.from_env()).rules
         dataset, validation = validate_csv(
@@ -126,6 +129,7 @@ def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         args.holdout,
         promote=not args.no_promote,
         validation=validation,
+        production=production,
     )
     return outcome.as_dict()
 
@@ -134,10 +138,13 @@ def _upload(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     """Upload to incoming/: the bucket's notification starts retrain."""
     data = args.file.read_bytes()
     name = names.incoming_prefix(args.model) + args.file.name
+    checked = upload_of(registry.bucket_name, name, 0)  # what retrain would make of it
+    if isinstance(checked, str):
+        raise ValueError(f"retrain would ignore this upload: {checked}")
     blob = registry.bucket.blob(name)
     blob.upload_from_string(data, content_type="text/csv")
-    uri = f"gs://{registry.bucket_name}/{name}"
-    return {"uri": uri, "generation": blob.generation, "dataset": f"{uri}#{blob.generation}"}
+    upload = dataclasses.replace(checked, generation=int(blob.generation))
+    return {"uri": upload.uri, "generation": upload.generation, "dataset": upload.dataset}
 
 
 def _export(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:

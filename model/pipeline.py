@@ -153,13 +153,16 @@ def train_register_promote(
     promote: bool = True,
     alias: str = SERVING_ALIAS,
     validation: ValidationReport | None = None,
+    production: Production | None = None,
 ) -> Outcome:
     """Register a new version; move `alias` to it only if it passes the gate.
 
-    `validation` is the report of data already validated (an uploaded CSV); bundled data is
-    validated here against the production version's training reference.
+    `validation` is the report of data already validated (an uploaded CSV) against
+    `production`, the version it was read with; bundled data is validated here against the
+    production version's training reference.
     """
-    production = read_production(registry, name, alias)
+    if production is None:
+        production = read_production(registry, name, alias)
     if validation is None:
         same_features = (
             production.model is not None and production.model.features == dataset.features
