@@ -11,11 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from google.api_core import grpc_helpers
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import pubsub_v1
 from google.cloud import storage as storage_module
 from google.pubsub_v1 import PublishRequest, PublishResponse
-from google.pubsub_v1.services.publisher import PublisherClient as GapicPublisher
 
 from functions.config import Settings
 from functions.model_cache import ModelCache
@@ -30,7 +28,6 @@ _settings: Settings | None = None
 _storage: storage_module.Client | None = None
 _cache: ModelCache | None = None
 _publisher: pubsub_v1.PublisherClient | None = None
-_result_publisher: GapicPublisher | None = None
 _publish_rpc: Callable[..., Any] | None = None
 _registry: Registry | None = None
 _ledger: RunLedger | None = None
@@ -94,34 +91,22 @@ def prediction_log() -> PredictionLog:
 
 
 def publish_rpc() -> Callable[..., Any]:
-    """The Publish RPC on the channel of one process-wide client (its credentials, or the
-    emulator's plaintext), for calls that wait for their own answer: it takes and returns
-    plain protobuf messages, and raises google.api_core exceptions."""
-    global _result_publisher, _publish_rpc
+    """The Publish RPC on the process's publisher channel (its credentials, or the emulator's
+    plaintext), for calls that wait for their own answer: it takes and returns plain
+    protobuf messages, and raises google.api_core exceptions."""
+    global _publish_rpc
     if _publish_rpc is not None:
         return _publish_rpc  # every result takes this path: no lock
+    channel = publisher().transport.grpc_channel
     with _lock:
         if _publish_rpc is None:
-            _result_publisher = GapicPublisher(**_emulator_options())
-            stub = _result_publisher.transport.grpc_channel.unary_unary(
+            stub = channel.unary_unary(
                 _PUBLISH_METHOD,
                 request_serializer=PublishRequest.pb().SerializeToString,
                 response_deserializer=PublishResponse.pb().FromString,
             )
             _publish_rpc = grpc_helpers.wrap_errors(stub)
         return _publish_rpc
-
-
-def _emulator_options() -> dict[str, object]:
-    """What pubsub_v1.PublisherClient does when PUBSUB_EMULATOR_HOST is set: plaintext,
-    no credentials."""
-    host = os.environ.get("PUBSUB_EMULATOR_HOST")
-    if not host:
-        return {}
-    return {
-        "client_options": {"api_endpoint": host},
-        "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
-    }
 
 
 def topic_path(topic: str) -> str:
@@ -170,18 +155,17 @@ def model_cache() -> ModelCache:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _publisher, _result_publisher, _publish_rpc
+    global _settings, _storage, _cache, _publisher, _publish_rpc
     global _registry, _ledger, _prediction_log, _subscriber
     with _lock:
         if _publisher is not None:
             _publisher.stop()  # flush and end its threads, so none outlives the test
-        if _result_publisher is not None:
-            _result_publisher.transport.close()  # its channel, likewise
+            _publisher.transport.close()  # its channel, which results are published on too
         if _prediction_log is not None:
             _prediction_log.stop()  # publish what is queued, end its thread
         if _subscriber is not None:
             _subscriber.close()
-        _settings = _storage = _cache = _publisher = _result_publisher = _publish_rpc = None
+        _settings = _storage = _cache = _publisher = _publish_rpc = None
         _registry = _ledger = _prediction_log = _subscriber = None
 
 
