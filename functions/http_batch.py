@@ -36,7 +36,7 @@ def handle(request: flask.Request) -> flask.Response:
     model_version = None
     prediction = None
     try:
-        response, model_version, prediction = _answer(request, request_id, started)
+        response, model_version, prediction = _answer(request, request_id)
     except ServingError as error:
         response = error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
@@ -50,7 +50,7 @@ def handle(request: flask.Request) -> flask.Response:
     response.headers["X-Request-Id"] = request_id
     latency_ms = (time.perf_counter() - started) * 1000
     if prediction is not None:
-        runtime.prediction_log().record("http", request_id, prediction, latency_ms)
+        runtime.prediction_log().record(prediction, latency_ms)
     logs.request(
         f"{request.method} {request.path} {response.status_code}",
         component=COMPONENT,
@@ -65,14 +65,14 @@ def handle(request: flask.Request) -> flask.Response:
 
 
 def _answer(
-    request: flask.Request, request_id: str, started: float
+    request: flask.Request, request_id: str
 ) -> tuple[flask.Response, int | None, Prediction | None]:
     """The answer to a request, the model version that made it and its prediction, if any."""
     route, parameter = _route(request)
     if route.name not in _DECODERS:
         response, model_version = _other(request, route)
         return response, model_version, None
-    prediction = predict(_prediction_request(request, route, parameter, request_id, started))
+    prediction = predict(_prediction_request(request, route, parameter, request_id))
     return json_response(200, prediction.body()), prediction.model.version, prediction
 
 
@@ -122,11 +122,11 @@ _DECODERS = {"predict": _body, "batch_path": _batch_path, "stream_path": _stream
 
 
 def _prediction_request(
-    request: flask.Request, route: Route, parameter: str, request_id: str, started: float
+    request: flask.Request, route: Route, parameter: str, request_id: str
 ) -> PredictionRequest:
     version, alias = _selector(request)
     decode = _DECODERS[route.name](request, parameter)
-    return PredictionRequest(request_id, "http", decode, version, alias, started)
+    return PredictionRequest(request_id, "http", decode, version, alias)
 
 
 def _selector(request: flask.Request) -> tuple[str | None, str | None]:

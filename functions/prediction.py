@@ -7,9 +7,8 @@ everything between is this one path (docs/http.md, docs/stream.md).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -65,7 +64,6 @@ class PredictionRequest:
     decode: Callable[[Settings], Instances]  # a Body's, or the seed URLs' path decoder
     version: str | None = None  # ?version= or the message's attribute, unparsed
     alias: str | None = None
-    started: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,6 @@ class Prediction:
     model: ModelArtifact
     instances: np.ndarray  # the validated matrix, one row per instance, model.features wide
     predictions: np.ndarray
-    latency_ms: float  # from the transport's receipt of the request to the predictions
 
     def body(self) -> dict[str, Any]:
         """The success body of docs/http.md; the stream's result adds its request id."""
@@ -99,7 +96,6 @@ def predict(request: PredictionRequest, models: ModelSource | None = None) -> Pr
         model=model,
         instances=matrix,
         predictions=predictions,
-        latency_ms=(time.perf_counter() - request.started) * 1000,
     )
 
 

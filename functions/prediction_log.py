@@ -90,9 +90,7 @@ class PredictionLog:
         self._last_error = ""
         self._reported_at = -REPORT_SECONDS  # the first drop is reported at once
 
-    def record(
-        self, transport: str, request_id: str, prediction: Prediction, latency_ms: float
-    ) -> None:
+    def record(self, prediction: Prediction, latency_ms: float) -> None:
         """Queue one successful request's record, if sampled; never raises, never blocks."""
         if self._sample_rate < 1.0 and self._random.random() >= self._sample_rate:
             return
@@ -108,8 +106,8 @@ class PredictionLog:
             instances, predictions = instances[rows], predictions[rows]
         self._pending.append(
             Entry(
-                transport,
-                request_id,
+                prediction.transport,
+                prediction.request_id,
                 prediction.model,
                 instances,
                 predictions,

@@ -47,7 +47,7 @@ class StreamRequest:
         request_id = attributes.get("request_id") or str(message_id)
         return cls(request_id, _base64(message.get("data")), attributes)
 
-    def prediction_request(self, started: float) -> PredictionRequest:
+    def prediction_request(self) -> PredictionRequest:
         """The request as the core takes it: the data is the body, the attributes its headers."""
         return PredictionRequest(
             self.request_id,
@@ -55,7 +55,6 @@ class StreamRequest:
             self._decode,
             self.attributes.get("version"),
             self.attributes.get("alias"),
-            started,
         )
 
     def _decode(self, config: Settings) -> Instances:
@@ -90,7 +89,7 @@ def handle(event: CloudEvent) -> None:
     request = StreamRequest.from_event(event)
     tracing = trace.current_request_fields(runtime.settings().project_id)
     try:
-        prediction, outcome = _answer(request, started)
+        prediction, outcome = _answer(request)
     except Exception as error:
         if not isinstance(error, ServingError) and not is_transient(error):
             logs.exception(  # a bug: its traceback, then the retry like any failure
@@ -104,14 +103,14 @@ def handle(event: CloudEvent) -> None:
     version = prediction.model.version if prediction is not None else None
     latency_ms = _log(request, started, version, "INFO", outcome, tracing)
     if prediction is not None:  # only once its result is out: a failed request is not logged
-        runtime.prediction_log().record("stream", request.request_id, prediction, latency_ms)
+        runtime.prediction_log().record(prediction, latency_ms)
 
 
-def _answer(request: StreamRequest, started: float) -> tuple[Prediction | None, str]:
+def _answer(request: StreamRequest) -> tuple[Prediction | None, str]:
     """Predict and publish the result (ok, or an error result for an invalid request): the
     prediction, if any, and what was published. A transient failure raises."""
     try:
-        prediction = predict(request.prediction_request(started))
+        prediction = predict(request.prediction_request())
     except ServingError as error:
         if is_transient(error):
             raise

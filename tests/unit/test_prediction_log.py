@@ -52,15 +52,14 @@ def a_log(publisher, sample_rate=1.0, max_instances=1_000) -> PredictionLog:
     )
 
 
-def a_prediction(artifact, rows: int) -> Prediction:
+def a_prediction(artifact, rows: int, request_id: str = "r-1", transport="http") -> Prediction:
     instances = np.arange(rows, dtype=np.float64).reshape(rows, 1) / 1000
     return Prediction(
-        request_id="r-1",
-        transport="http",
+        request_id=request_id,
+        transport=transport,
         model=artifact,
         instances=instances,
         predictions=artifact.predict(instances),
-        latency_ms=1.0,
     )
 
 
@@ -112,7 +111,7 @@ def test_the_record_has_the_contract_fields(trained_artifact):
 def test_records_are_published_in_batches(publisher, trained_artifact):
     log = a_log(publisher)
     for index in range(2_500):
-        log.record("stream", f"r{index}", a_prediction(trained_artifact, 1), 0.5)
+        log.record(a_prediction(trained_artifact, 1, f"r{index}", "stream"), 0.5)
     log.stop()
     assert log.published == 2_500
     assert len(publisher.messages()) == 2_500
@@ -122,8 +121,8 @@ def test_records_are_published_in_batches(publisher, trained_artifact):
 
 def test_a_large_request_logs_a_uniform_sample_with_the_total(publisher, trained_artifact):
     log = a_log(publisher, max_instances=100)
-    prediction = a_prediction(trained_artifact, 5_000)
-    log.record("http", "big", prediction, 3.0)
+    prediction = a_prediction(trained_artifact, 5_000, "big")
+    log.record(prediction, 3.0)
     log.stop()
     (raw,) = publisher.messages()
     record = json.loads(raw.data)
@@ -139,14 +138,14 @@ def test_a_large_request_logs_a_uniform_sample_with_the_total(publisher, trained
 def test_the_sample_rate_logs_that_share_of_requests(publisher, trained_artifact):
     log = a_log(publisher, sample_rate=0.25)
     for index in range(4_000):
-        log.record("http", f"r{index}", a_prediction(trained_artifact, 1), 0.1)
+        log.record(a_prediction(trained_artifact, 1, f"r{index}", "http"), 0.1)
     log.stop()
     assert 800 <= log.published <= 1_200
 
 
 def test_a_zero_sample_rate_logs_nothing_and_starts_no_thread(publisher, trained_artifact):
     log = a_log(publisher, sample_rate=0.0)
-    log.record("http", "r", a_prediction(trained_artifact, 1), 0.1)
+    log.record(a_prediction(trained_artifact, 1, "r", "http"), 0.1)
     log.stop()
     assert log.published == 0
     assert not publisher.called.is_set()
@@ -157,7 +156,7 @@ def test_a_failing_topic_drops_and_counts_and_says_so(publisher, trained_artifac
     log = a_log(publisher)
     started = time.perf_counter()
     for index in range(10):
-        log.record("http", f"r{index}", a_prediction(trained_artifact, 1), 0.1)
+        log.record(a_prediction(trained_artifact, 1, f"r{index}", "http"), 0.1)
     assert time.perf_counter() - started < 0.5  # the request path never waits for Pub/Sub
     wait_for(lambda: log.dropped == 10)
     log.stop()
@@ -185,10 +184,10 @@ def test_a_full_queue_drops_instead_of_growing(publisher, trained_artifact, monk
 
     publisher.publish = slow
     log = a_log(publisher)
-    log.record("http", "first", a_prediction(trained_artifact, 1), 0.1)
+    log.record(a_prediction(trained_artifact, 1, "first", "http"), 0.1)
     wait_for(entered.is_set)  # the thread is stuck in its first publish
     for index in range(8):
-        log.record("http", f"r{index}", a_prediction(trained_artifact, 1), 0.1)
+        log.record(a_prediction(trained_artifact, 1, f"r{index}", "http"), 0.1)
     assert log.dropped == 3
     release.set()
     log.stop()
