@@ -19,12 +19,12 @@ from typing import Any
 
 from functions.config import Settings
 from infra import names
+from infra.local.processes import http_post_json
 from mlctl import messaging
 
 LOCAL_PORT = names.FUNCTIONS["monitor_drift"][1]
 TIMEOUT_SECONDS = 300.0
 # urllib would send loopback requests through an http_proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def add_commands(commands: Any, settings: Settings) -> None:
@@ -52,10 +52,8 @@ def add_commands(commands: Any, settings: Settings) -> None:
 
 def drift(args: argparse.Namespace) -> int:
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    request = urllib.request.Request(args.url, data=b"", method="POST", headers=headers)
     try:
-        with _DIRECT.open(request, timeout=TIMEOUT_SECONDS) as response:
-            report = json.loads(response.read())
+        report = http_post_json(args.url, TIMEOUT_SECONDS, headers)
     except urllib.error.HTTPError as error:
         body = error.read().decode(errors="replace")
         print(f"error: {args.url} answered {error.code}: {body}", file=sys.stderr)

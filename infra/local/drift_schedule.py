@@ -7,7 +7,6 @@ Stdlib only, like the rest of the launcher.
 
 from __future__ import annotations
 
-import json
 import threading
 import urllib.error
 import urllib.request
@@ -15,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from infra.local.errors import LocalCloudError
+from infra.local.processes import http_post_json
 
 DEFAULT_INTERVAL_SECONDS = 60.0
 REQUEST_TIMEOUT = 300.0  # the function's timeout in the cloud
 # urllib would route loopback traffic through an http_proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def interval_from_environ(environ: Mapping[str, str]) -> float:
@@ -54,10 +53,8 @@ def _every(url: str, interval: float, stop: threading.Event) -> None:
 
 def run_window(url: str) -> str | None:
     """POST url once; a line to print, None for an empty window."""
-    request = urllib.request.Request(url, data=b"", method="POST")
     try:
-        with _DIRECT.open(request, timeout=REQUEST_TIMEOUT) as response:
-            report = json.loads(response.read())
+        report = http_post_json(url, REQUEST_TIMEOUT)
     except urllib.error.HTTPError as error:
         return (
             f"drift window failed: HTTP {error.code} {error.read()[:300].decode(errors='replace')}"

@@ -8,6 +8,7 @@ chatty child never blocks on a full pipe. Stdlib only.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra.local.errors import LocalCloudError
 
@@ -129,6 +131,14 @@ def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes] | None:
         return error.code, error.read()
     except (OSError, urllib.error.URLError):
         return None
+
+
+def http_post_json(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> Any:
+    """POST url with an empty body, never through a proxy; its JSON answer. An answer other
+    than 2xx raises urllib.error.HTTPError."""
+    request = urllib.request.Request(url, data=b"", method="POST", headers=dict(headers or {}))
+    with _DIRECT.open(request, timeout=timeout) as response:
+        return json.loads(response.read())
 
 
 def wait_http_ok(

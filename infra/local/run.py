@@ -79,6 +79,7 @@ class RunConfig:
     cloud: CloudConfig
     model_name: str
     function_ports: Mapping[str, int]
+    drift_interval_seconds: float
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunConfig:
@@ -91,7 +92,12 @@ class RunConfig:
             name: port_from_environ(environ, f"{name.upper()}_PORT") or default_port
             for name, (_, default_port) in names.FUNCTIONS.items()
         }
-        return cls(cloud, environ.get("MODEL_NAME") or names.MODEL_NAME, ports)
+        return cls(
+            cloud,
+            environ.get("MODEL_NAME") or names.MODEL_NAME,
+            ports,
+            drift_schedule.interval_from_environ(environ),  # refused before anything starts
+        )
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:
@@ -155,7 +161,7 @@ def _start(cloud: LocalCloud, config: RunConfig, began: float) -> None:
     if "retrain" in running:
         report.upload_instructions(cloud, config.model_name)
     if "monitor_drift" in running:
-        interval = drift_schedule.interval_from_environ(os.environ)
+        interval = config.drift_interval_seconds
         drift_schedule.start(running["monitor_drift"].url + "/", interval)
         print(f"drift windows every {interval:g} s: POST {running['monitor_drift'].url}/")
     print(f"ready in {time.monotonic() - began:.1f} s")
