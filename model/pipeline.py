@@ -12,13 +12,13 @@ from typing import Any
 
 from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact
-from model.dataset import SEED_HOLDOUT_ROWS, Dataset, holdout_split
+from model.dataset import SEED_HOLDOUT_ROWS, Dataset
 from model.gate import GateDecision, decide
 from model.plots import prediction_report_png
 from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.trainer import TrainingParameters
-from model.training import train_on_split
-from model.validation import InvalidData, Schema, ValidationReport, validate
+from model.training import train
+from model.validation import Schema, ValidationReport
 
 # Each round is one lost compare-and-swap: another promotion won and we compare again.
 MAX_GATE_ROUNDS = 20
@@ -163,24 +163,16 @@ def train_register_promote(
     """
     if production is None:
         production = read_production(registry, name, alias)
-    if validation is None:
+    schema = None
+    if validation is None:  # bundled data: checked against the production reference here
         same_features = (
             production.model is not None and production.model.features == dataset.features
         )
         reference = production.model.reference if production.model and same_features else None
-        validation = validate(dataset, Schema(reference=reference))
-        if not validation.ok:
-            raise InvalidData(validation)
-    split = holdout_split(dataset, holdout_rows)
-    run = train_on_split(
-        split,
-        name,
-        params,
-        validation,
-        dataset.fingerprint(),
-        {"split": {"method": "last rows", "holdout_rows": holdout_rows}},
-    )
+        schema = Schema(reference=reference)
+    run = train(dataset, name, params, holdout_rows, schema, validation)
     candidate = registry.register(run.artifact)
-    gate = gate_and_promote(registry, candidate, split.holdout, production, alias, promote)
-    write_report(registry, candidate, split.holdout, validation, gate)
+    holdout = run.split.holdout
+    gate = gate_and_promote(registry, candidate, holdout, production, alias, promote)
+    write_report(registry, candidate, holdout, run.validation, gate)
     return Outcome(model=candidate, decision=gate.decision, promoted=gate.promoted)

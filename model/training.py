@@ -25,9 +25,6 @@ class TrainingRun:
     split: Split
     validation: ValidationReport
 
-    def holdout_predictions(self) -> Any:
-        return self.artifact.predict(self.split.holdout.X)
-
 
 def train(
     dataset: Dataset,
@@ -35,9 +32,12 @@ def train(
     params: TrainingParameters | None = None,
     holdout_rows: int = SEED_HOLDOUT_ROWS,
     schema: Schema | None = None,
+    validation: ValidationReport | None = None,
 ) -> TrainingRun:
-    """Validate, then train on all but the last `holdout_rows` rows and evaluate on those."""
-    validation = validate(dataset, schema)
+    """Validate (unless `validation` is the report of data already validated), then train on
+    all but the last `holdout_rows` rows and evaluate on those."""
+    if validation is None:
+        validation = validate(dataset, schema)
     if not validation.ok:
         raise InvalidData(validation)
     split = holdout_split(dataset, holdout_rows)
