@@ -17,7 +17,7 @@ from infra.names import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, seeded_split
 from model.events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
-from model.pipeline import GateOutcome, Production, gate_and_promote, read_production, write_report
+from model.pipeline import Production, gate_and_promote, read_production, write_report
 from model.registry import Registry
 from model.runs import Claim, RunLedger, run_path
 from model.trainer import TrainingParameters
@@ -89,18 +89,20 @@ def retrain(
     except InvalidData as invalid:
         event = _invalid(upload, production, invalid.report)
         return ModelEvent.from_data(ledger.finish(claim, event.data()))
+    # Reading and validating a large file takes seconds: say so before training, so a
+    # duplicate delivery does not take this live attempt for a dead one.
+    claim = ledger.heartbeat(claim)
     # Valid data has a target that varies, so at least 2 rows: one can always be held out.
     split = seeded_split(dataset, settings.holdout_fraction, settings.seed)
     candidate, claim = _candidate(
         registry, ledger, claim, upload, split, dataset, validation, settings
     )
+    # A report means an earlier attempt decided and died before recording it: its decision.
     report = registry.report_if_any(upload.model, candidate.version)
-    if report is not None:  # an earlier attempt decided and died before recording it
-        event = _event_from_report(upload, candidate, report)
-    else:
+    if report is None:
         gate = gate_and_promote(registry, candidate, split.holdout, production, settings.alias)
-        write_report(registry, candidate, split.holdout, validation, gate)
-        event = _decided(upload, candidate, gate)
+        report = write_report(registry, candidate, split.holdout, validation, gate)
+    event = _decided(upload, candidate, report["gate"])
     return ModelEvent.from_data(ledger.finish(claim, event.data()))
 
 
@@ -152,25 +154,8 @@ def _invalid(upload: Upload, production: Production, report: ValidationReport) -
     )
 
 
-def _decided(upload: Upload, candidate: ModelArtifact, gate: GateOutcome) -> ModelEvent:
-    return ModelEvent(
-        event=PROMOTED if gate.promoted else REJECTED,
-        model=upload.model,
-        version=candidate.version,
-        production_version=gate.serving_version,
-        dataset=upload.dataset,
-        metrics={
-            "candidate": gate.decision.candidate_metrics,
-            "production": gate.decision.production_metrics,
-        },
-        reasons=list(gate.decision.reasons),
-    )
-
-
-def _event_from_report(
-    upload: Upload, candidate: ModelArtifact, report: dict[str, Any]
-) -> ModelEvent:
-    gate = report["gate"]
+def _decided(upload: Upload, candidate: ModelArtifact, gate: dict[str, Any]) -> ModelEvent:
+    """The event of a gate's decision, as its report records it."""
     return ModelEvent(
         event=PROMOTED if gate.get("promoted") else REJECTED,
         model=upload.model,
