@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench venv checkov-venv prerequisites deploy clean
+.PHONY: run test lint format bench soak venv checkov-venv prerequisites deploy clean
 
 ## run: start the local cloud and every function, serve until Ctrl-C
 run: prerequisites venv
@@ -34,6 +34,11 @@ bench: prerequisites venv
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
 		echo "wrk could not be installed: bench uses its Python load client instead"
 	@$(PY) -m bench
+
+## soak: the whole local system under load, faults and bad input into soak/results.json;
+## exits 1 on any missed target (README "What it survives"; under 15 minutes)
+soak: prerequisites venv
+	@$(PY) -m soak
 
 ## deploy: the whole system into a Google Cloud project (README "Deploy to Google Cloud")
 # make deploy PROJECT_ID=my-project REGION=europe-west1 [BUCKET=...] [STATE_BUCKET=...]
