@@ -16,6 +16,7 @@ from cloudevents.http import CloudEvent
 
 # The shape of a one-instance prediction answer, so both send the same bytes back.
 _BODY = b'{"predictions":[206.1],"model":{"name":"diabetes-bmi","version":1}}'
+FLOOR_SOURCE = "bench/floor.py"  # as functions-framework's --source, from the repository
 RECEIVED = "STREAM_FLOOR_RECEIVED"  # the mark of stream_floor's lines in its log
 
 

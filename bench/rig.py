@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from bench.floor import FLOOR_SOURCE
 from infra import names
 from infra.local.cloud import PUBSUB_EMULATOR, LocalCloud, free_port
 from infra.local.processes import Child
@@ -18,7 +19,6 @@ from model.registry import Registry
 
 ROOT = REPOSITORY_ROOT
 LOG_DIR = ROOT / ".local" / "bench" / "logs"  # git-ignored, like make run's logs
-FLOOR_SOURCE = "bench/floor.py"
 # The serving functions log every request to a topic of their own with no subscription: the
 # publishing costs what it costs in production, and the emulator keeps nothing.
 PREDICTION_LOG_TOPIC = "bench-prediction-log"

@@ -27,7 +27,7 @@ MEDIA_TYPES = (JSON, CSV)
 GZIP = "gzip"
 IDENTITY = "identity"
 ENCODINGS = (IDENTITY, GZIP)
-_DECODERS: dict[str, Callable[[bytes, int], Instances]] = {JSON: decode_json, CSV: decode_csv}
+DECODERS: dict[str, Callable[[bytes, int], Instances]] = {JSON: decode_json, CSV: decode_csv}
 _GZIP_WINDOW = 16 + zlib.MAX_WBITS  # a gzip header and trailer, nothing else
 
 
@@ -42,6 +42,12 @@ class Body:
 
     def decode(self, config: Settings) -> Instances:
         """The instances in the body, or the ServingError that says what is wrong with it."""
+        media_type, data = self.read_all(config)
+        return DECODERS[media_type](data, config.max_instances)
+
+    def read_all(self, config: Settings) -> tuple[str, bytes]:
+        """The body's media type and its bytes (decompressed), within the limits: steps 1-4
+        but the syntax."""
         limit = config.max_body_bytes
         if self.length is not None and self.length > limit:
             raise too_large(limit)
@@ -53,7 +59,7 @@ class Body:
             data = _gunzip(data, limit)
         if not data:
             raise InvalidArgument(f'the body is empty: send {{"instances": [...]}} as {JSON}')
-        return _DECODERS[media_type](data, config.max_instances)
+        return media_type, data
 
     def _media_type(self) -> tuple[str, bool]:
         """The media type, and whether the body is gzipped; 415 for anything else."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import flask
 
@@ -32,7 +33,8 @@ COMPONENT = "predict_batch"
 
 def handle(request: flask.Request) -> flask.Response:
     started = time.perf_counter()
-    request_id = trace.request_id(request.headers)
+    environ = request.environ  # headers read from it directly: no header object per request
+    request_id = trace.given_or_new_request_id(environ.get("HTTP_X_REQUEST_ID"))
     model_version = None
     prediction = None
     try:
@@ -44,7 +46,7 @@ def handle(request: flask.Request) -> flask.Response:
             f"unhandled {type(error).__name__}: {error}",
             component=COMPONENT,
             request_id=request_id,
-            **trace.fields(request.headers, runtime.settings().project_id),
+            **trace.environ_fields(environ, runtime.settings().project_id),
         )
         response = error_response(ServingError("internal error"))
     response.headers["X-Request-Id"] = request_id
@@ -59,7 +61,7 @@ def handle(request: flask.Request) -> flask.Response:
         latency_ms=latency_ms,
         severity="INFO" if response.status_code < 500 else "ERROR",
         status=response.status_code,
-        **trace.fields(request.headers, runtime.settings().project_id),
+        **trace.environ_fields(environ, runtime.settings().project_id),
     )
     return response
 
@@ -68,7 +70,7 @@ def _answer(
     request: flask.Request, request_id: str
 ) -> tuple[flask.Response, int | None, Prediction | None]:
     """The answer to a request, the model version that made it and its prediction, if any."""
-    route, parameter = _route(request)
+    route, parameter = route_of(request)
     if route.name not in _DECODERS:
         response, model_version = _other(request, route)
         return response, model_version, None
@@ -86,7 +88,7 @@ def _no_route(path: str) -> NotFound:
     return NotFound(f"no route {path!r}: use POST /predict, GET /health or GET /model")
 
 
-def _route(request: flask.Request) -> tuple[Route, str]:
+def route_of(request: flask.Request) -> tuple[Route, str]:
     """The route of the request's path, if it allows the method, and the path's parameter."""
     found = match(request.path)
     if found is None:
@@ -101,12 +103,27 @@ def _route(request: flask.Request) -> tuple[Route, str]:
 
 
 def _body(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
+    return body_of(request).decode
+
+
+def body_of(request: flask.Request) -> Body:
+    environ = request.environ
     return Body(
-        read=request.stream.read,
+        read=body_stream(request).read,
         length=request.content_length,
-        content_type=request.content_type,
-        content_encoding=request.headers.get("Content-Encoding"),
-    ).decode
+        content_type=environ.get("CONTENT_TYPE"),
+        content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
+    )
+
+
+def body_stream(request: flask.Request) -> Any:
+    """The body as the server hands it over. A server that ends the body itself (gunicorn
+    says so with `wsgi.input_terminated`) gets no wrapper, as werkzeug would give it none;
+    it just costs less than `request.stream` to find out."""
+    environ = request.environ
+    if environ.get("wsgi.input_terminated"):
+        return environ["wsgi.input"]
+    return request.stream
 
 
 def _batch_path(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
@@ -124,12 +141,12 @@ _DECODERS = {"predict": _body, "batch_path": _batch_path, "stream_path": _stream
 def _prediction_request(
     request: flask.Request, route: Route, parameter: str, request_id: str
 ) -> PredictionRequest:
-    version, alias = _selector(request)
+    version, alias = selector_of(request)
     decode = _DECODERS[route.name](request, parameter)
     return PredictionRequest(request_id, "http", decode, version, alias)
 
 
-def _selector(request: flask.Request) -> tuple[str | None, str | None]:
+def selector_of(request: flask.Request) -> tuple[str | None, str | None]:
     if not request.query_string:
         return None, None  # most requests: skip parsing the query
     return request.args.get("version"), request.args.get("alias")
@@ -141,5 +158,5 @@ def _other(request: flask.Request, route: Route) -> tuple[flask.Response, int | 
         return json_response(200, {"status": "ok"}), None
     if route.name == "openapi":
         return json_response(200, openapi.document(runtime.settings())), None
-    model = ModelSelector.parse(*_selector(request)).model(runtime.model_cache())
+    model = ModelSelector.parse(*selector_of(request)).model(runtime.model_cache())
     return json_response(200, describe(model)), model.version

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -91,7 +92,13 @@ def flush() -> None:
 def _timestamp() -> str:
     """RFC 3339 with milliseconds in UTC, which Cloud Logging reads as the entry's time."""
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return f"{_utc_second(int(now))}.{int(now % 1 * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """The lines of one second share their formatted prefix: formatted once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def _start_flusher() -> None:

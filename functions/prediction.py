@@ -89,7 +89,7 @@ def predict(request: PredictionRequest, models: ModelSource | None = None) -> Pr
     selector = ModelSelector.parse(request.version, request.alias)
     model = selector.model(models or runtime.model_cache())
     matrix = instances.matrix(model.features)
-    predictions = _finite_predictions(model, matrix)
+    predictions = finite_predictions(model, matrix)
     return Prediction(
         request_id=request.request_id,
         transport=request.transport,
@@ -99,7 +99,7 @@ def predict(request: PredictionRequest, models: ModelSource | None = None) -> Pr
     )
 
 
-def _finite_predictions(model: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
+def finite_predictions(model: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
     """The model's predictions, all finite: a value near the float limit may overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
         predictions = model.predict(matrix)

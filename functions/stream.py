@@ -98,10 +98,10 @@ def handle(event: CloudEvent) -> None:
                 request_id=request.request_id,
                 **tracing,
             )
-        _log(request, started, None, "ERROR", f"will be redelivered: {error}", tracing)
+        log_request(request, started, None, "ERROR", f"will be redelivered: {error}", tracing)
         raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
     version = prediction.model.version if prediction is not None else None
-    latency_ms = _log(request, started, version, "INFO", outcome, tracing)
+    latency_ms = log_request(request, started, version, "INFO", outcome, tracing)
     if prediction is not None:  # only once its result is out: a failed request is not logged
         runtime.prediction_log().record(prediction, latency_ms)
 
@@ -114,13 +114,13 @@ def _answer(request: StreamRequest) -> tuple[Prediction | None, str]:
     except ServingError as error:
         if is_transient(error):
             raise
-        _reply(request, {"status": "error", **error_body(error)}, None)
+        reply(request, {"status": "error", **error_body(error)}, None)
         return None, f"published error result: {error.message}"
-    _reply(request, {"status": "ok", **prediction.body()}, prediction.model.version)
+    reply(request, {"status": "ok", **prediction.body()}, prediction.model.version)
     return prediction, "published ok result"
 
 
-def _reply(request: StreamRequest, result: dict[str, Any], model_version: int | None) -> None:
+def reply(request: StreamRequest, result: dict[str, Any], model_version: int | None) -> None:
     """Publish the result and wait for its confirmation: a lost result must fail the call."""
     config = runtime.settings()
     publishing.publish_confirmed(
@@ -135,7 +135,7 @@ def _reply(request: StreamRequest, result: dict[str, Any], model_version: int | 
     )
 
 
-def _log(
+def log_request(
     request: StreamRequest,
     started: float,
     model_version: int | None,

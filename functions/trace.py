@@ -9,6 +9,7 @@ Cloud Run forwards `traceparent` (W3C Trace Context) and `X-Cloud-Trace-Context`
 from __future__ import annotations
 
 import os
+import random
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,29 +27,61 @@ _CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(?:/(?P<span>\d{1,20}))?(
 _NO_TRACE = "0" * 32
 # A caller's X-Request-Id is echoed in the answer's header and in the logs: only a plain token.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ids = random.Random(os.urandom(32))
+
+
+def _reseed_ids() -> None:
+    """A forked child (a gunicorn worker) must not repeat its parent's or a sibling's ids."""
+    _ids.seed(os.urandom(32))
 
 
 def request_id(headers: Headers | Mapping[str, str]) -> str:
     """The caller's X-Request-Id when it is a plain token of at most 128 characters, else a
     new random id."""
-    given = headers.get("X-Request-Id")
+    return given_or_new_request_id(headers.get("X-Request-Id"))
+
+
+def given_or_new_request_id(given: str | None) -> str:
+    """request_id for the header's value, when the caller has it at hand (a WSGI environ's
+    `HTTP_X_REQUEST_ID`: no header object to build)."""
     if given and _REQUEST_ID.fullmatch(given):
         return given
-    return os.urandom(16).hex()
+    # Not os.urandom: it releases the GIL, which hands the request's core to any thread
+    # waiting for it. Unique, not secret: seeded from os.urandom per process.
+    return f"{_ids.getrandbits(128):032x}"
 
 
 def fields(headers: Headers | Mapping[str, str] | None, project_id: str) -> dict[str, Any]:
     """The trace fields for a request with these headers; empty when it carries none."""
-    if not headers:
+    if headers is None:  # not `not headers`: the length of a WSGI request's headers walks
+        return {}  # its whole environ
+    return header_fields(
+        headers.get("traceparent"), headers.get("X-Cloud-Trace-Context"), project_id
+    )
+
+
+def environ_fields(environ: Mapping[str, Any], project_id: str) -> dict[str, Any]:
+    """fields, read straight from a WSGI environ: the HTTP function's every request."""
+    return header_fields(
+        environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), project_id
+    )
+
+
+def header_fields(
+    traceparent: str | None, cloud_trace_context: str | None, project_id: str
+) -> dict[str, Any]:
+    """The trace fields of these two headers' values (None: absent)."""
+    if traceparent:
+        parent = _TRACEPARENT.match(str(traceparent).strip().lower())
+        if parent and parent["version"] != "ff" and parent["trace"] != _NO_TRACE:
+            return {
+                TRACE: f"projects/{project_id}/traces/{parent['trace']}",
+                SPAN_ID: parent["span"],
+                SAMPLED: int(parent["flags"], 16) & 1 == 1,
+            }
+    if not cloud_trace_context:
         return {}
-    parent = _TRACEPARENT.match(str(headers.get("traceparent") or "").strip().lower())
-    if parent and parent["version"] != "ff" and parent["trace"] != _NO_TRACE:
-        return {
-            TRACE: f"projects/{project_id}/traces/{parent['trace']}",
-            SPAN_ID: parent["span"],
-            SAMPLED: int(parent["flags"], 16) & 1 == 1,
-        }
-    cloud = _CLOUD_TRACE.match(str(headers.get("X-Cloud-Trace-Context") or "").strip())
+    cloud = _CLOUD_TRACE.match(str(cloud_trace_context).strip())
     if cloud and cloud["trace"] != _NO_TRACE:
         found: dict[str, Any] = {TRACE: f"projects/{project_id}/traces/{cloud['trace'].lower()}"}
         if cloud["span"] and 0 < int(cloud["span"]) < 2**64:
@@ -65,3 +98,6 @@ def current_request_fields(project_id: str) -> dict[str, Any]:
     if not flask.has_request_context():
         return {}
     return fields(flask.request.headers, project_id)
+
+
+os.register_at_fork(after_in_child=_reseed_ids)

@@ -92,7 +92,7 @@ def test_an_unhandled_error_is_logged_with_its_traceback(serving_env, capsys, mo
     def broken(request):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(http_batch, "_route", broken)
+    monkeypatch.setattr(http_batch, "route_of", broken)
     client = create_app("predict_batch", "main.py").test_client()
     response = client.get("/health", headers={"X-Request-Id": "with-traceback"})
     assert response.status_code == 500

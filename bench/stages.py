@@ -1,0 +1,395 @@
+"""What each stage of a one-instance request costs, in microseconds, timed in one process.
+
+    .venv/bin/python -m bench.stages --out FILE     # make bench runs it against its cloud
+
+Three things are timed in turn, with the same request each time (a fresh one per call,
+built outside the timing):
+
+- the whole function, `predict_batch` called through its WSGI entry as gunicorn calls it;
+- the framework alone: the empty function of `bench/floor.py` through the same entry;
+- the steps of `functions.http_batch.handle` in its order, the same calls on the same
+  objects, with a clock read between each (`HttpStages.replay`; a test checks it answers
+  what handle answers). Timed in sequence, not each in a loop of its own: a step repeated
+  alone runs from warm caches and looks several times cheaper than it is in a request.
+
+The framework plus the steps should come to the whole function within the noise; the table
+says how near. The stream's message is taken apart the same way against `stream_floor`;
+its result's publish waits for the emulator's confirmation, so it is I/O, not CPU. Work of
+the functions' background threads (log lines written, prediction records built and
+published) lands in whichever step holds the clock when they take the interpreter, as it
+would in a request; `prediction_log_build_us` is what building one record costs.
+
+The process is a fresh interpreter that has imported `main`; its stdout (the log lines)
+goes to /dev/null. Rounds alternate the three, and each figure is the median of the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import flask
+import functions_framework
+import orjson
+from werkzeug.test import EnvironBuilder
+
+from bench.floor import FLOOR_SOURCE
+from bench.timing import median
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUNDS = 7
+CALLS = 2000  # per measure per round
+BODY = b'{"instances":[0.5]}'
+HTTP_STAGES = (
+    "request_id",
+    "routing",
+    "body_read",
+    "decode",
+    "model_lookup",
+    "validate",
+    "predict",
+    "encode",
+    "prediction_log_handoff",
+    "request_log_line",
+)
+STREAM_STAGES = (
+    "message_read",
+    "decode",
+    "model_lookup",
+    "validate",
+    "predict",
+    "result_publish_confirmed",
+    "request_log_line",
+    "prediction_log_handoff",
+)
+
+
+def run(env: Mapping[str, str], out: Path) -> dict[str, Any]:
+    """Measure in a fresh interpreter with env (the cloud's, the functions' settings)."""
+    command = [sys.executable, "-m", "bench.stages", "--out", str(out)]
+    subprocess.run(command, env={**os.environ, **env}, cwd=ROOT, check=True, timeout=600)
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__)
+    parser.add_argument("--out", required=True, help="where the JSON result goes")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--calls", type=int, default=CALLS)
+    arguments = parser.parse_args()
+    with _stdout_discarded():
+        result = measure(arguments.rounds, arguments.calls)
+    with open(arguments.out, "w") as out:
+        json.dump(result, out, indent=2)
+
+
+def measure(rounds: int, calls: int) -> dict[str, Any]:
+    http, stream = HttpStages(), StreamStages()
+    return {
+        "http": _measure(http, HTTP_STAGES, rounds, calls),
+        # Each stream call waits on the emulator: fewer of them.
+        "stream": _measure(stream, STREAM_STAGES, rounds, max(calls // 5, 1)),
+        "prediction_log_build_us": round(median([http.record_build_us() for _ in range(5)]), 2),
+        "rounds": rounds,
+        "calls_per_round": calls,
+    }
+
+
+class Stages(Protocol):
+    """A function taken apart: its whole call, its floor's, and its steps replayed."""
+
+    def whole(self) -> Callable[[], object]: ...
+    def floor(self) -> Callable[[], object]: ...
+    def replay(self, clock: Clock) -> object: ...
+
+
+def _measure(stages: Stages, names: tuple[str, ...], rounds: int, calls: int) -> dict[str, Any]:
+    for _ in range(50):  # first calls: the model loaded, the threads started
+        stages.whole()()
+        stages.replay(Clock())
+    whole: list[float] = []
+    floor: list[float] = []
+    steps: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        whole.append(_timed(stages.whole, calls))
+        floor.append(_timed(stages.floor, calls))
+        clock = Clock()
+        for _ in range(calls):
+            stages.replay(clock)
+        for name in names:
+            steps[name].append(clock.spent[name] / calls * 1e6)
+    stage_us = {"framework": round(median(floor), 2)}
+    stage_us |= {name: round(median(values), 2) for name, values in steps.items()}
+    total = sum(stage_us.values())
+    end_to_end = median(whole)
+    return {
+        "stages_us": stage_us,
+        "sum_of_stages_us": round(total, 2),
+        "end_to_end_us": round(end_to_end, 2),
+        "sum_over_end_to_end": round(total / end_to_end, 3),
+        "handler_us": round(end_to_end - stage_us["framework"], 2),
+    }
+
+
+class Clock:
+    """Adds the time since its last tick to the step named."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+
+    def tick(self, step: str) -> None:
+        now = time.perf_counter()
+        self.spent[step] = self.spent.get(step, 0.0) + now - self._last
+        self._last = now
+
+
+class HttpStages:
+    """`POST /predict` with one instance, as `functions.http_batch.handle` answers it."""
+
+    def __init__(self) -> None:
+        from functions import http_batch, runtime  # after the environment is set
+
+        self.http_batch = http_batch
+        self.runtime = runtime
+        self.app = functions_framework.create_app("predict_batch", "main.py")
+        self.floor_app = functions_framework.create_app("floor", FLOOR_SOURCE)
+        self.environ = EnvironBuilder(
+            path="/predict", method="POST", data=BODY, content_type="application/json"
+        ).get_environ()
+        self.environ["wsgi.input_terminated"] = True  # as gunicorn says
+        self.app.app_context().push()  # what flask.Request needs outside a request
+        _call_wsgi(self.app, self._environ())  # loads the model
+
+    def _environ(self) -> dict[str, Any]:
+        return {**self.environ, "wsgi.input": io.BytesIO(BODY)}
+
+    def request(self) -> flask.Request:
+        return flask.Request(self._environ())
+
+    def whole(self) -> Callable[[], object]:
+        environ = self._environ()
+        return lambda: _call_wsgi(self.app, environ)
+
+    def floor(self) -> Callable[[], object]:
+        environ = self._environ()
+        return lambda: _call_wsgi(self.floor_app, environ)
+
+    def replay(self, clock: Clock) -> flask.Response:
+        """handle's steps for a fresh request, a tick after each (tests/unit check that this
+        answers what handle answers)."""
+        from functions import logs, trace
+        from functions.bodies import DECODERS
+        from functions.prediction import ModelSelector, Prediction, finite_predictions
+        from functions.responses import json_response
+
+        http_batch, runtime = self.http_batch, self.runtime
+        request = self.request()
+        clock.start()
+        started = time.perf_counter()
+        environ = request.environ
+        request_id = trace.given_or_new_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        clock.tick("request_id")
+        http_batch.route_of(request)
+        version, alias = http_batch.selector_of(request)
+        clock.tick("routing")
+        config = runtime.settings()
+        media_type, data = http_batch.body_of(request).read_all(config)
+        clock.tick("body_read")
+        instances = DECODERS[media_type](data, config.max_instances)
+        selector = ModelSelector.parse(version, alias)
+        clock.tick("decode")
+        model = selector.model(runtime.model_cache())
+        clock.tick("model_lookup")
+        matrix = instances.matrix(model.features)
+        clock.tick("validate")
+        prediction = Prediction(
+            request_id, "http", model, matrix, finite_predictions(model, matrix)
+        )
+        clock.tick("predict")
+        response = json_response(200, prediction.body())
+        response.headers["X-Request-Id"] = request_id
+        clock.tick("encode")
+        latency_ms = (time.perf_counter() - started) * 1000
+        runtime.prediction_log().record(prediction, latency_ms)
+        clock.tick("prediction_log_handoff")
+        logs.request(
+            f"{request.method} {request.path} {response.status_code}",
+            component=http_batch.COMPONENT,
+            request_id=request_id,
+            model_version=model.version,
+            latency_ms=latency_ms,
+            severity="INFO",
+            status=response.status_code,
+            **trace.environ_fields(environ, config.project_id),
+        )
+        clock.tick("request_log_line")
+        return response
+
+    def record_build_us(self, records: int = 2000) -> float:
+        """Building one prediction record's message, as the log's thread does."""
+        from functions.prediction import predict
+        from functions.prediction_log import Entry, message
+
+        request = self.http_batch._prediction_request(self.request(), *_predict_route(), "id")
+        prediction = predict(request)
+        entries = [
+            Entry(
+                "http",
+                "id",
+                prediction.model,
+                prediction.instances,
+                prediction.predictions,
+                1,
+                0.1,
+                time.time(),
+            )
+            for _ in range(records)
+        ]
+        began = time.perf_counter()
+        for entry in entries:
+            message(entry)
+        return (time.perf_counter() - began) / records * 1e6
+
+
+def _predict_route() -> tuple[Any, str]:
+    from functions.routes import match
+
+    found = match("/predict")
+    assert found is not None
+    return found
+
+
+class StreamStages:
+    """A one-instance message pushed by Pub/Sub, as `functions.stream.handle` answers it."""
+
+    def __init__(self) -> None:
+        from functions import runtime
+
+        self.runtime = runtime
+        self.app = functions_framework.create_app("predict_stream", "main.py", "cloudevent")
+        self.floor_app = functions_framework.create_app("stream_floor", FLOOR_SOURCE, "cloudevent")
+        project = runtime.settings().project_id
+        message = {
+            "data": base64.b64encode(BODY).decode(),
+            "attributes": {"request_id": "bench-stages"},
+            "messageId": "1",
+            "publishTime": "2026-01-01T00:00:00Z",
+        }
+        self.body = orjson.dumps({"message": message, "subscription": "projects/p/s/bench"})
+        self.environ = EnvironBuilder(
+            path=f"/projects/{project}/topics/prediction-requests",
+            method="POST",
+            data=self.body,
+            content_type="application/json",
+        ).get_environ()
+        self.event = _cloud_event(orjson.loads(self.body))
+
+    def _environ(self) -> dict[str, Any]:
+        return {**self.environ, "wsgi.input": io.BytesIO(self.body)}
+
+    def whole(self) -> Callable[[], object]:
+        environ = self._environ()
+        return lambda: _call_wsgi(self.app, environ)
+
+    def floor(self) -> Callable[[], object]:
+        environ = self._environ()
+        return lambda: _call_wsgi(self.floor_app, environ)
+
+    def replay(self, clock: Clock) -> object:
+        """handle's steps for the message, a tick after each."""
+        from functions import stream
+        from functions.prediction import ModelSelector, Prediction, finite_predictions
+
+        runtime = self.runtime
+        clock.start()
+        started = time.perf_counter()
+        request = stream.StreamRequest.from_event(self.event)
+        tracing: dict[str, Any] = {}  # no request context outside a push
+        clock.tick("message_read")
+        config = runtime.settings()
+        instances = request.prediction_request().decode(config)
+        selector = ModelSelector.parse(request.attributes.get("version"), None)
+        clock.tick("decode")
+        model = selector.model(runtime.model_cache())
+        clock.tick("model_lookup")
+        matrix = instances.matrix(model.features)
+        clock.tick("validate")
+        prediction = Prediction(
+            request.request_id, "stream", model, matrix, finite_predictions(model, matrix)
+        )
+        clock.tick("predict")
+        stream.reply(request, {"status": "ok", **prediction.body()}, model.version)
+        clock.tick("result_publish_confirmed")
+        latency_ms = stream.log_request(
+            request, started, model.version, "INFO", "published ok result", tracing
+        )
+        clock.tick("request_log_line")
+        runtime.prediction_log().record(prediction, latency_ms)
+        clock.tick("prediction_log_handoff")
+        return prediction
+
+
+def _cloud_event(push: dict[str, Any]) -> Any:
+    from cloudevents.http import CloudEvent
+
+    attributes = {"type": "google.cloud.pubsub.topic.v1.messagePublished", "source": "//bench"}
+    return CloudEvent(attributes, push)
+
+
+def _timed(prepare: Callable[[], Callable[[], object]], calls: int) -> float:
+    """Microseconds per call: each call's inputs are built first, outside its timing."""
+    clock = time.perf_counter
+    total = 0.0
+    for _ in range(calls):
+        call = prepare()
+        began = clock()
+        call()
+        total += clock() - began
+    return total / calls * 1e6
+
+
+def _call_wsgi(app: flask.Flask, environ: dict[str, Any]) -> bytes:
+    body = app(environ, _start_response)
+    try:
+        return b"".join(body)
+    finally:
+        getattr(body, "close", lambda: None)()
+
+
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    return None
+
+
+@contextmanager
+def _stdout_discarded() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(devnull)
+        os.close(saved)
+
+
+if __name__ == "__main__":
+    main()
+    os._exit(0)  # the clients' gRPC threads must not hold the exit
