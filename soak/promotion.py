@@ -22,8 +22,8 @@ from typing import Any
 from infra import names
 from infra.local.serving import REPOSITORY_ROOT
 from infra.pulling import pull
-from soak.alias_history import alias_history, keep_every_generation
-from soak.batch_traffic import BatchTraffic
+from soak.alias_history import AliasEntry, alias_history, keep_every_generation
+from soak.batch_traffic import Answer, BatchTraffic
 from soak.outcome import Outcome
 from soak.system import System, running
 from soak.version_switch import Switch, changes, strays, switches
@@ -99,7 +99,7 @@ def run() -> Outcome:
         "rollback_cli_seconds": round(rollback_seconds, 2),
         "rollback_to_version": rolled_back.get("version"),
         "alias_history": [entry.version for entry in history],
-        "switches": [_switch_figures(moves_seen) for moves_seen in _by_change(seen)],
+        "switches": [_switch_figures(per_worker) for per_worker in _by_change(seen)],
         "answers_from_other_versions": len(stray),
     }
     _expect(outcome, event, history, first, failed, malformed, stray, seen)
@@ -109,11 +109,11 @@ def run() -> Outcome:
 def _expect(
     outcome: Outcome,
     event: dict[str, Any],
-    history: list[Any],
+    history: list[AliasEntry],
     first: int,
-    failed: list[Any],
-    malformed: list[Any],
-    stray: list[Any],
+    failed: list[Answer],
+    malformed: list[Answer],
+    stray: list[Answer],
     seen: list[Switch],
 ) -> None:
     promoted = event.get("version")
