@@ -1,12 +1,13 @@
 """Scenario "registry_races" (README "What it survives"), with predict_batch under load all
-along: concurrent registrations and promotions, a tampered model.json promoted, and a cold
-start while Cloud Storage is down.
+along: concurrent uploads through retrain, concurrent registrations and promotions, a
+tampered model.json promoted, and a cold start while Cloud Storage is down.
 
-Targets: 8 registrations → 8 distinct versions, each model.json written once with its own
-registrant's model; concurrent promotions → the alias history is a chain of
-compare-and-swaps (none lost, every loser told so); a tampered model.json → refused and
-logged while the served version keeps serving; storage down at a cold start → 503 with
-Retry-After, then 200 from the same process once storage is back.
+Targets: 8 uploads at once → 8 versions, each trained on its own upload; 8 registrations →
+8 distinct versions, each model.json written once with its own registrant's model;
+concurrent promotions → the alias history is a chain of compare-and-swaps (none lost,
+every loser told so); a tampered model.json → refused and logged while the served version
+keeps serving; storage down at a cold start → 503 with Retry-After, then 200 from the same
+process once storage is back.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 from functions.config import Settings
 from infra import names
 from model.registry import Registry
-from soak.alias_history import keep_every_generation
+from soak.alias_history import AliasEntry, alias_history, broken_links, keep_every_generation
 from soak.batch_traffic import Answer, BatchTraffic
+from soak.concurrent_uploads import Uploads, upload_at_once
 from soak.outcome import Outcome
 from soak.registry_concurrency import (
     Promotions,
@@ -46,7 +48,7 @@ DOWN_SECONDS = 25.0  # two storage timeouts and more: every waiting worker gets 
 def run() -> Outcome:
     outcome = Outcome()
     env = {"MODEL_REFRESH_SECONDS": str(REFRESH_SECONDS)}
-    with running("registry_races", env=env, only=("predict_batch",)) as system:
+    with running("registry_races", env=env, only=("predict_batch", "retrain")) as system:
         client = system.cloud.storage_client()
         keep_every_generation(client, system.cloud.config.bucket)
         registry = Registry(client, system.cloud.config.bucket)
@@ -54,6 +56,8 @@ def run() -> Outcome:
         seed = registry.load(model, system.seeded.version)
         with BatchTraffic(system.url("predict_batch"), SERVING_WORKERS) as traffic:
             traffic.wait_for(lambda a: a.served, 60, "from the first version")
+            uploads = upload_at_once(system, REGISTRANTS)
+            upload_history = alias_history(client, system.cloud.config.bucket, model, alias)
             registrations = register_at_once(system, seed, REGISTRANTS)
             targets = [seed.version, *sorted(registrations.versions.values())]
             promotions = promote_at_once(system, model, alias, targets, PROMOTERS, ROUNDS)
@@ -69,6 +73,7 @@ def run() -> Outcome:
     answers = traffic.answers
     after_tamper = [a for a in answers if tamper_window[0] <= a.sent < tamper_window[1]]
     outcome.figures = {
+        "uploads": _upload_figures(outcome, uploads, upload_history),
         "registrations": _registration_figures(outcome, registrations, seed.version),
         "promotions": _promotion_figures(outcome, promotions),
         "tampering": _tamper_figures(outcome, tampering, after_tamper),
@@ -101,6 +106,31 @@ def _settled(traffic: BatchTraffic, promotions: Promotions) -> int:
         f"from version {last.version}, where the race left the alias",
     )
     return last.version
+
+
+def _upload_figures(outcome: Outcome, found: Uploads, history: list[AliasEntry]) -> dict[str, Any]:
+    answered = [d for d in found.datasets if found.events.get(d, {}).get("version")]
+    outcome.expect(
+        len(answered) == len(found.datasets) and len(set(found.versions)) == len(answered),
+        f"{REGISTRANTS} datasets uploaded at once → {REGISTRANTS} events, each with a version "
+        f"of its own ({len(answered)} with a version, versions {found.versions})",
+    )
+    mixed = [
+        event.get("version")
+        for dataset, event in found.events.items()
+        if found.trained_on.get(event.get("version") or 0) != dataset
+    ]
+    outcome.expect(
+        not mixed, f"each version's report names the upload it was trained on (not: {mixed})"
+    )
+    outcome.expect(not broken_links(history), "the alias history of the retrain race is a chain")
+    return {
+        "uploads": len(found.datasets),
+        "events": dict(Counter(e.get("event") for e in found.events.values())),
+        "versions": found.versions,
+        "alias_history": [entry.version for entry in history],
+        "seconds_to_last_event": round(found.seconds, 2),
+    }
 
 
 def _registration_figures(outcome: Outcome, found: Registrations, seed: int) -> dict[str, Any]:
