@@ -2,8 +2,9 @@
 (docs/registry.md: each alias document names the version it replaced) and proof that a
 version's model.json was written once.
 
-The bucket keeps noncurrent generations once object versioning is on, which a scenario
-turns on before it writes; the registry itself never reads them.
+The bucket keeps noncurrent generations once object versioning is on, as the Terraform
+bucket has it; a scenario turns it on in the emulator before it writes. The registry itself
+never reads them.
 """
 
 from __future__ import annotations
