@@ -4,7 +4,8 @@ A promotion or rollback is picked up within `refresh_seconds` without a restart.
 version cannot be loaded (storage down or refusing, artifact corrupt), the version already
 served keeps serving and the failure is logged; only with no model at all does a request get
 a 503. A refresh never blocks a request that has a model to serve: one caller refreshes while
-the others keep the served version; only the first load of an alias makes callers wait.
+the others keep the served version; only the first load of an alias makes callers wait, and
+if it fails, it answers every caller that waited for it.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class ModelCache:
         # Held across storage calls, but only by the caller that refreshes an alias (others
         # skip it) or loads one with nothing to serve yet (others must wait for it).
         self._refresh_lock = threading.Lock()
+        # The last failed first load of each alias, shared with the callers queued behind it.
+        self._failed_first_loads: dict[str, ModelUnavailable] = {}
         # Held for dictionary updates only, never across I/O.
         self._pinned_lock = threading.Lock()
 
@@ -71,17 +74,38 @@ class ModelCache:
         state = self._aliases.get(alias)
         if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
             return state.model  # the fast path: no lock, no I/O
-        if state is not None and not self._refresh_lock.acquire(blocking=False):
-            return state.model  # another caller is refreshing: serve what we have
         if state is None:
-            self._refresh_lock.acquire()  # nothing to serve yet: wait for the first load
+            return self._first_load(alias)
+        if not self._refresh_lock.acquire(blocking=False):
+            return state.model  # another caller is refreshing: serve what we have
         try:
-            state = self._aliases.get(alias)
-            if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
-                return state.model  # refreshed by another caller meanwhile
-            return self._refresh(alias, state)
+            return self._refresh_if_stale(alias)
         finally:
             self._refresh_lock.release()
+
+    def _first_load(self, alias: str) -> ModelArtifact:
+        """Nothing to serve yet: wait for the load under way, if any. If it failed meanwhile,
+        its failure answers this caller too; trying storage again in turn, the n-th caller
+        queued behind a hung storage would wait n storage timeouts for its 503."""
+        failed_before = self._failed_first_loads.get(alias)
+        self._refresh_lock.acquire()
+        try:
+            failed = self._failed_first_loads.get(alias)
+            if failed is not None and failed is not failed_before and alias not in self._aliases:
+                raise ModelUnavailable(failed.message)
+            try:
+                return self._refresh_if_stale(alias)
+            except ModelUnavailable as error:
+                self._failed_first_loads[alias] = error
+                raise
+        finally:
+            self._refresh_lock.release()
+
+    def _refresh_if_stale(self, alias: str) -> ModelArtifact:
+        state = self._aliases.get(alias)
+        if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
+            return state.model  # refreshed by another caller meanwhile
+        return self._refresh(alias, state)
 
     def _refresh(self, alias: str, state: _AliasState | None) -> ModelArtifact:
         now = self._clock()

@@ -19,7 +19,8 @@ def noise(seed: int = 0) -> bytes:
     """The diabetes bmi values with a target that is pure noise."""
     rng = np.random.default_rng(seed)
     x = load_diabetes().X
-    return to_csv(Dataset(("bmi",), x, rng.normal(150.0, 70.0, x.shape[0]))).encode()
+    y = np.asarray(rng.normal(150.0, 70.0, x.shape[0]))
+    return to_csv(Dataset(("bmi",), x, y)).encode()
 
 
 def other_features(rows: int = 120, seed: int = 0) -> bytes:

@@ -141,3 +141,64 @@ def test_a_slow_refresh_blocks_no_other_request(registry):
         registry.gate.set()
         assert refreshing.result(timeout=WAIT).version == 2
     assert cache.get().version == 2
+
+
+class CountingLock:
+    """The cache's refresh lock, counting the callers that block on it, so a test knows who
+    is queued behind a first load without sleeping."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocking = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if blocking:
+            with self._changed:
+                self._blocking += 1
+                self._changed.notify_all()
+        return self._lock.acquire(blocking)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def wait_for_blocking(self, count: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._blocking >= count, WAIT)
+
+
+class CountingRegistry(MemoryRegistry):
+    def __init__(self, versions: dict[int, ModelArtifact]) -> None:
+        super().__init__(versions)
+        self.attempts = 0
+
+    def alias_generation(self, model: str, alias: str) -> int | None:
+        self.attempts += 1
+        return super().alias_generation(model, alias)
+
+
+def test_callers_queued_behind_a_failed_first_load_are_unavailable_at_once(trained_artifact):
+    # Storage hangs at a cold start: the requests that queued behind the first load get
+    # its 503 when it fails, instead of each trying storage again in turn (a convoy where
+    # the n-th waits n storage timeouts).
+    registry = CountingRegistry({1: trained_artifact.with_version(1)})
+    registry.failure = api_exceptions.ServiceUnavailable("down")
+    registry.gate = threading.Event()
+    cache = make_cache(registry, Clock())
+    lock = CountingLock()
+    cache._refresh_lock = lock  # type: ignore[assignment]
+    queued = 3
+    with ThreadPoolExecutor(max_workers=1 + queued) as pool:
+        first = pool.submit(cache.get)
+        assert registry.entered.wait(WAIT), "the first load never reached storage"
+        behind = [pool.submit(cache.get) for _ in range(queued)]
+        assert lock.wait_for_blocking(1 + queued), "the requests never queued"
+        registry.gate.set()
+        for request in [first, *behind]:
+            with pytest.raises(ModelUnavailable):
+                request.result(timeout=WAIT)
+    assert registry.attempts == 1
+    # A request arriving later tries storage again, and serves once storage is back.
+    registry.failure = None
+    assert cache.get().version == 1
+    assert registry.attempts == 2

@@ -1,0 +1,94 @@
+"""Trainers racing through the real path: datasets uploaded to the incoming prefix at once,
+each trained, gated, registered and maybe promoted by `retrain` while the others are
+(docs/training.md); every upload's event names the version that holds its own training."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from infra import names
+from infra.pulling import pull
+from model.registry import Registry
+from soak.system import System
+from tests.datasets import stronger
+
+_EVENTS_TIMEOUT = 180.0  # retrain trains them side by side on a shared machine
+_BARRIER_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Uploads:
+    datasets: list[str]  # gs://bucket/object#generation of each upload
+    events: dict[str, dict[str, Any]]  # dataset -> its model event
+    trained_on: dict[int, str | None]  # version -> the dataset its report names
+    seconds: float  # from the uploads to the last event
+
+    @property
+    def versions(self) -> list[int]:
+        return sorted(e["version"] for e in self.events.values() if e.get("version"))
+
+
+def upload_at_once(system: System, count: int) -> Uploads:
+    """count datasets (each a strong relation of its own slope) uploaded at the same moment;
+    their model events, and which dataset each registered version was trained on."""
+    bucket = system.cloud.config.bucket
+    barrier = threading.Barrier(count, timeout=_BARRIER_TIMEOUT)
+
+    def upload(n: int) -> str:
+        client = system.cloud.storage_client()
+        try:
+            name = names.incoming_prefix(system.model_name) + f"soak-race-{n}.csv"
+            blob = client.bucket(bucket).blob(name)
+            data = stronger(seed=n, slope=1000.0 + 100.0 * n)
+            barrier.wait()
+            blob.upload_from_string(data, content_type="text/csv")
+            return f"gs://{bucket}/{name}#{blob.generation}"
+        finally:
+            client.close()
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(count, thread_name_prefix="uploader") as pool:
+        datasets = list(pool.map(upload, range(count)))
+    events = _events(system, set(datasets))
+    seconds = time.monotonic() - began
+    client = system.cloud.storage_client()
+    try:
+        registry = Registry(client, bucket)
+        trained_on = {
+            version: _dataset_of(registry.report(system.model_name, version))
+            for version in sorted(e["version"] for e in events.values() if e.get("version"))
+        }
+    finally:
+        client.close()
+    return Uploads(datasets, events, trained_on, seconds)
+
+
+def _events(system: System, datasets: set[str]) -> dict[str, dict[str, Any]]:
+    """The model event of each upload, waiting for all of them at most _EVENTS_TIMEOUT."""
+    subscription = f"projects/{system.cloud.config.project_id}/subscriptions/"
+    subscription += names.MODEL_EVENTS_SUB
+    with system.cloud.pubsub_clients() as (_, subscriber):
+        messages = pull(
+            subscriber,
+            subscription,
+            len(datasets),
+            _EVENTS_TIMEOUT,
+            keep=lambda m: json.loads(m.data).get("dataset") in datasets,
+        )
+    found: dict[str, dict[str, Any]] = {}
+    for message in messages:
+        event = json.loads(message.data)
+        found.setdefault(event["dataset"], event)  # a redelivery publishes the same again
+    return found
+
+
+def _dataset_of(report: dict[str, Any]) -> str | None:
+    dataset = report.get("dataset") or {}
+    if not dataset.get("uri"):
+        return None
+    return f"{dataset['uri']}#{dataset.get('generation')}"
