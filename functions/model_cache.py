@@ -3,9 +3,10 @@
 A promotion or rollback is picked up within `refresh_seconds` without a restart. If the new
 version cannot be loaded (storage down or refusing, artifact corrupt), the version already
 served keeps serving and the failure is logged; only with no model at all does a request get
-a 503. A refresh never blocks a request that has a model to serve: one caller refreshes while
-the others keep the served version; only the first load of an alias makes callers wait, and
-if it fails, it answers every caller that waited for it.
+a 503. A refresh never blocks a request that has a model to serve: the request that finds
+the alias due starts one refresh in a background thread and, like every other, keeps the
+served version until it lands; only the first load of an alias makes callers wait, and if it
+fails, it answers every caller that waited for it.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ class ModelCache:
         self._clock = clock
         self._aliases: dict[str, _AliasState] = {}
         self._pinned: OrderedDict[int, ModelArtifact] = OrderedDict()
-        # Held across storage calls, but only by the caller that refreshes an alias (others
-        # skip it) or loads one with nothing to serve yet (others must wait for it).
+        # Held across storage calls, but only by the background refresh of an alias (a
+        # request never waits for it) or by a first load (others must wait for it).
         self._refresh_lock = threading.Lock()
         # The last failed first load of each alias, shared with the callers queued behind it.
         self._failed_first_loads: dict[str, ModelUnavailable] = {}
+        self._refresher: threading.Thread | None = None
         # Held for dictionary updates only, never across I/O.
         self._pinned_lock = threading.Lock()
 
@@ -76,10 +78,37 @@ class ModelCache:
             return state.model  # the fast path: no lock, no I/O
         if state is None:
             return self._first_load(alias)
-        if not self._refresh_lock.acquire(blocking=False):
-            return state.model  # another caller is refreshing: serve what we have
+        if self._refresh_lock.acquire(blocking=False):  # else one is under way already
+            # Storage calls take milliseconds, or a timeout when storage hangs: not this
+            # request's. The thread releases the lock.
+            self._refresher = threading.Thread(
+                target=self._refresh_in_background, args=(alias,), name="model-refresh"
+            )
+            self._refresher.start()
+        return state.model
+
+    def refreshed(self, timeout: float) -> bool:
+        """Wait for the background refresh under way, if any; whether none still runs."""
+        refresher = self._refresher
+        if refresher is None:
+            return True
+        refresher.join(timeout)
+        return not refresher.is_alive()
+
+    def _refresh_in_background(self, alias: str) -> None:
         try:
-            return self._refresh_if_stale(alias)
+            self._refresh_if_stale(alias)
+        except NotFound:
+            pass  # a named alias removed: forgotten by _alias_missing, the next request's 404
+        except Exception as error:  # a bug: logged, and the served version keeps serving
+            logs.exception(
+                f"model refresh failed: {type(error).__name__}: {error}",
+                component="model_cache",
+                alias=alias,
+            )
+            state = self._aliases.get(alias)
+            if state is not None:  # not again before a full refresh period
+                self._aliases[alias] = _AliasState(state.model, state.generation, self._clock())
         finally:
             self._refresh_lock.release()
 

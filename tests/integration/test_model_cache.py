@@ -21,6 +21,7 @@ from model.registry import Registry, version_path
 
 pytestmark = pytest.mark.emulators
 REFRESH = 30.0
+WAIT = 10.0  # a bound on every wait
 
 
 class ManualClock:
@@ -43,6 +44,14 @@ def make_cache(registry: Registry, clock: ManualClock, max_pinned: int = 8) -> M
     return ModelCache(registry, MODEL, "production", REFRESH, max_pinned, clock=clock)
 
 
+def served_around_refresh(cache: ModelCache) -> tuple[int, int]:
+    """The version a request that finds the alias due gets (it starts the refresh and keeps
+    the served version), and the one a request gets once that refresh is done."""
+    during = cache.get().version
+    assert cache.refreshed(WAIT), "the refresh never ended"
+    return during, cache.get().version
+
+
 def register_versions(registry: Registry, artifact, count: int) -> None:
     for _ in range(count):
         registry.register(artifact, {})
@@ -61,11 +70,12 @@ def test_a_promotion_is_served_within_the_refresh_period(registry, clock, traine
     registry.promote(MODEL, 2)
     clock.advance(REFRESH - 1)
     assert cache.get().version == 1  # still within the period: no storage read
+    assert cache.refreshed(0.0)  # and no refresh started
     clock.advance(1)
-    assert cache.get().version == 2
+    assert served_around_refresh(cache) == (1, 2)
     registry.rollback(MODEL)
     clock.advance(REFRESH)
-    assert cache.get().version == 1
+    assert served_around_refresh(cache) == (2, 1)
 
 
 def test_a_corrupt_new_version_is_refused_and_the_old_keeps_serving(
@@ -81,7 +91,7 @@ def test_a_corrupt_new_version_is_refused_and_the_old_keeps_serving(
     blob.upload_from_string(json.dumps(document))
     registry.promote(MODEL, 2)
     clock.advance(REFRESH)
-    assert cache.get().version == 1
+    assert served_around_refresh(cache) == (1, 1)
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert any(
         entry["severity"] == "ERROR"
@@ -135,7 +145,7 @@ def test_storage_outage_keeps_the_served_model(tmp_path, clock, trained_artifact
     finally:
         outage.stop()
     clock.advance(REFRESH)
-    assert cache.get().version == 1
+    assert served_around_refresh(cache) == (1, 1)
     assert "model storage unavailable" in capsys.readouterr().out
     with pytest.raises(ModelUnavailable, match="storage unavailable"):
         cache.get(version=2)
