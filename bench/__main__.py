@@ -23,6 +23,7 @@ from bench import (
     report,
     rig,
     single,
+    stages,
     stream,
     train,
 )
@@ -30,7 +31,7 @@ from bench.load import load_generator
 from bench.payloads import SIZES
 
 RESULTS = Path(__file__).with_name("results.json")
-STEPS = ("http", "stream", "cold_start", "train")
+STEPS = ("http", "stages", "stream", "cold_start", "train")
 
 
 def main() -> None:
@@ -61,6 +62,10 @@ def main() -> None:
             results["prediction_log"]["pubsub_emulator_nice"] = nice
             _step(began, "http_batch and codec_bound", results)
             results.update(batches.measure(running.batch.url, running.model, SIZES))
+        if "stages" in steps:
+            _step(began, "stages (µs per one-instance request, in one process)", results)
+            env = {**running.cloud.env(), **rig.LOG_ON, "MODEL_NAME": running.model.name}
+            results["stages"] = stages.run(env, rig.LOG_DIR.parent / "stages.json")
         if "stream" in steps:
             _step(began, "stream and stream_floor", results)
             results.update(

@@ -19,6 +19,8 @@ def table(results: dict[str, Any]) -> str:
         _single(results["http_single"], results["framework_floor"]),
         _prediction_log(results["prediction_log"]),
         "",
+        _stages(results["stages"]),
+        "",
         _batch(results["http_batch"], results["codec_bound"]),
         "",
     ]
@@ -60,6 +62,32 @@ def _prediction_log(log: dict[str, Any]) -> str:
     )
     dropped = "none dropped" if log["dropped_lines"] == 0 else "records dropped: see its log"
     return f"{'  prediction log on/off':<27}req/s ratio by concurrency {ratios} ({dropped})"
+
+
+def _stages(stages: dict[str, Any]) -> str:
+    """The stages of both paths side by side, µs per request."""
+    http, stream = stages["http"], stages["stream"]
+    rows = [f"{'stage, µs per one-instance request':<36}{'POST /predict':>14}{'stream':>10}"]
+    names = list(http["stages_us"]) + [n for n in stream["stages_us"] if n not in http["stages_us"]]
+    for name in names:
+        rows.append(
+            f"{'  ' + name:<36}{_us(http['stages_us'].get(name)):>14}"
+            f"{_us(stream['stages_us'].get(name)):>10}"
+        )
+    for key, label in (
+        ("sum_of_stages_us", "sum of the stages"),
+        ("end_to_end_us", "the whole function"),
+        ("sum_over_end_to_end", "sum ÷ whole"),
+    ):
+        rows.append(f"{'  ' + label:<36}{http[key]:>14}{stream[key]:>10}")
+    rows.append(
+        f"  building a prediction record (its thread): {stages['prediction_log_build_us']} µs"
+    )
+    return "\n".join(rows)
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _batch(http: dict[str, Any], codec: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ built outside the timing):
 - the whole function, `predict_batch` called through its WSGI entry as gunicorn calls it;
 - the framework alone: the empty function of `bench/floor.py` through the same entry;
 - the steps of `functions.http_batch.handle` in its order, the same calls on the same
-  objects, with a clock read between each (`HttpStages.replay`; a test checks it answers
+  objects, with a clock read between each (`HttpStages.replay`, which a test holds to
   what handle answers). Timed in sequence, not each in a loop of its own: a step repeated
   alone runs from warm caches and looks several times cheaper than it is in a request.
 
@@ -172,7 +172,8 @@ class HttpStages:
             path="/predict", method="POST", data=BODY, content_type="application/json"
         ).get_environ()
         self.environ["wsgi.input_terminated"] = True  # as gunicorn says
-        self.app.app_context().push()  # what flask.Request needs outside a request
+        self.context = self.app.app_context()
+        self.context.push()  # what flask.Request needs outside a request
         _call_wsgi(self.app, self._environ())  # loads the model
 
     def _environ(self) -> dict[str, Any]:
@@ -190,8 +191,8 @@ class HttpStages:
         return lambda: _call_wsgi(self.floor_app, environ)
 
     def replay(self, clock: Clock) -> flask.Response:
-        """handle's steps for a fresh request, a tick after each (tests/unit check that this
-        answers what handle answers)."""
+        """handle's steps for a fresh request, a tick after each
+        (tests/integration/test_bench_stages.py holds it to what handle answers)."""
         from functions import logs, trace
         from functions.bodies import DECODERS
         from functions.prediction import ModelSelector, Prediction, finite_predictions
