@@ -158,29 +158,17 @@ class Clock:
         self._last = now
 
 
-class HttpStages:
-    """`POST /predict` with one instance, as `functions.http_batch.handle` answers it."""
+class WsgiPair:
+    """A function and its floor, both called through WSGI with the same request."""
 
-    def __init__(self) -> None:
-        from functions import http_batch, runtime  # after the environment is set
-
-        self.http_batch = http_batch
-        self.runtime = runtime
-        self.app = functions_framework.create_app("predict_batch", "main.py")
-        self.floor_app = functions_framework.create_app("floor", FLOOR_SOURCE)
-        self.environ = EnvironBuilder(
-            path="/predict", method="POST", data=BODY, content_type="application/json"
-        ).get_environ()
-        self.environ["wsgi.input_terminated"] = True  # as gunicorn says
-        self.context = self.app.app_context()
-        self.context.push()  # what flask.Request needs outside a request
-        _call_wsgi(self.app, self._environ())  # loads the model
+    def __init__(self, app: flask.Flask, floor_app: flask.Flask, environ: dict[str, Any]):
+        self.app = app
+        self.floor_app = floor_app
+        self.environ = environ
+        self.body = environ["wsgi.input"].getvalue()
 
     def _environ(self) -> dict[str, Any]:
-        return {**self.environ, "wsgi.input": io.BytesIO(BODY)}
-
-    def request(self) -> flask.Request:
-        return flask.Request(self._environ())
+        return {**self.environ, "wsgi.input": io.BytesIO(self.body)}
 
     def whole(self) -> Callable[[], object]:
         environ = self._environ()
@@ -189,6 +177,31 @@ class HttpStages:
     def floor(self) -> Callable[[], object]:
         environ = self._environ()
         return lambda: _call_wsgi(self.floor_app, environ)
+
+
+class HttpStages(WsgiPair):
+    """`POST /predict` with one instance, as `functions.http_batch.handle` answers it."""
+
+    def __init__(self) -> None:
+        from functions import http_batch, runtime  # after the environment is set
+
+        self.http_batch = http_batch
+        self.runtime = runtime
+        environ = EnvironBuilder(
+            path="/predict", method="POST", data=BODY, content_type="application/json"
+        ).get_environ()
+        environ["wsgi.input_terminated"] = True  # as gunicorn says
+        super().__init__(
+            functions_framework.create_app("predict_batch", "main.py"),
+            functions_framework.create_app("floor", FLOOR_SOURCE),
+            environ,
+        )
+        self.context = self.app.app_context()
+        self.context.push()  # what flask.Request needs outside a request
+        _call_wsgi(self.app, self._environ())  # loads the model
+
+    def request(self) -> flask.Request:
+        return flask.Request(self._environ())
 
     def replay(self, clock: Clock) -> flask.Response:
         """handle's steps for a fresh request, a tick after each
@@ -275,15 +288,13 @@ def _predict_route() -> tuple[Any, str]:
     return found
 
 
-class StreamStages:
+class StreamStages(WsgiPair):
     """A one-instance message pushed by Pub/Sub, as `functions.stream.handle` answers it."""
 
     def __init__(self) -> None:
         from functions import runtime
 
         self.runtime = runtime
-        self.app = functions_framework.create_app("predict_stream", "main.py", "cloudevent")
-        self.floor_app = functions_framework.create_app("stream_floor", FLOOR_SOURCE, "cloudevent")
         project = runtime.settings().project_id
         message = {
             "data": base64.b64encode(BODY).decode(),
@@ -291,25 +302,18 @@ class StreamStages:
             "messageId": "1",
             "publishTime": "2026-01-01T00:00:00Z",
         }
-        self.body = orjson.dumps({"message": message, "subscription": "projects/p/s/bench"})
-        self.environ = EnvironBuilder(
-            path=f"/projects/{project}/topics/prediction-requests",
-            method="POST",
-            data=self.body,
-            content_type="application/json",
-        ).get_environ()
-        self.event = _cloud_event(orjson.loads(self.body))
-
-    def _environ(self) -> dict[str, Any]:
-        return {**self.environ, "wsgi.input": io.BytesIO(self.body)}
-
-    def whole(self) -> Callable[[], object]:
-        environ = self._environ()
-        return lambda: _call_wsgi(self.app, environ)
-
-    def floor(self) -> Callable[[], object]:
-        environ = self._environ()
-        return lambda: _call_wsgi(self.floor_app, environ)
+        push = {"message": message, "subscription": "projects/p/s/bench"}
+        super().__init__(
+            functions_framework.create_app("predict_stream", "main.py", "cloudevent"),
+            functions_framework.create_app("stream_floor", FLOOR_SOURCE, "cloudevent"),
+            EnvironBuilder(
+                path=f"/projects/{project}/topics/prediction-requests",
+                method="POST",
+                data=orjson.dumps(push),
+                content_type="application/json",
+            ).get_environ(),
+        )
+        self.event = _cloud_event(push)
 
     def replay(self, clock: Clock) -> object:
         """handle's steps for the message, a tick after each."""

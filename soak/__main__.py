@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from infra.local.processes import exit_promptly
 from soak.outcome import Outcome
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -26,7 +24,6 @@ SCENARIOS: dict[str, str] = {
     "promotion": "promotion",
     "registry_races": "registry_races",
 }
-_EXIT_GRACE_SECONDS = 5.0
 
 
 def main() -> int:
@@ -86,15 +83,5 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _exit(code: int) -> None:
-    """Exit with code; gRPC threads of the clients may keep the interpreter alive: not long."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    watchdog = threading.Timer(_EXIT_GRACE_SECONDS, os._exit, (code,))
-    watchdog.daemon = True
-    watchdog.start()
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    _exit(main())
+    exit_promptly(main())

@@ -6,7 +6,6 @@ push subscriptions and dead-letter topics. Each scenario gets its own, stopped a
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,13 +84,3 @@ def running(
         }
         ensure_push_subscriptions(cloud, functions)
         yield System(cloud, seeded, functions, children, function_env)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

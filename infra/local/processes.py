@@ -14,6 +14,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -162,6 +164,17 @@ def wait_http_ok(
             wanted = "answer" if any_status else "answer 200"
             raise LocalCloudError(f"{url} did not {wanted} within {timeout:g} s")
         time.sleep(0.05)
+
+
+def exit_promptly(code: int, grace_seconds: float = 5.0) -> None:
+    """sys.exit(code), or os._exit after grace_seconds: the gRPC threads of Pub/Sub and
+    Storage clients, even closed, can keep an interpreter from exiting."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    watchdog = threading.Timer(grace_seconds, os._exit, (code,))
+    watchdog.daemon = True
+    watchdog.start()
+    sys.exit(code)
 
 
 def _signal_group(group: int, signum: signal.Signals) -> None:

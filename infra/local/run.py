@@ -39,7 +39,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from infra import names
 from infra.local import drift_schedule, prerequisites, report, samples
 from infra.local.cloud import DEFAULT_LOG_DIR, CloudConfig, LocalCloud, port_from_environ
 from infra.local.errors import LocalCloudError, MissingPrerequisite
+from infra.local.processes import exit_promptly
 from infra.local.seed import ensure_served_model
 from infra.local.serving import (
     REPOSITORY_ROOT,
@@ -204,15 +204,5 @@ def _interrupt_on_signals() -> None:
         signal.signal(signum, interrupt)
 
 
-def _exit(code: int) -> None:
-    """Exit with code, by os._exit if leftover threads keep the interpreter alive too long."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    watchdog = threading.Timer(_EXIT_GRACE_SECONDS, os._exit, (code,))
-    watchdog.daemon = True
-    watchdog.start()
-    sys.exit(code)
-
-
 if __name__ == "__main__":
-    _exit(main())
+    exit_promptly(main(), _EXIT_GRACE_SECONDS)
