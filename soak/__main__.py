@@ -26,6 +26,7 @@ RESULTS = Path(__file__).with_name("results.json")
 SCENARIOS: dict[str, str] = {
     "bad_input": "bad_input",
     "resources": "resource_use",
+    "security": "security",
 }
 _EXIT_GRACE_SECONDS = 5.0
 
