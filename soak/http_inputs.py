@@ -339,7 +339,7 @@ def oversized() -> list[Raw]:
     return [
         _post("oversized", body),
         Raw("oversized", "POST", "/predict", {"Content-Type": JSON}, iter([chunk] * 17)),
-        _post("oversized", too_many),
+        _post("oversized", b'{"instances": ' + too_many + b"}"),
         _post("oversized", f"{FEATURE}\n".encode() + b"0.1\n" * (MAX_INSTANCES + 1), CSV),
         Raw("oversized", "GET", "/batch/" + (too_many.decode())),
         _post("oversized", bomb, JSON, **{"Content-Encoding": "gzip"}),

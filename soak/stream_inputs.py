@@ -157,7 +157,7 @@ def oversized() -> list[Message]:
     """Over the limits, within what Pub/Sub carries (10 MB): a compression bomb and too
     many instances."""
     bomb = gzip.compress(b"0" * (4 * http_inputs.LIMIT), compresslevel=9, mtime=0)
-    too_many = b"[" + b"0.1," * http_inputs.MAX_INSTANCES + b"0.1]"
+    too_many = b'{"instances": [' + b"0.1," * http_inputs.MAX_INSTANCES + b"0.1]}"
     return [
         Message("oversized", bomb, {"content_encoding": "gzip"}),
         Message("oversized", too_many),
