@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from soak.outcome import Outcome
-from soak.resources import Sample
+from soak.resources import Sample, value_range
 from soak.steady_load import SteadyLoad
 from soak.system import running
 
@@ -104,7 +104,8 @@ def _by_process(samples: list[Sample]) -> dict[tuple[str, int], list[Sample]]:
 
 
 def _per_function(samples: list[Sample]) -> dict[str, Any]:
-    """Per function and process: RSS at warm-up end, max and last (MiB), fds and threads."""
+    """Per function and process: RSS at warm-up end, max and last (MiB); fds and threads
+    min/max/last."""
     figures: dict[str, Any] = {}
     for (function, pid), taken in sorted(_by_process(samples).items()):
         after = [s for s in taken if s.seconds >= WARMUP]
@@ -113,8 +114,8 @@ def _per_function(samples: list[Sample]) -> dict[str, Any]:
             "rss_mib_warmup_end": _mib(after[0].rss_kib) if after else None,
             "rss_mib_max": _mib(max(s.rss_kib for s in taken)),
             "rss_mib_last": _mib(taken[-1].rss_kib),
-            "fds_min_max": [min(s.fds for s in taken), max(s.fds for s in taken)],
-            "threads_min_max": [min(s.threads for s in taken), max(s.threads for s in taken)],
+            "fds": value_range(s.fds for s in taken),
+            "threads": value_range(s.threads for s in taken),
         }
     return figures
 

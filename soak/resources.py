@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -122,7 +122,8 @@ class Sampler:
 
 
 def summary(samples: list[Sample]) -> dict[str, Any]:
-    """Per function, per process: samples, RSS first/max/last (MiB), fds and threads range."""
+    """Per function, per process: samples, RSS first/max/last (MiB), fds and threads
+    min/max/last."""
     by_process: dict[tuple[str, int], list[Sample]] = {}
     for sample in samples:
         by_process.setdefault((sample.function, sample.pid), []).append(sample)
@@ -134,8 +135,8 @@ def summary(samples: list[Sample]) -> dict[str, Any]:
             "rss_mib_first": _mib(taken[0].rss_kib),
             "rss_mib_max": _mib(max(s.rss_kib for s in taken)),
             "rss_mib_last": _mib(taken[-1].rss_kib),
-            "fds": [min(s.fds for s in taken), max(s.fds for s in taken)],
-            "threads": [min(s.threads for s in taken), max(s.threads for s in taken)],
+            "fds": value_range(s.fds for s in taken),
+            "threads": value_range(s.threads for s in taken),
         }
     return figures
 
@@ -150,6 +151,11 @@ def take_summaries() -> dict[str, Any]:
     taken = dict(_summaries)
     _summaries.clear()
     return taken
+
+
+def value_range(values: Iterable[int]) -> dict[str, int]:
+    taken = list(values)
+    return {"min": min(taken), "max": max(taken), "last": taken[-1]}
 
 
 def _mib(kib: int) -> float:

@@ -72,8 +72,8 @@ def test_the_summary_has_each_process_ranges():
                 "rss_mib_first": 2.0,
                 "rss_mib_max": 4.0,
                 "rss_mib_last": 3.0,
-                "fds": [10, 12],
-                "threads": [3, 5],
+                "fds": {"min": 10, "max": 12, "last": 11},
+                "threads": {"min": 3, "max": 5, "last": 4},
             }
         }
     }
