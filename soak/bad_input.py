@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 
-import requests
-
 from soak import http_flood, stream_flood
 from soak.answers import Documented
 from soak.outcome import Outcome
@@ -31,9 +29,9 @@ def run() -> Outcome:
     began = time.monotonic()
     with running("bad_input", only=("predict_batch", "predict_stream")) as system:
         url = system.url("predict_batch")
-        http = http_flood.flood(url, SCHEMA_EXAMPLES, RAW_EXAMPLES)
-        documented = Documented(requests.get(url + "/openapi.json", timeout=30).json())
-        stream = stream_flood.flood(system, documented)
+        document = http_flood.served_document(url)
+        http = http_flood.flood(url, document, SCHEMA_EXAMPLES, RAW_EXAMPLES)
+        stream = stream_flood.flood(system, Documented(document))
     outcome.figures = {
         "http": http,
         "stream": stream,

@@ -151,9 +151,7 @@ class Flood:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
-            session.trust_env = False  # loopback: never through a proxy from the environment
-            self._local.session = session
+            session = self._local.session = _new_session()
         return session
 
     def _send_raw(self, request: http_inputs.Raw) -> requests.Response:
@@ -169,6 +167,12 @@ class Flood:
         return self._session().request(**{**kwargs, "timeout": TIMEOUT})
 
 
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # loopback: never through a proxy from the environment
+    return session
+
+
 def _failed_checks(case: schemathesis.Case[Any], response: requests.Response) -> str | None:
     try:
         case.validate_response(response, checks=CHECKS)
@@ -177,11 +181,22 @@ def _failed_checks(case: schemathesis.Case[Any], response: requests.Response) ->
     return None
 
 
-def flood(base_url: str, schema_examples: int, raw_examples: int) -> dict[str, Any]:
+def served_document(base_url: str) -> dict[str, Any]:
+    """The OpenAPI document the function serves at GET /openapi.json."""
+    with _new_session() as session:
+        answer = session.get(base_url + "/openapi.json", timeout=TIMEOUT)
+        answer.raise_for_status()
+        document: dict[str, Any] = answer.json()
+        return document
+
+
+def flood(
+    base_url: str, document: dict[str, Any], schema_examples: int, raw_examples: int
+) -> dict[str, Any]:
     """Draw and send every request; the tally's figures, with the time taken."""
     began = time.monotonic()
-    documented = Documented(requests.get(base_url + "/openapi.json", timeout=TIMEOUT).json())
-    schema = schemathesis.openapi.from_url(base_url + "/openapi.json")
+    documented = Documented(document)
+    schema = schemathesis.openapi.from_dict(document)
     operations = []
     for result in schema.get_all_operations():
         if isinstance(result, Err):
