@@ -64,12 +64,13 @@ class Outcomes:
         problem = stream_result_problem(documented, data, attributes)
         if problem is not None:
             self.undocumented += 1
-            self._sample(f"{message.kind} {request_id}: {problem}")
+            self.note(f"{message.kind} {request_id}: {problem}")
         elif message.good and attributes.get("status") != "ok":
             self.good_not_ok += 1
-            self._sample(f"{message.kind} {request_id}: a good request got {data[:120]!r}")
+            self.note(f"{message.kind} {request_id}: a good request got {data[:120]!r}")
 
-    def _sample(self, text: str) -> None:
+    def note(self, text: str) -> None:
+        """Keep text among the samples the figures show (the first SAMPLES)."""
         if len(self.samples) < SAMPLES:
             self.samples.append(text)
 
@@ -144,7 +145,7 @@ def _publish_all(
             future.result(timeout=PUBLISH_TIMEOUT)
         except Exception as error:  # refused by Pub/Sub: never a request
             refused += 1
-            outcomes._sample(f"publish refused {request_id}: {type(error).__name__}: {error}")
+            outcomes.note(f"publish refused {request_id}: {type(error).__name__}: {error}")
             del outcomes.sent[request_id]
     return refused
 
@@ -180,7 +181,7 @@ def _push_all(system: System, run: str, outcomes: Outcomes) -> dict[str, int]:
         if answer.ok:
             outcomes.sent[request_id] = Message("bad_base64", b"")
         else:
-            outcomes._sample(
+            outcomes.note(
                 f"push {request_id} of {data!r:.40}: {answer.status_code} {answer.text[:80]}"
             )
 
