@@ -80,8 +80,21 @@ def _answer(
 
 def unrouted(error: Exception) -> flask.Response:
     """A path the framework's own router refuses before `handle` runs (one with a newline,
-    say): the same JSON 404 as any other unknown path."""
-    return error_response(_no_route(flask.request.path))
+    say): the same JSON 404 as any other unknown path, with its X-Request-Id and log line."""
+    request = flask.request
+    request_id = trace.request_id(request.headers)
+    response = error_response(_no_route(request.path))
+    response.headers["X-Request-Id"] = request_id
+    logs.request(
+        f"{request.method} {request.path} {response.status_code}",
+        component=COMPONENT,
+        request_id=request_id,
+        model_version=None,
+        latency_ms=0.0,
+        status=response.status_code,
+        **trace.fields(request.headers, runtime.settings().project_id),
+    )
+    return response
 
 
 def _no_route(path: str) -> NotFound:

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.processes import exit_promptly
+from soak import resources
 from soak.outcome import Outcome
 
 RESULTS = Path(__file__).with_name("results.json")
 # Scenario name -> module under soak/ with run() -> Outcome; filled in as they land.
 SCENARIOS: dict[str, str] = {
+    "bad_input": "bad_input",
     "promotion": "promotion",
     "registry_races": "registry_races",
+    "resources": "resource_use",
+    "security": "security",
 }
 
 
@@ -35,6 +39,7 @@ def main() -> int:
     for name in chosen:
         print(f"[{time.monotonic() - began:6.1f} s] {name}", flush=True)
         outcome = _run(name)
+        _attach_resources(outcome)
         results["scenarios"][name] = outcome.to_dict()
         verdict = "passed" if outcome.passed else "MISSED: " + "; ".join(outcome.misses)
         print(f"[{time.monotonic() - began:6.1f} s] {name} {verdict}", flush=True)
@@ -57,6 +62,16 @@ def _run(name: str) -> Outcome:
     except Exception as error:  # reported as the scenario's miss
         logging.exception("scenario %s failed", name)
         return Outcome(misses=[f"the scenario raised {type(error).__name__}: {error}"])
+
+
+def _attach_resources(outcome: Outcome) -> None:
+    """What the scenario's functions held (soak.resources): its one system's summary, or
+    each system's by name when it ran several; unless the scenario reports its own."""
+    sampled = resources.take_summaries()
+    if sampled:
+        outcome.figures.setdefault(
+            "resources", next(iter(sampled.values())) if len(sampled) == 1 else sampled
+        )
 
 
 def _commit() -> str:

@@ -21,6 +21,7 @@ from infra.local.serving import (
     exposed_functions,
     start_function,
 )
+from soak import resources
 
 LOG_ROOT = REPOSITORY_ROOT / ".local" / "soak"  # git-ignored, like make run's logs
 
@@ -32,6 +33,7 @@ class System:
     functions: dict[str, Function]
     children: dict[str, Child]
     env: dict[str, str]  # what the functions were started with, beyond the cloud's env()
+    sampler: resources.Sampler | None = None  # samples every function's processes each second
 
     @property
     def model_name(self) -> str:
@@ -83,4 +85,9 @@ def running(
             for name, function in functions.items()
         }
         ensure_push_subscriptions(cloud, functions)
-        yield System(cloud, seeded, functions, children, function_env)
+        # Every scenario's functions are sampled, whatever it does (figures["resources"]).
+        with resources.Sampler(children) as sampler:
+            try:
+                yield System(cloud, seeded, functions, children, function_env, sampler)
+            finally:
+                resources.record(scenario, sampler.samples())

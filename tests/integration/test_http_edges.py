@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import pytest
 from functions_framework import create_app
@@ -92,6 +93,16 @@ def test_a_path_the_framework_cannot_route_is_our_json_404(client, production):
     response = client.get("/batch/%0A")
     assert response.status_code == 404
     assert response.get_json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_a_path_the_framework_cannot_route_carries_its_request_id(client, production):
+    """Every answer carries X-Request-Id (docs/http.md), this one too: found by make soak."""
+    echoed = client.get("/stream/%0D%0AX-Injected:%201", headers={"X-Request-Id": "r-1"})
+    assert echoed.status_code == 404
+    assert echoed.headers["X-Request-Id"] == "r-1"
+    fresh = client.get("/health%0A")
+    assert fresh.status_code == 404
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["X-Request-Id"])
 
 
 def test_a_prediction_that_overflows_is_400(client, production):

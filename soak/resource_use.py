@@ -1,0 +1,150 @@
+"""Scenario "resources": every function under steady mixed load for DURATION seconds, its
+processes sampled each second (soak.resources); issue item 5, README "What it survives".
+
+Warm-up is the first third of the run: in it every kind of work happens at least once (the
+upload retrain trains on, two drift windows, the first requests of both transports), so
+imports, the model cache and lazy clients are in place by its end. Targets, per process:
+
+- RSS flat: every sample after warm-up within ±RSS_TOLERANCE of the first one after it;
+- open fds and threads bounded: the last third's maximum at most the middle third's
+  maximum plus FD_SLACK / THREAD_SLACK (no growth trend), and never above FD_CAP /
+  THREAD_CAP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from soak.outcome import Outcome
+from soak.resources import Sample, value_range
+from soak.steady_load import SteadyLoad
+from soak.system import running
+
+DURATION = 150.0
+WARMUP = DURATION / 3
+RSS_TOLERANCE = 0.10
+FD_SLACK = 8
+THREAD_SLACK = 4
+FD_CAP = 256
+THREAD_CAP = 64
+UPLOAD_AT = 2.0
+DRIFT_AT = (10.0, 35.0, 75.0, 110.0, 145.0)
+SETTLE = 60.0  # seconds for the last stream results and retrain's event
+
+
+def run() -> Outcome:
+    outcome = Outcome()
+    with running("resources") as system:
+        assert system.sampler is not None
+        load = SteadyLoad(system)
+        began = time.monotonic()
+        offset = system.sampler.elapsed()  # the sampler's clock when the load began
+        load.start()
+        schedule: list[tuple[float, Callable[[], None]]] = [(UPLOAD_AT, load.upload)]
+        schedule += [(at, load.drift) for at in DRIFT_AT]
+        for at, action in sorted(schedule, key=lambda item: item[0]):
+            _until(began + at)
+            action()
+        _until(began + DURATION)
+        load.stop()
+        samples = _during(system.sampler.samples(), offset, DURATION)
+        load.settle(SETTLE)
+    counts = load.counts
+    outcome.figures = {
+        "seconds": DURATION,
+        "warmup_seconds": WARMUP,
+        "load": {
+            "http": dict(counts.http),
+            "stream_published": counts.stream_published,
+            "stream_answered": len(counts.stream_answered),
+            "drift_windows": dict(counts.drift),
+            "model_events": counts.model_events,
+        },
+        "resources": _per_function(samples),
+    }
+    _expect_served(outcome, load)
+    _expect_flat(outcome, samples)
+    return outcome
+
+
+def _during(samples: list[Sample], offset: float, duration: float) -> list[Sample]:
+    """The samples taken under load, their seconds counted from the load's start."""
+    return [
+        dataclasses.replace(s, seconds=s.seconds - offset)
+        for s in samples
+        if offset <= s.seconds <= offset + duration
+    ]
+
+
+def _until(moment: float) -> None:
+    """Wait for a moment of the schedule (pacing, not standing in for a condition)."""
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def _expect_served(outcome: Outcome, load: SteadyLoad) -> None:
+    counts = load.counts
+    http_failed = sum(n for status, n in counts.http.items() if status != "200")
+    outcome.expect(sum(counts.http.values()) > 0 and http_failed == 0, "every HTTP request 200")
+    outcome.expect(
+        len(counts.stream_answered) == counts.stream_published > 0,
+        "every stream request answered",
+    )
+    outcome.expect(set(counts.drift) == {"200"}, "every drift window 200")
+    outcome.expect(len(counts.model_events) == 1, "retrain published the upload's outcome")
+
+
+def _by_process(samples: list[Sample]) -> dict[tuple[str, int], list[Sample]]:
+    grouped: dict[tuple[str, int], list[Sample]] = {}
+    for sample in samples:
+        grouped.setdefault((sample.function, sample.pid), []).append(sample)
+    return grouped
+
+
+def _per_function(samples: list[Sample]) -> dict[str, Any]:
+    """Per function and process: RSS at warm-up end, max and last (MiB); fds and threads
+    min/max/last."""
+    figures: dict[str, Any] = {}
+    for (function, pid), taken in sorted(_by_process(samples).items()):
+        after = [s for s in taken if s.seconds >= WARMUP]
+        figures.setdefault(function, {})[f"{taken[0].role} {pid}"] = {
+            "samples": len(taken),
+            "rss_mib_warmup_end": _mib(after[0].rss_kib) if after else None,
+            "rss_mib_max": _mib(max(s.rss_kib for s in taken)),
+            "rss_mib_last": _mib(taken[-1].rss_kib),
+            "fds": value_range(s.fds for s in taken),
+            "threads": value_range(s.threads for s in taken),
+        }
+    return figures
+
+
+def _expect_flat(outcome: Outcome, samples: list[Sample]) -> None:
+    for (function, pid), taken in sorted(_by_process(samples).items()):
+        name = f"{function} {taken[0].role} {pid}"
+        after = [s for s in taken if s.seconds >= WARMUP]
+        middle = [s for s in after if s.seconds < 2 * WARMUP]
+        last = [s for s in after if s.seconds >= 2 * WARMUP]
+        if not outcome.expect(bool(middle and last), f"{name}: sampled through the run"):
+            continue
+        reference = after[0].rss_kib
+        spread = max(abs(s.rss_kib - reference) for s in after) / reference
+        outcome.expect(
+            spread <= RSS_TOLERANCE,
+            f"{name}: RSS within {RSS_TOLERANCE:.0%} after warm-up (off by {spread:.1%})",
+        )
+        for measure, slack, cap in (
+            ("fds", FD_SLACK, FD_CAP),
+            ("threads", THREAD_SLACK, THREAD_CAP),
+        ):
+            middle_max = max(getattr(s, measure) for s in middle)
+            last_max = max(getattr(s, measure) for s in last)
+            outcome.expect(
+                last_max <= min(middle_max + slack, cap),
+                f"{name}: {measure} bounded (last third max {last_max}, middle {middle_max})",
+            )
+
+
+def _mib(kib: int) -> float:
+    return round(kib / 1024, 1)
