@@ -22,7 +22,9 @@ from soak.outcome import Outcome
 
 RESULTS = Path(__file__).with_name("results.json")
 # Scenario name -> module under soak/ with run() -> Outcome; filled in as they land.
-SCENARIOS: dict[str, str] = {}
+SCENARIOS: dict[str, str] = {
+    "stream_faults": "stream_faults",
+}
 _EXIT_GRACE_SECONDS = 5.0
 
 
