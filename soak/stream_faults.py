@@ -30,14 +30,17 @@ from soak.system import System, running
 
 REQUESTS = 10_000
 WAVES = 20
-WAVE_SECONDS = 2.0  # ~250 requests/s offered: about what the emulator's push delivers here
-# Seconds after the first wave: kill, outage, kill inside it, outage over.
-FIRST_KILL_AT = 9.0
-OUTAGE_AT = 19.0
-# Early, so the fresh worker's first load gives up (its storage retries last ≤ 10 s) while
-# storage is still down.
+# ~140 requests/s offered: a little under what the emulator's push delivers here with the
+# faults, so a request's wait is the faults', not a backlog's.
+WAVE_SECONDS = 3.5
+# Seconds after the first wave: a kill, then the outage with a kill just inside it.
+FIRST_KILL_AT = 15.0
+OUTAGE_AT = 35.0
 SECOND_KILL_AFTER_OUTAGE_BEGAN = 0.5
-OUTAGE_SECONDS = 10.0
+# Longer than the function's own storage retries (STORAGE_TIMEOUT_SECONDS, 10 s), so the
+# fresh worker's first load gives up (503) while storage is still down; a 10 s outage it
+# may ride out inside them.
+OUTAGE_SECONDS = 12.0
 DRAIN_TIMEOUT = 150.0  # after the last wave; measured: the backlog drains in well under it
 SETTLE_SECONDS = 5.0  # pulling on once all are accounted for, for late duplicates
 RESPAWN_TIMEOUT = 30.0

@@ -213,7 +213,9 @@ def _check_faults(outcome: Outcome, run: Run) -> None:
         len(run.kills) == 2 and began <= run.kills[1].at <= ended,
         "the second kill was not inside the storage outage",
     )
-    outcome.expect(ended - began >= 10.0, f"the outage lasted {ended - began:.1f} s, not 10")
+    outcome.expect(
+        ended - began >= 10.0, f"the outage lasted {ended - began:.1f} s, not 10 or more"
+    )
     outcome.expect(
         loads == 1 + len(run.kills), f"{loads} model loads for {1 + len(run.kills)} workers"
     )
