@@ -37,10 +37,9 @@ WAVE_SECONDS = 3.5
 FIRST_KILL_AT = 15.0
 OUTAGE_AT = 35.0
 SECOND_KILL_AFTER_OUTAGE_BEGAN = 0.5
-# Longer than the function's own storage retries (STORAGE_TIMEOUT_SECONDS, 10 s), so the
-# fresh worker's first load gives up (503) while storage is still down; a 10 s outage it
-# may ride out inside them.
-OUTAGE_SECONDS = 12.0
+# As long as the function's own storage retries (STORAGE_TIMEOUT_SECONDS): the fresh worker
+# may ride it out inside them or answer 503 (pushed again); counted either way.
+OUTAGE_SECONDS = 10.0
 DRAIN_TIMEOUT = 150.0  # after the last wave; measured: the backlog drains in well under it
 SETTLE_SECONDS = 5.0  # pulling on once all are accounted for, for late duplicates
 RESPAWN_TIMEOUT = 30.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ LOST = "lost"
 _EXAMPLES = 5
 _REDELIVERED = "will be redelivered"
 _MODEL_LOADED = "serving a new model version"
+_STORAGE_DOWN = "storage unavailable"  # model_cache's reason, for aliases and versions alike
 
 
 @dataclass(frozen=True)
@@ -171,58 +173,70 @@ def _well_formed(request: StreamRequest, received: Received, model: ModelArtifac
 
 
 def _check_faults(outcome: Outcome, run: Run) -> None:
-    """Both kills done and answered by a new worker, the second inside the outage; each
-    worker loaded the model again; the cold worker met the outage (its requests redelivered)."""
-    outage = run.outage
-    began, ended = outage.began or 0.0, outage.ended or 0.0
+    """Both kills done, each answered by a new worker that loaded the model again; the
+    second inside the outage, so that worker had no model until storage was back."""
+    began, ended = run.outage.began or 0.0, run.outage.ended or 0.0
     lines = [orjson.loads(line) for line in run.log.splitlines() if line.startswith("{")]
     good = {r.request_id for r in run.requests if r.poison is None}
-    redelivered = [line for line in lines if str(line.get("message", "")).startswith(_REDELIVERED)]
-    loads = sum(1 for line in lines if line.get("message") == _MODEL_LOADED)
+    loads = [_when(line) for line in lines if line.get("message") == _MODEL_LOADED]
+    failed = [line for line in lines if str(line.get("message", "")).startswith(_REDELIVERED)]
+    on_storage = [
+        line
+        for line in failed
+        if _STORAGE_DOWN in str(line["message"]) and began <= _when(line) <= ended + 1
+    ]
     outcome.figures |= {
-        "worker_kills": [
-            {
-                "pid": kill.pid,
-                "at_s": round(kill.at - run.began, 2),
-                "new_pid": kill.new_pid,
-                "respawn_s": None
-                if kill.respawned_at is None
-                else round(kill.respawned_at - kill.at, 2),
-                "during_outage": began <= kill.at <= ended,
-            }
-            for kill in run.kills
-        ],
+        "worker_kills": [_kill_figures(kill, run.began, began, ended) for kill in run.kills],
         "storage_outage": {
             "from_s": round(began - run.began, 2),
             "to_s": round(ended - run.began, 2),
             "seconds": round(ended - began, 2),
         },
-        "model_loads": loads,
+        "model_loads_s": [round(load - run.began, 2) for load in loads],
         "redelivered_attempts": {
-            "good": sum(1 for line in redelivered if line.get("request_id") in good),
-            "poison": sum(1 for line in redelivered if line.get("request_id") not in good),
+            "good": sum(1 for line in failed if line.get("request_id") in good),
+            "poison": sum(1 for line in failed if line.get("request_id") not in good),
+        },
+        "failed_on_storage_during_outage": {
+            "good": sum(1 for line in on_storage if line.get("request_id") in good),
+            "poison": sum(1 for line in on_storage if line.get("request_id") not in good),
         },
         "publish_seconds": round(max(run.sent.values()) - run.began, 1),
         "drain_seconds": round(run.drained - max(run.sent.values()), 1),
     }
+    kills = run.kills
     outcome.expect(
-        len(run.kills) == 2 and all(kill.new_pid for kill in run.kills),
+        len(kills) == 2 and all(kill.new_pid for kill in kills),
         "the worker was not killed twice, each time replaced",
     )
+    outcome.expect(ended - began >= 10.0, f"the outage lasted {ended - began:.1f} s, not 10")
     outcome.expect(
-        len(run.kills) == 2 and began <= run.kills[1].at <= ended,
+        len(kills) == 2 and began <= kills[1].at <= ended,
         "the second kill was not inside the storage outage",
     )
     outcome.expect(
-        ended - began >= 10.0, f"the outage lasted {ended - began:.1f} s, not 10 or more"
+        len(loads) == 1 + len(kills)
+        and all(kill.at < load for kill, load in zip(kills, loads[1:], strict=True)),
+        f"{len(loads)} model loads for {1 + len(kills)} workers, each after its start",
     )
     outcome.expect(
-        loads == 1 + len(run.kills), f"{loads} model loads for {1 + len(run.kills)} workers"
+        bool(loads) and loads[-1] >= ended,
+        "the worker started inside the outage had a model before storage was back",
     )
-    outcome.expect(
-        any(line.get("request_id") in good for line in redelivered),
-        "no good request was redelivered: the cold worker never met the outage",
-    )
+
+
+def _when(line: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(line["time"])).timestamp()
+
+
+def _kill_figures(kill: Kill, start: float, began: float, ended: float) -> dict[str, Any]:
+    return {
+        "pid": kill.pid,
+        "at_s": round(kill.at - start, 2),
+        "new_pid": kill.new_pid,
+        "respawn_s": None if kill.respawned_at is None else round(kill.respawned_at - kill.at, 2),
+        "during_outage": began <= kill.at <= ended,
+    }
 
 
 def _latencies(run: Run) -> dict[str, Any]:
