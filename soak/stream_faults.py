@@ -1,8 +1,9 @@
 """Stream under faults (issue 11, item 2): 10,000 requests to prediction-requests, 5% poison,
 published in waves while predict_stream's gunicorn worker is SIGKILLed twice and Cloud
-Storage is unreachable for 10 s; the second kill falls inside the outage, so a fresh worker
-must start cold without storage (503, so Pub/Sub pushes the request again). Every result and dead
-letter is pulled as it comes; then each request id is accounted for (docs/stream.md).
+Storage is unreachable for 10 s. The second kill falls inside the outage, so the fresh
+worker starts with no model and no storage: its storage retries wait, or the request fails
+with 503 and is pushed again. Every result and dead letter is pulled as it comes; then each
+request id is accounted for (docs/stream.md).
 """
 
 from __future__ import annotations
