@@ -50,13 +50,14 @@ DEAD_LETTER_MAX_ATTEMPTS = 5
 
 # Pull subscriptions for people (and for monitor_drift): name -> topic.
 PREDICTION_RESULTS_SUB = "prediction-results-sub"
+PREDICTION_DEAD_LETTER_SUB = "prediction-dead-letter-sub"
 DATASET_DEAD_LETTER_SUB = "dataset-dead-letter-sub"
 MODEL_EVENTS_SUB = "model-events-sub"
 PREDICTION_LOG_SUB = "prediction-log-sub"
 DRIFT_ALERTS_SUB = "drift-alerts-sub"
 PULL_SUBSCRIPTIONS = {
     PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
-    "prediction-dead-letter-sub": PREDICTION_DEAD_LETTER,
+    PREDICTION_DEAD_LETTER_SUB: PREDICTION_DEAD_LETTER,
     DATASET_DEAD_LETTER_SUB: DATASET_DEAD_LETTER,
     MODEL_EVENTS_SUB: MODEL_EVENTS,
     DRIFT_ALERTS_SUB: DRIFT_ALERTS,

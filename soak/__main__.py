@@ -20,9 +20,10 @@ from soak import resources
 from soak.outcome import Outcome
 
 RESULTS = Path(__file__).with_name("results.json")
-# Scenario name -> module under soak/ with run() -> Outcome; filled in as they land.
+# Scenario name -> module under soak/ with run() -> Outcome, run in this order.
 SCENARIOS: dict[str, str] = {
     "bad_input": "bad_input",
+    "stream_faults": "stream_faults",
     "promotion": "promotion",
     "registry_races": "registry_races",
     "resources": "resource_use",

@@ -21,6 +21,7 @@ from infra import names
 from model.registry import Registry
 from soak.alias_history import AliasEntry, alias_history, broken_links, keep_every_generation
 from soak.batch_traffic import Answer, BatchTraffic
+from soak.cold_start_outage import Outage, cold_start_while_down
 from soak.concurrent_uploads import Uploads, upload_at_once
 from soak.outcome import Outcome
 from soak.registry_concurrency import (
@@ -29,7 +30,6 @@ from soak.registry_concurrency import (
     promote_at_once,
     register_at_once,
 )
-from soak.storage_outage import Outage, cold_start_while_down
 from soak.system import running
 from soak.tampering import Tampering, tamper
 

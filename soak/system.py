@@ -63,14 +63,16 @@ def running(
     scenario: str,
     env: Mapping[str, str] | None = None,
     only: tuple[str, ...] | None = None,
+    storage_root: Path | None = None,
 ) -> Iterator[System]:
     """The whole system for one scenario (its logs in .local/soak/SCENARIO/), stopped on exit.
 
     env reaches every function (e.g. MODEL_REFRESH_SECONDS); only limits which functions
-    start (default: all that main.py exposes).
+    start (default: all that main.py exposes); storage_root keeps Cloud Storage's objects on
+    disk there (default: in memory), so they outlive a restart of fake-gcs-server.
     """
     log_dir = LOG_ROOT / scenario
-    with LocalCloud.on_free_ports(log_dir) as cloud:
+    with LocalCloud.on_free_ports(log_dir, storage_root=storage_root) as cloud:
         client = cloud.storage_client()
         try:
             seeded = ensure_served_model(client, cloud.config.bucket, names.MODEL_NAME)

@@ -8,7 +8,6 @@ and left running. Java and the emulator are found by prerequisites.py.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import os
 import subprocess
@@ -73,9 +72,6 @@ STORAGE_START_TIMEOUT = 10.0  # a Go binary; ~0.05 s usually
 # mistaken for it.
 _PUBSUB_SIGNATURE = b"Ok"
 _STORAGE_SIGNATURE = b"storage#buckets"
-# Local pushes retry fast; the dead-letter policy bounds how often.
-_PUSH_MIN_BACKOFF = datetime.timedelta(seconds=1)
-_PUSH_MAX_BACKOFF = datetime.timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -287,9 +283,10 @@ class LocalCloud:
                 topic=publisher.topic_path(project, topic),
                 push_config=pubsub_v1.types.PushConfig(push_endpoint=endpoint),
                 ack_deadline_seconds=ack_deadline_seconds,
-                retry_policy=pubsub_v1.types.RetryPolicy(
-                    minimum_backoff=_PUSH_MIN_BACKOFF, maximum_backoff=_PUSH_MAX_BACKOFF
-                ),
+                # No retry policy: the emulator's loses messages whose pushes fail at the
+                # same moment (after two or three attempts, never dead-lettered). Without
+                # one it pushes a failed message again after about 1 s, so the dead-letter
+                # policy's attempts take seconds here; Terraform sets the cloud's backoff.
             )
             if dead_letter_topic is not None:
                 subscription.dead_letter_policy = pubsub_v1.types.DeadLetterPolicy(
@@ -372,4 +369,5 @@ class LocalCloud:
             client.close()
 
 
+# retry_policy too: an emulator reused from an older run may hold one, which must go.
 _PUSH_FIELDS = ["push_config", "ack_deadline_seconds", "retry_policy", "dead_letter_policy"]
