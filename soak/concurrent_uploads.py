@@ -4,7 +4,6 @@ each trained, gated, registered and maybe promoted by `retrain` while the others
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import names
-from infra.pulling import pull
 from model.registry import Registry
 from soak.system import System
 from tests.datasets import stronger
@@ -70,19 +68,11 @@ def upload_at_once(system: System, count: int) -> Uploads:
 
 def _events(system: System, datasets: set[str]) -> dict[str, dict[str, Any]]:
     """The model event of each upload, waiting for all of them at most _EVENTS_TIMEOUT."""
-    subscription = f"projects/{system.cloud.config.project_id}/subscriptions/"
-    subscription += names.MODEL_EVENTS_SUB
-    with system.cloud.pubsub_clients() as (_, subscriber):
-        messages = pull(
-            subscriber,
-            subscription,
-            len(datasets),
-            _EVENTS_TIMEOUT,
-            keep=lambda m: json.loads(m.data).get("dataset") in datasets,
-        )
+    events = system.model_events(
+        len(datasets), _EVENTS_TIMEOUT, keep=lambda event: event.get("dataset") in datasets
+    )
     found: dict[str, dict[str, Any]] = {}
-    for message in messages:
-        event = json.loads(message.data)
+    for event in events:
         found.setdefault(event["dataset"], event)  # a redelivery publishes the same again
     return found
 

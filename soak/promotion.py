@@ -21,7 +21,6 @@ from typing import Any
 
 from infra import names
 from infra.local.serving import REPOSITORY_ROOT
-from infra.pulling import pull
 from soak.alias_history import AliasEntry, alias_history, keep_every_generation
 from soak.batch_traffic import Answer, BatchTraffic
 from soak.outcome import Outcome
@@ -153,19 +152,12 @@ def _promote_by_upload(system: System) -> Promotion:
         path.write_bytes(stronger())
         uploaded = time.time()
         _mlctl(system, "upload", str(path))
-    subscription = f"projects/{system.cloud.config.project_id}/subscriptions/"
-    subscription += names.MODEL_EVENTS_SUB
-    with system.cloud.pubsub_clients() as (_, subscriber):
-        messages = pull(
-            subscriber,
-            subscription,
-            1,
-            EVENT_TIMEOUT,
-            keep=lambda m: UPLOAD_NAME in json.loads(m.data).get("dataset", ""),
-        )
-    if not messages:
+    events = system.model_events(
+        1, EVENT_TIMEOUT, keep=lambda event: UPLOAD_NAME in event.get("dataset", "")
+    )
+    if not events:
         raise TimeoutError(f"no model event for {UPLOAD_NAME} within {EVENT_TIMEOUT:g} s")
-    return Promotion(uploaded, json.loads(messages[0].data), time.time())
+    return Promotion(uploaded, events[0], time.time())
 
 
 def _alias_written(system: System) -> float:

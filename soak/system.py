@@ -6,9 +6,11 @@ push subscriptions and dead-letter topics. Each scenario gets its own, stopped a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from infra import names
 from infra.local.cloud import LocalCloud, free_port
@@ -21,6 +23,7 @@ from infra.local.serving import (
     exposed_functions,
     start_function,
 )
+from infra.pulling import pull
 from soak import resources
 
 LOG_ROOT = REPOSITORY_ROOT / ".local" / "soak"  # git-ignored, like make run's logs
@@ -47,6 +50,18 @@ class System:
         child = start_function(self.cloud, self.functions[function], env=self.env, name=function)
         self.children[function] = child
         return child
+
+    def model_events(
+        self, count: int, timeout: float, keep: Callable[[dict[str, Any]], bool]
+    ) -> list[dict[str, Any]]:
+        """Up to count events of model-events that keep accepts, pulled for at most timeout."""
+        project = self.cloud.config.project_id
+        subscription = f"projects/{project}/subscriptions/{names.MODEL_EVENTS_SUB}"
+        with self.cloud.pubsub_clients() as (_, subscriber):
+            messages = pull(
+                subscriber, subscription, count, timeout, keep=lambda m: keep(json.loads(m.data))
+            )
+        return [json.loads(message.data) for message in messages]
 
     def worker_pids(self, function: str) -> list[int]:
         """The gunicorn workers of function: the children of its master process."""
