@@ -246,19 +246,26 @@ class Registry:
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "reason": reason,
         }
-        blob = self._bucket.blob(alias_path(model, check_alias_name(alias)))
+        path = alias_path(model, check_alias_name(alias))
+        data = json.dumps(document, sort_keys=True).encode()
+        blob = self._bucket.blob(path)
         try:
             blob.upload_from_string(
-                json.dumps(document, sort_keys=True).encode(),
+                data,
                 content_type="application/json",
                 if_generation_match=expected.generation if expected else 0,
                 timeout=self._timeout,
                 retry=self._retry,
             )
         except api_exceptions.PreconditionFailed:
-            raise AliasConflict(
-                f"alias {alias!r} of {model!r} changed since it was read; nothing was written"
-            ) from None
+            # A write that landed but whose answer was lost is retried, and the retry is
+            # refused: the alias then holds exactly this document, which is this move.
+            generation = self._generation_holding(path, data)
+            if generation is None:
+                raise AliasConflict(
+                    f"alias {alias!r} of {model!r} changed since it was read; nothing was written"
+                ) from None
+            return Alias(alias, version, generation, document)
         return Alias(alias, version, int(blob.generation), document)
 
     def promote(
@@ -295,6 +302,15 @@ class Registry:
         except api_exceptions.PreconditionFailed:
             return False
         return True
+
+    def _generation_holding(self, path: str, data: bytes) -> int | None:
+        """The generation of the object at path if it holds exactly data, else None."""
+        blob = self._bucket.blob(path)
+        try:
+            found = blob.download_as_bytes(timeout=self._timeout, retry=self._retry)
+        except api_exceptions.NotFound:
+            return None
+        return int(blob.generation) if found == data else None
 
     def _read(self, path: str) -> bytes | None:
         try:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import json
+import socket
 import threading
+import urllib.parse
 
 import pytest
 from google.api_core import exceptions as api_exceptions
 
+from infra.local.processes import LOOPBACK
 from infra.names import MODEL_NAME as MODEL
 from model.artifact import IntegrityError
+from model.gcs import storage_client
 from model.registry import AliasConflict, AliasNotFound, Registry, VersionNotFound, version_path
 
 pytestmark = pytest.mark.emulators
@@ -149,3 +155,81 @@ def test_unknown_versions_are_not_found(registry):
     with pytest.raises(VersionNotFound):
         registry.load(MODEL, 1)
     assert registry.versions(MODEL) == []
+
+
+class AnswerDroppingProxy(http.server.ThreadingHTTPServer):
+    """Forwards every request to fake-gcs-server, but drops the answer to the first upload of
+    an alias after it has landed: the client sees its connection closed, as when a network
+    fails between a write and its answer."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__((LOOPBACK, 0), _Forward)
+        self.target = urllib.parse.urlsplit(target)
+        self.dropped = 0
+        self.uploads = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.server_address[1]}"
+
+
+class _Forward(http.server.BaseHTTPRequestHandler):
+    server: AnswerDroppingProxy
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        target = self.server.target
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        connection.request(self.command, self.path, body, headers)
+        answer = connection.getresponse()
+        data = answer.read()
+        connection.close()
+        if self.path.startswith("/upload/") and b"/aliases/" in body:
+            self.server.uploads += 1
+            if self.server.dropped == 0:
+                self.server.dropped += 1
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_alias_move_whose_answer_is_lost_is_still_this_move(
+    local_cloud, bucket, registry, trained_artifact
+):
+    # The write lands, its answer is lost, the client retries under the same precondition and
+    # is refused (412): the registry must report the move it made, not a conflict.
+    registry.register(trained_artifact, {})
+    registry.register(trained_artifact, {})
+    first = registry.promote(MODEL, 1)
+    proxy = AnswerDroppingProxy(local_cloud.config.storage_url)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        through_proxy = Registry(storage_client("local-ml", proxy.url), bucket, timeout=10)
+        moved = through_proxy.set_alias(MODEL, "production", 2, expected=first)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.dropped == 1  # the answer to the write was lost,
+    assert proxy.uploads == 2  # and the write retried
+    assert moved.version == 2
+    current = registry.alias(MODEL, "production")
+    assert (current.version, current.generation) == (2, moved.generation)
+    assert current.document["previous_version"] == 1
