@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -245,6 +246,9 @@ class Registry:
             "previous_version": expected.version if expected else None,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "reason": reason,
+            # This move and no other: two writers of the same move in the same second must
+            # not both take a refused retry for their own write landing.
+            "move_id": uuid.uuid4().hex,
         }
         path = alias_path(model, check_alias_name(alias))
         data = json.dumps(document, sort_keys=True).encode()
@@ -263,7 +267,8 @@ class Registry:
             generation = self._generation_holding(path, data)
             if generation is None:
                 raise AliasConflict(
-                    f"alias {alias!r} of {model!r} changed since it was read; nothing was written"
+                    f"alias {alias!r} of {model!r} changed since it was read: "
+                    f"it does not point at version {version} by this move"
                 ) from None
             return Alias(alias, version, generation, document)
         return Alias(alias, version, int(blob.generation), document)
