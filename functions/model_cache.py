@@ -48,12 +48,12 @@ class ModelCache:
         self._clock = clock
         self._aliases: dict[str, _AliasState] = {}
         self._pinned: OrderedDict[int, ModelArtifact] = OrderedDict()
-        # Held across storage calls, but only by the background refresh of an alias (a
-        # request never waits for it) or by a first load (others must wait for it).
-        self._refresh_lock = threading.Lock()
+        # One per alias, held across storage calls, but only by the alias's background
+        # refresh (a request never waits for it) or its first load (others must wait).
+        self._refresh_locks: dict[str, threading.Lock] = {}
         # The last failed first load of each alias, shared with the callers queued behind it.
         self._failed_first_loads: dict[str, ModelUnavailable] = {}
-        self._refresher: threading.Thread | None = None
+        self._refreshers: dict[str, threading.Thread] = {}
         # Held for dictionary updates only, never across I/O.
         self._pinned_lock = threading.Lock()
 
@@ -78,22 +78,26 @@ class ModelCache:
             return state.model  # the fast path: no lock, no I/O
         if state is None:
             return self._first_load(alias)
-        if self._refresh_lock.acquire(blocking=False):  # else one is under way already
+        if self._lock_of(alias).acquire(blocking=False):  # else one is under way already
             # Storage calls take milliseconds, or a timeout when storage hangs: not this
             # request's. The thread releases the lock.
-            self._refresher = threading.Thread(
+            refresher = threading.Thread(
                 target=self._refresh_in_background, args=(alias,), name="model-refresh"
             )
-            self._refresher.start()
+            self._refreshers[alias] = refresher
+            refresher.start()
         return state.model
 
     def refreshed(self, timeout: float) -> bool:
-        """Wait for the background refresh under way, if any; whether none still runs."""
-        refresher = self._refresher
-        if refresher is None:
-            return True
-        refresher.join(timeout)
-        return not refresher.is_alive()
+        """Wait for the background refreshes under way, if any; whether none still runs."""
+        deadline = time.monotonic() + timeout
+        for refresher in list(self._refreshers.values()):
+            refresher.join(max(deadline - time.monotonic(), 0.0))
+        return not any(refresher.is_alive() for refresher in self._refreshers.values())
+
+    def _lock_of(self, alias: str) -> threading.Lock:
+        """The alias's own lock: a hung refresh of one alias holds up no other."""
+        return self._refresh_locks.setdefault(alias, threading.Lock())  # atomic in CPython
 
     def _refresh_in_background(self, alias: str) -> None:
         try:
@@ -110,14 +114,14 @@ class ModelCache:
             if state is not None:  # not again before a full refresh period
                 self._aliases[alias] = _AliasState(state.model, state.generation, self._clock())
         finally:
-            self._refresh_lock.release()
+            self._lock_of(alias).release()
 
     def _first_load(self, alias: str) -> ModelArtifact:
         """Nothing to serve yet: wait for the load under way, if any. If it failed meanwhile,
         its failure answers this caller too; trying storage again in turn, the n-th caller
         queued behind a hung storage would wait n storage timeouts for its 503."""
         failed_before = self._failed_first_loads.get(alias)
-        self._refresh_lock.acquire()
+        self._lock_of(alias).acquire()
         try:
             failed = self._failed_first_loads.get(alias)
             if failed is not None and failed is not failed_before and alias not in self._aliases:
@@ -128,7 +132,7 @@ class ModelCache:
                 self._failed_first_loads[alias] = error
                 raise
         finally:
-            self._refresh_lock.release()
+            self._lock_of(alias).release()
 
     def _refresh_if_stale(self, alias: str) -> ModelArtifact:
         state = self._aliases.get(alias)

@@ -43,6 +43,7 @@ class MemoryRegistry:
         self.generation = 1
         self.failure: BaseException | None = None
         self.gate: threading.Event | None = None
+        self.gated_alias: str | None = None  # None: the gate holds every alias
         self.entered = threading.Event()
 
     def promote(self, version: int) -> None:
@@ -51,7 +52,7 @@ class MemoryRegistry:
 
     def alias_generation(self, model: str, alias: str) -> int | None:
         self.entered.set()
-        if self.gate is not None:
+        if self.gate is not None and self.gated_alias in (None, alias):
             assert self.gate.wait(WAIT), "the test never opened the gate"
         self._fail()
         return self.generation
@@ -155,6 +156,24 @@ def test_a_slow_refresh_blocks_no_request(registry):
     assert cache.get().version == 2
 
 
+def test_a_hung_refresh_of_one_alias_holds_up_no_other(registry):
+    clock = Clock()
+    cache = make_cache(registry, clock)
+    assert cache.get().version == 1
+    clock.now += 31
+    registry.gate, registry.gated_alias = threading.Event(), "production"
+    registry.entered.clear()
+    assert cache.get().version == 1  # starts the refresh, which hangs in storage
+    assert registry.entered.wait(WAIT), "the refresh never reached storage"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The first load of another alias goes to storage at once, not after that refresh.
+        staging = pool.submit(cache.get, alias="staging")
+        assert staging.result(timeout=WAIT / 2).version == 1
+        assert not registry.gate.is_set()
+    registry.gate.set()
+    assert cache.refreshed(WAIT)
+
+
 class CountingLock:
     """The cache's refresh lock, counting the callers that block on it, so a test knows who
     is queued behind a first load without sleeping."""
@@ -198,7 +217,7 @@ def test_callers_queued_behind_a_failed_first_load_are_unavailable_at_once(train
     registry.gate = threading.Event()
     cache = make_cache(registry, Clock())
     lock = CountingLock()
-    cache._refresh_lock = lock  # type: ignore[assignment]
+    cache._refresh_locks["production"] = lock  # type: ignore[assignment]
     queued = 3
     with ThreadPoolExecutor(max_workers=1 + queued) as pool:
         first = pool.submit(cache.get)
