@@ -204,11 +204,10 @@ class HttpStages(WsgiPair):
         return flask.Request(self._environ())
 
     def replay(self, clock: Clock) -> flask.Response:
-        """handle's steps for a fresh request, a tick after each
-        (tests/integration/test_bench_stages.py holds it to what handle answers)."""
+        """handle's steps for a fresh request, a tick after each. A copy of its calls, kept
+        honest by tests/integration/test_bench_stages.py: the same answer and headers."""
         from functions import logs, trace
         from functions.bodies import DECODERS
-        from functions.prediction import ModelSelector, Prediction, finite_predictions
         from functions.responses import json_response
 
         http_batch, runtime = self.http_batch, self.runtime
@@ -224,17 +223,14 @@ class HttpStages(WsgiPair):
         config = runtime.settings()
         media_type, data = http_batch.body_of(request).read_all(config)
         clock.tick("body_read")
-        instances = DECODERS[media_type](data, config.max_instances)
-        selector = ModelSelector.parse(version, alias)
-        clock.tick("decode")
-        model = selector.model(runtime.model_cache())
-        clock.tick("model_lookup")
-        matrix = instances.matrix(model.features)
-        clock.tick("validate")
-        prediction = Prediction(
-            request_id, "http", model, matrix, finite_predictions(model, matrix)
+        prediction = _core(
+            clock,
+            lambda: DECODERS[media_type](data, config.max_instances),
+            (version, alias),
+            request_id,
+            "http",
         )
-        clock.tick("predict")
+        model = prediction.model
         response = json_response(200, prediction.body())
         response.headers["X-Request-Id"] = request_id
         clock.tick("encode")
@@ -318,7 +314,6 @@ class StreamStages(WsgiPair):
     def replay(self, clock: Clock) -> object:
         """handle's steps for the message, a tick after each."""
         from functions import stream
-        from functions.prediction import ModelSelector, Prediction, finite_predictions
 
         runtime = self.runtime
         clock.start()
@@ -326,18 +321,15 @@ class StreamStages(WsgiPair):
         request = stream.StreamRequest.from_event(self.event)
         tracing: dict[str, Any] = {}  # no request context outside a push
         clock.tick("message_read")
-        config = runtime.settings()
-        instances = request.prediction_request().decode(config)
-        selector = ModelSelector.parse(request.attributes.get("version"), None)
-        clock.tick("decode")
-        model = selector.model(runtime.model_cache())
-        clock.tick("model_lookup")
-        matrix = instances.matrix(model.features)
-        clock.tick("validate")
-        prediction = Prediction(
-            request.request_id, "stream", model, matrix, finite_predictions(model, matrix)
+        core = request.prediction_request()
+        prediction = _core(
+            clock,
+            lambda: core.decode(runtime.settings()),
+            (core.version, core.alias),
+            request.request_id,
+            "stream",
         )
-        clock.tick("predict")
+        model = prediction.model
         stream.reply(request, {"status": "ok", **prediction.body()}, model.version)
         clock.tick("result_publish_confirmed")
         latency_ms = stream.log_request(
@@ -347,6 +339,30 @@ class StreamStages(WsgiPair):
         runtime.prediction_log().record(prediction, latency_ms)
         clock.tick("prediction_log_handoff")
         return prediction
+
+
+def _core(
+    clock: Clock,
+    decode: Callable[[], Any],
+    selector: tuple[str | None, str | None],
+    request_id: str,
+    transport: Any,
+) -> Any:
+    """The core's steps (`functions.prediction.predict`) for both transports, a tick after
+    each: decode, model lookup, validation against the model's features, prediction."""
+    from functions import runtime
+    from functions.prediction import ModelSelector, Prediction, finite_predictions
+
+    instances = decode()
+    chosen = ModelSelector.parse(*selector)
+    clock.tick("decode")
+    model = chosen.model(runtime.model_cache())
+    clock.tick("model_lookup")
+    matrix = instances.matrix(model.features)
+    clock.tick("validate")
+    prediction = Prediction(request_id, transport, model, matrix, finite_predictions(model, matrix))
+    clock.tick("predict")
+    return prediction
 
 
 def _cloud_event(push: dict[str, Any]) -> Any:

@@ -49,10 +49,21 @@ def handle(request: flask.Request) -> flask.Response:
             **trace.environ_fields(environ, runtime.settings().project_id),
         )
         response = error_response(ServingError("internal error"))
-    response.headers["X-Request-Id"] = request_id
     latency_ms = (time.perf_counter() - started) * 1000
     if prediction is not None:
         runtime.prediction_log().record(prediction, latency_ms)
+    return _answered(request, response, request_id, model_version, latency_ms)
+
+
+def _answered(
+    request: flask.Request,
+    response: flask.Response,
+    request_id: str,
+    model_version: int | None,
+    latency_ms: float,
+) -> flask.Response:
+    """The response with its X-Request-Id, once the request's log line is written."""
+    response.headers["X-Request-Id"] = request_id
     logs.request(
         f"{request.method} {request.path} {response.status_code}",
         component=COMPONENT,
@@ -61,7 +72,7 @@ def handle(request: flask.Request) -> flask.Response:
         latency_ms=latency_ms,
         severity="INFO" if response.status_code < 500 else "ERROR",
         status=response.status_code,
-        **trace.environ_fields(environ, runtime.settings().project_id),
+        **trace.environ_fields(request.environ, runtime.settings().project_id),
     )
     return response
 
@@ -82,19 +93,8 @@ def unrouted(error: Exception) -> flask.Response:
     """A path the framework's own router refuses before `handle` runs (one with a newline,
     say): the same JSON 404 as any other unknown path, with its X-Request-Id and log line."""
     request = flask.request
-    request_id = trace.request_id(request.headers)
-    response = error_response(_no_route(request.path))
-    response.headers["X-Request-Id"] = request_id
-    logs.request(
-        f"{request.method} {request.path} {response.status_code}",
-        component=COMPONENT,
-        request_id=request_id,
-        model_version=None,
-        latency_ms=0.0,
-        status=response.status_code,
-        **trace.fields(request.headers, runtime.settings().project_id),
-    )
-    return response
+    request_id = trace.given_or_new_request_id(request.environ.get("HTTP_X_REQUEST_ID"))
+    return _answered(request, error_response(_no_route(request.path)), request_id, None, 0.0)
 
 
 def _no_route(path: str) -> NotFound:

@@ -92,12 +92,13 @@ def flush() -> None:
 def _timestamp() -> str:
     """RFC 3339 with milliseconds in UTC, which Cloud Logging reads as the entry's time."""
     now = time.time()
-    return f"{_utc_second(int(now))}.{int(now % 1 * 1000):03d}Z"
+    return f"{utc_second(int(now))}.{int(now % 1 * 1000):03d}Z"
 
 
 @functools.lru_cache(maxsize=4)
-def _utc_second(second: int) -> str:
-    """The lines of one second share their formatted prefix: formatted once."""
+def utc_second(second: int) -> str:
+    """RFC 3339 up to the second, UTC: the lines and records of one second share it, so it
+    is formatted once."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 

@@ -217,14 +217,8 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
 
 def rfc3339(timestamp: float) -> str:
     """UTC with microseconds, as the record's `time`."""
-    seconds = _utc_second(int(timestamp))
+    seconds = logs.utc_second(int(timestamp))
     return f"{seconds}.{int(timestamp % 1 * 1_000_000):06d}Z"
-
-
-@functools.lru_cache(maxsize=4)
-def _utc_second(second: int) -> str:
-    """Records of one second share their formatted prefix: formatted once."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def _built(entries: list[Entry]) -> Iterator[Any]:

@@ -9,6 +9,8 @@ import pytest
 
 from bench import stages
 from functions import http_batch
+from infra import names
+from infra.pulling import pull, with_request_id
 
 pytestmark = pytest.mark.emulators
 
@@ -36,3 +38,18 @@ def test_the_whole_function_and_its_floor_answer_through_wsgi(http):
     assert answer["model"]["version"] == 1
     floor = json.loads(stages._call_wsgi(http.floor_app, http._environ()))
     assert set(floor) == set(answer)  # the floor sends the same shape back
+
+
+def test_the_stream_replay_publishes_its_result_and_times_every_stage(
+    serving_env, production, local_cloud
+):
+    stream = stages.StreamStages()
+    clock = stages.Clock()
+    prediction = stream.replay(clock)
+    assert prediction.predictions.tolist() == production.predict(prediction.instances).tolist()
+    assert set(clock.spent) == set(stages.STREAM_STAGES)
+    subscription = f"projects/{local_cloud.config.project_id}/subscriptions/"
+    subscription += names.PREDICTION_RESULTS_SUB
+    with local_cloud.pubsub_clients() as (_, subscriber):
+        (result,) = pull(subscriber, subscription, 1, 10.0, keep=with_request_id("bench-stages"))
+    assert json.loads(result.data)["predictions"] == prediction.predictions.tolist()
