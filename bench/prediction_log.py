@@ -1,7 +1,10 @@
 """What the prediction log costs the request path: one-instance req/s with it on and off.
 
 `make bench` measures both servers in the same interleaved trials as http_single;
-`python -m bench.prediction_log` measures only this, for a quick look.
+`python -m bench.prediction_log` measures only this, for a quick look. With
+`--emulator-stopped` the Pub/Sub emulator is frozen meanwhile: the records are built and
+their publishes hang, so the difference left is the function's own cost, without the
+emulator's CPU on the same cores.
 """
 
 from __future__ import annotations
@@ -54,16 +57,34 @@ def main() -> None:
     parser.add_argument(
         "--emulator-nice", action="store_true", help="as make bench: the emulator at nice 19"
     )
+    parser.add_argument(
+        "--emulator-stopped", action="store_true", help="the emulator frozen (SIGSTOP)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        action="append",
+        help=f"levels ({', '.join(map(str, CONCURRENCY))})",
+    )
     arguments = parser.parse_args()
-    plan = single.Plan(trials=arguments.trials, seconds=arguments.seconds)
+    plan = single.Plan(
+        trials=arguments.trials,
+        seconds=arguments.seconds,
+        concurrency=tuple(arguments.concurrency or CONCURRENCY),
+    )
     generator = load_generator()
     with rig.running() as running, contextlib.ExitStack() as stack:
         if arguments.emulator_nice:
             stack.enter_context(rig.pubsub_elsewhere(running.cloud))
+        if arguments.emulator_stopped:
+            stack.enter_context(rig.pubsub_stopped(running.cloud))
         urls = {"log_on": running.batch.url, "log_off": running.batch_log_off.url}
         measured = single.measure(generator, urls, plan)
         result = summary(measured["log_on"], measured["log_off"])
+        result["p99_ms_log_on"] = measured["log_on"]["p99_ms"]
+        result["p99_ms_log_off"] = measured["log_off"]["p99_ms"]
         result["pubsub_emulator_nice"] = rig.EMULATOR_NICE if arguments.emulator_nice else 0
+        result["pubsub_emulator_stopped"] = arguments.emulator_stopped
     print(json.dumps({"load_generator": generator.describe()["name"], **result}, indent=2))
 
 
