@@ -126,12 +126,17 @@ def _upload_figures(outcome: Outcome, found: Uploads, history: list[AliasEntry])
     outcome.expect(
         not mixed, f"each version's report names the upload it was trained on (not: {mixed})"
     )
-    outcome.expect(not broken_links(history), "the alias history of the retrain race is a chain")
+    breaks = broken_links(history)
+    outcome.expect(
+        not breaks,
+        f"the alias history of the retrain race is a chain ({len(breaks)} breaks: {breaks[:3]})",
+    )
     return {
         "uploads": len(found.datasets),
         "events": dict(Counter(e.get("event") for e in found.events.values())),
         "versions": found.versions,
         "alias_history": [entry.version for entry in history],
+        "alias_chain_breaks": len(breaks),
         "seconds_to_last_event": round(found.seconds, 2),
     }
 
