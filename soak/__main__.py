@@ -18,8 +18,8 @@ from typing import Any
 from infra.local.processes import exit_promptly
 from soak import resources
 from soak.outcome import Outcome
+from soak.report import RESULTS
 
-RESULTS = Path(__file__).with_name("results.json")
 # Scenario name -> module under soak/ with run() -> Outcome, run in this order.
 SCENARIOS: dict[str, str] = {
     "bad_input": "bad_input",

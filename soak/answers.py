@@ -3,7 +3,8 @@
 
 The statuses and body schemas come from the served document itself, not from the code that
 builds it: a path the document has answers with that operation's statuses, another method
-there with 405, any other path with 404 (docs/http.md, "Errors").
+there with 405, any other path with 404 (docs/http.md, "Errors"). Only the status name each
+error code carries comes from the code (functions.errors): the document does not pair them.
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ from typing import Any
 import orjson
 from openapi_schema_validator import OAS30Validator
 
+from functions.errors import ServingError
+
 JSON = "application/json"
-# An error's status name for its code (docs/http.md, "Errors").
-ERROR_STATUSES = {
-    400: "INVALID_ARGUMENT",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    503: "UNAVAILABLE",
-}
+# An error's status name for its code (docs/http.md, "Errors"), from the one error hierarchy;
+# its base (500 INTERNAL) is left out: no answer may carry it.
+ERROR_STATUSES = {error.code: error.status for error in ServingError.__subclasses__()}
 # Headers the document names for a status, beyond X-Request-Id on every answer.
 _STATUS_HEADERS = {405: "Allow", 503: "Retry-After"}
 

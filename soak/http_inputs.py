@@ -15,12 +15,18 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
+from functions.config import Settings
+from infra import names
+from model.dataset import SEED_FEATURES
+
 JSON = "application/json"
 CSV = "text/csv"
-FEATURE = "bmi"  # the served model's one feature
+FEATURE = SEED_FEATURES[0]  # the served model's one feature: the seed's (infra/local/seed.py)
+CSV_BODY = f"{FEATURE}\n0.1\n".encode()  # a good CSV body
 PREDICT_PATHS = ("/predict", "/", "/predict/")
-LIMIT = 16 * 2**20  # MAX_BODY_BYTES's default
-MAX_INSTANCES = 100_000
+# The soak sets no limits in the functions' environment: theirs are the defaults.
+LIMIT = Settings().max_body_bytes
+MAX_INSTANCES = Settings().max_instances
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,7 @@ _CONTENT_TYPES = st.one_of(
 
 @st.composite
 def content_types(draw: st.DrawFn) -> Raw:
-    body = draw(st.sampled_from([b'{"instances": [[0.1]]}', b"bmi\n0.1\n", b"", b"instances=0.1"]))
+    body = draw(st.sampled_from([b'{"instances": [[0.1]]}', CSV_BODY, b"", b"instances=0.1"]))
     return _post("content_types", body, draw(_CONTENT_TYPES))
 
 
@@ -252,9 +258,9 @@ _METHODS += ["FOO", "M-SEARCH"]  # gunicorn itself refuses longer or odd ones (4
 def methods(draw: st.DrawFn) -> Raw:
     """Every method on every route and a few other paths, with a body or without."""
     method = draw(st.sampled_from(_METHODS))
-    body = draw(st.sampled_from([None, b'{"instances": [[0.1]]}', b"bmi\n0.1\n"]))
+    body = draw(st.sampled_from([None, b'{"instances": [[0.1]]}', CSV_BODY]))
     headers = {"Content-Type": JSON if body and body.startswith(b"{") else CSV} if body else {}
-    query = draw(st.sampled_from(["", "?version=1", "?alias=production", "?version=x"]))
+    query = draw(st.sampled_from(["", "?version=1", f"?alias={names.SERVING_ALIAS}", "?version=x"]))
     return Raw("methods", method, draw(st.sampled_from(_PATHS)) + query, headers, body)
 
 
@@ -307,7 +313,7 @@ _GOOD = b'{"instances": [[0.1], [0.2]]}'
 @st.composite
 def gzip_bodies(draw: st.DrawFn) -> Raw:
     """Good and bad gzip: whole, truncated, corrupted, doubled, concatenated, mislabelled."""
-    plain = draw(st.sampled_from([_GOOD, b"bmi\n0.1\n", b"{not json", b""]))
+    plain = draw(st.sampled_from([_GOOD, CSV_BODY, b"{not json", b""]))
     packed = gzip.compress(plain, mtime=0)
     how = draw(st.sampled_from(["whole", "truncated", "flipped", "double", "members", "random"]))
     if how == "truncated":
@@ -324,7 +330,7 @@ def gzip_bodies(draw: st.DrawFn) -> Raw:
     encoding = draw(
         st.sampled_from(["gzip", "GZIP", "gzip ", "gzip, gzip", "x-gzip", "deflate", "identity"])
     )
-    media = CSV if plain.startswith(b"bmi") else JSON
+    media = CSV if plain == CSV_BODY else JSON
     return _post("gzip", packed, media, **{"Content-Encoding": encoding})
 
 

@@ -8,6 +8,7 @@ for the request in flight) of the alias write, read from the alias' own history.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -50,8 +51,10 @@ class Promotion:
 def run() -> Outcome:
     outcome = Outcome()
     env = {"MODEL_REFRESH_SECONDS": str(REFRESH_SECONDS)}
-    with running("promotion", env=env, only=("predict_batch", "retrain")) as system:
-        client = system.cloud.storage_client()
+    with (
+        running("promotion", env=env, only=("predict_batch", "retrain")) as system,
+        contextlib.closing(system.cloud.storage_client()) as client,
+    ):
         keep_every_generation(client, system.cloud.config.bucket)
         first = system.seeded.version
         with BatchTraffic(system.url("predict_batch"), WORKERS) as traffic:
@@ -68,7 +71,6 @@ def run() -> Outcome:
         history = alias_history(
             client, system.cloud.config.bucket, system.model_name, names.SERVING_ALIAS
         )
-        client.close()
     answers = traffic.answers
     moves = changes(history)
     seen = switches(answers, moves, traffic.workers)

@@ -4,7 +4,8 @@
     .venv/bin/python -m soak.report --readme   # replace the README's table with it
 
 The table sits between two marker comments in README.md, so a run's figures replace the
-last run's and nothing else.
+last run's and nothing else. Every phrase comes from the figures; a scenario without a
+describer here, or a failed run's partial figures, are listed as they are.
 """
 
 from __future__ import annotations
@@ -31,12 +32,39 @@ def table(results: dict[str, Any]) -> str:
         "| scenario | figures | targets |",
         "|---|---|---|",
     ]
-    for name, describe in _DESCRIBERS.items():
-        if name in scenarios:
-            scenario = scenarios[name]
-            verdict = "met" if scenario["passed"] else "missed: " + "; ".join(scenario["misses"])
-            rows.append(f"| {name} | {describe(scenario['figures'])} | {verdict} |")
+    for name, scenario in scenarios.items():
+        verdict = "met" if scenario["passed"] else "missed: " + "; ".join(scenario["misses"])
+        rows.append(f"| {name} | {describe(name, scenario['figures'])} | {verdict} |")
     return "\n".join(rows)
+
+
+def describe(name: str, figures: dict[str, Any]) -> str:
+    """The scenario's figures in a sentence, or listed as they are when no describer knows
+    the scenario or the figures lack what it names (a scenario that raised has few)."""
+    describer = _DESCRIBERS.get(name)
+    if describer is None:
+        return ", ".join(_listed(figures)) or "no figures"
+    try:
+        return describer(figures)
+    except (KeyError, TypeError, IndexError):
+        return "incomplete figures: " + (", ".join(_listed(figures)) or "none")
+
+
+def _listed(figures: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every scalar of the figures by its dotted name; lists and the sampled resources left
+    out."""
+    parts = []
+    for key, value in figures.items():
+        if isinstance(value, dict) and key != "resources":
+            parts += _listed(value, f"{prefix}{key}.")
+        elif isinstance(value, str | int | float | bool) or value is None:
+            parts.append(f"{prefix}{key} {_number(value)}")
+    return parts
+
+
+def _number(value: Any, spec: str = "") -> str:
+    """value formatted by spec, "n/a" when it is None (a figure the run never reached)."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def _bad_input(figures: dict[str, Any]) -> str:
@@ -60,29 +88,44 @@ def _stream_faults(figures: dict[str, Any]) -> str:
     )
     outage = figures["storage_outage"]
     latency = figures["latency_ms"]
+    unexpected = figures["unexpected_outcomes"]
+    as_documented = (
+        "every request ended as docs/stream.md says, so the dead-lettered are the unservable"
+        if unexpected == 0
+        else f"{unexpected} requests ended otherwise than docs/stream.md says"
+    )
     return (
         f"{figures['published']:,} requests, {sum(figures['poison_by_kind'].values())} poison; "
         f"worker SIGKILLed at {kills}; storage refused {outage['seconds']:g} s. "
         f"{figures['answered_ok']:,} ok, errors {errors}, {figures['dead_lettered']} "
-        f"dead-lettered (the unservable), {figures['lost']} lost, "
+        f"dead-lettered, {figures['lost']} lost ({as_documented}), "
         f"{figures['duplicate_results']} duplicate ({figures['differing_duplicates']} differing). "
-        f"Publish → result p50 {latency['outside_faults']['p50']:,.0f} ms outside the faults, "
-        f"{latency['overlapping_faults']['p50']:,.0f} ms across them"
+        f"Publish → result p50 {_number(latency['outside_faults'].get('p50'), ',.0f')} ms "
+        f"outside the faults, {_number(latency['overlapping_faults'].get('p50'), ',.0f')} ms "
+        "across them"
     )
 
 
 def _promotion(figures: dict[str, Any]) -> str:
     switches = "; ".join(
-        f"{s['from']} → {s['to']}: last old answer {s['max_last_old_answer_seconds']:.2f} s "
-        "after the alias write"
+        f"{s['from']} → {s['to']}: last old answer "
+        f"{_number(s['max_last_old_answer_seconds'], '.2f')} s after the alias write"
         for s in figures["switches"]
     )
     versions = ", ".join(f"v{v}: {n:,}" for v, n in figures["per_version"].items())
+    if figures["event"] == "promoted":
+        retrain = (
+            f"retrain promoted v{figures['promoted_version']} "
+            f"{_number(figures['upload_to_alias_seconds'], '.1f')} s after the upload"
+        )
+    else:
+        retrain = f"retrain answered the upload with {figures['event']!r}, no promotion"
+    history = " → ".join(str(v) for v in figures["alias_history"])
     return (
-        f"{figures['requests']:,} requests at {figures['requests_per_second']:,.0f}/s, "
-        f"{figures['failed']} failed, {figures['answers_from_other_versions']} from another "
-        f"version ({versions}); retrain promoted in {figures['upload_to_alias_seconds']:.1f} s "
-        f"after the upload, `mlctl rollback` moved back; {switches} (refresh "
+        f"{figures['requests']:,} requests at {_number(figures['requests_per_second'], ',.0f')}"
+        f"/s, {figures['failed']} failed, {figures['answers_from_other_versions']} from another "
+        f"version ({versions}); {retrain}, `mlctl rollback` to "
+        f"v{figures['rollback_to_version']}; the alias went {history}; {switches} (refresh "
         f"{figures['refresh_seconds']:g} s)"
     )
 
@@ -92,21 +135,30 @@ def _registry_races(figures: dict[str, Any]) -> str:
     uploads, tampering = figures["uploads"], figures["tampering"]
     down = figures["storage_down_at_cold_start"]
     serving = figures["serving_process"]
+    kept = tampering["answers_from_served_version"]
+    after = tampering["answers_after_promotion"]
+    refused = "refused" if after and kept == after else "NOT refused"
+    logged = "logged" if tampering["refusal_logged"] else "NOT logged"
+    if down["recovery_seconds"] is None:
+        recovered = "not served again after storage came back"
+    else:
+        recovered = f"served again {down['recovery_seconds']:.2f} s after storage came back"
+    restart = "after a restart" if down["restarted"] else "without a restart"
     return (
         f"{registrations['registrants']} registrations at once → "
         f"{registrations['versions_created']} versions, {registrations['overwritten']} "
-        f"overwritten; {uploads['uploads']} uploads at once → {len(uploads['versions'])} "
-        f"promotions in one unbroken alias history; {promotions['attempts']} concurrent "
-        f"promotions → {promotions['wins']} won, {promotions['conflicts']} conflicts, "
-        f"{promotions['chain_breaks']} breaks in the history; tampered version "
-        f"{tampering['tampered_version']} refused and logged, "
-        f"{tampering['answers_from_served_version']:,} of "
-        f"{tampering['answers_after_promotion']:,} answers from the served one; storage down "
+        f"overwritten; {uploads['uploads']} uploads at once → "
+        f"{uploads['events'].get('promoted', 0)} promoted, {len(set(uploads['versions']))} "
+        f"distinct versions, {_number(uploads.get('alias_chain_breaks'))} breaks in the alias "
+        "history; "
+        f"{promotions['attempts']} concurrent promotions → {promotions['wins']} won, "
+        f"{promotions['conflicts']} conflicts, {promotions['chain_breaks']} breaks in the "
+        f"history; tampered version {tampering['tampered_version']} {refused} and {logged}: "
+        f"{kept:,} of {after:,} answers from the served one; storage down "
         f"{down['down_seconds']:g} s at a cold start: {down['answers_503_with_retry_after']} "
-        f"of {down['answers_while_down']} answers 503 with Retry-After, served again "
-        f"{down['recovery_seconds']:.2f} s after storage came back, no restart; the process "
-        f"serving throughout: {serving['requests']:,} requests, {serving['failed']} failed, "
-        f"slowest {serving['max_seconds']:.2f} s"
+        f"of {down['answers_while_down']} answers 503 with Retry-After, {recovered}, "
+        f"{restart}; the process serving throughout: {serving['requests']:,} requests, "
+        f"{serving['failed']} failed, slowest {_number(serving['max_seconds'], '.2f')} s"
     )
 
 
@@ -135,7 +187,7 @@ def _security(figures: dict[str, Any]) -> str:
     return (
         f"static scan of {static['files_scanned']} files: {len(static['findings'])} findings; "
         f"checkov {checkov['passed']} passed, {checkov['failed']} failed, "
-        f"{checkov['skipped']} skipped (each with its reason); {echo['probes_sent']} echo "
+        f"{checkov['skipped']} skipped; {echo['probes_sent']} echo "
         f"probes: {echo['echoes_found']} echoes of input in a response header"
     )
 

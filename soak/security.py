@@ -70,16 +70,16 @@ def _probe(url: str, outcome: Outcome) -> dict[str, Any]:
     statuses: Counter[str] = Counter()
     places: Counter[str] = Counter()
     found: list[str] = []
-    token_echoed = False
+    # Each answer to a probe carrying the valid token: whether it echoed the token.
+    token_echoed: list[bool] = []
 
     def send(probe: echo_probes.Probe) -> None:
-        nonlocal token_echoed
         answer = echo_probes.exchange(host, port, probe.request)
         statuses[str(answer.status or "closed")] += 1
         places[probe.place] += 1
         found.extend(echo_probes.echoes(probe, answer))
         if probe.request_id == echo_probes.VALID_TOKEN:
-            token_echoed = ("X-Request-Id", echo_probes.VALID_TOKEN) in answer.headers
+            token_echoed.append(("X-Request-Id", echo_probes.VALID_TOKEN) in answer.headers)
 
     for probe in echo_probes.probes():
         send(probe)
@@ -89,13 +89,20 @@ def _probe(url: str, outcome: Outcome) -> dict[str, Any]:
         lambda drawn: send(echo_probes.generated_probe(drawn)),
     )
     outcome.expect(not found, "no response header echoes the input")
-    outcome.expect(token_echoed, "a valid X-Request-Id token is echoed (docs/http.md)")
-    outcome.expect(statuses.get("500", 0) == 0, "0 responses 500 to the probes")
+    outcome.expect(
+        bool(token_echoed) and all(token_echoed),
+        f"a valid X-Request-Id token is echoed (docs/http.md): by {sum(token_echoed)} of "
+        f"{len(token_echoed)} answers",
+    )
+    server_errors = sum(n for s, n in statuses.items() if s.isdigit() and int(s) >= 500)
+    outcome.expect(server_errors == 0, f"0 responses 5xx to the probes ({server_errors})")
     return {
         "probes_sent": sum(places.values()),
         "by_place": dict(places),
         "by_status": dict(statuses),
         "echoes_found": len(found),
         "echoes": found[:10],
-        "valid_token_echoed": token_echoed,
+        "responses_5xx": server_errors,
+        "valid_token_probes": len(token_echoed),
+        "valid_token_echoed": sum(token_echoed),
     }

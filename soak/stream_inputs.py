@@ -16,6 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from infra import names
 from soak import http_inputs
 
 GOOD_BODY = b'{"instances": [[0.1], [-0.05]]}'
@@ -58,12 +59,15 @@ _good = st.one_of(
     ),
     st.floats(-0.2, 0.2).map(
         lambda value: Message(
-            "good", f"bmi\n{value}\n".encode(), {"content_type": "text/csv"}, True
+            "good",
+            f"{http_inputs.FEATURE}\n{value}\n".encode(),
+            {"content_type": http_inputs.CSV},
+            True,
         )
     ),
     st.just(Message("good", gzip.compress(GOOD_BODY, mtime=0), {"content_encoding": "gzip"}, True)),
     st.just(Message("good", GOOD_BODY, {"version": "1"}, True)),
-    st.just(Message("good", GOOD_BODY, {"alias": "production"}, True)),
+    st.just(Message("good", GOOD_BODY, {"alias": names.SERVING_ALIAS}, True)),
 )
 
 _attribute_text = st.text(st.characters(codec="utf-8"), max_size=40)
@@ -96,7 +100,9 @@ def bad_attributes(draw: st.DrawFn) -> Message:
         )
     )
     attributes = _within_limits({**strangers, **attributes})
-    return Message("bad_attributes", draw(st.sampled_from([GOOD_BODY, b"bmi\n0.1\n"])), attributes)
+    return Message(
+        "bad_attributes", draw(st.sampled_from([GOOD_BODY, http_inputs.CSV_BODY])), attributes
+    )
 
 
 def _within_limits(attributes: dict[str, str]) -> dict[str, str]:
@@ -132,7 +138,7 @@ _empty = st.fixed_dictionaries(
         "content_type": st.sampled_from(["text/csv", "application/json", "", "x/y"]),
         "content_encoding": st.sampled_from(["gzip", "identity", "", "br"]),
         "version": st.sampled_from(["1", "99", "x", ""]),
-        "alias": st.sampled_from(["production", "nope", "bad alias", ""]),
+        "alias": st.sampled_from([names.SERVING_ALIAS, "nope", "bad alias", ""]),
     },
 ).map(lambda attributes: Message("empty_data", b"", attributes))
 

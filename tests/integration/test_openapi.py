@@ -12,27 +12,14 @@ import schemathesis
 from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from functions.config import Settings
 from functions.openapi import ERROR_CLASSES, document
 from functions.routes import ROUTES
+from soak.http_flood import CHECKS  # the same checks as the soak's generated requests
 
 pytestmark = pytest.mark.emulators
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 EXAMPLES = 25  # per operation and mode: about 20 s for the whole document
 
 
