@@ -18,6 +18,7 @@ import requests
 from infra import names
 from infra.pulling import pull_once
 from model.dataset import load_diabetes, to_csv
+from soak import loopback
 from soak.system import System
 
 HTTP_PER_SECOND = 40.0
@@ -48,7 +49,7 @@ class SteadyLoad:
             threading.Thread(target=self._http, name="load-http", daemon=True),
             threading.Thread(target=self._stream, name="load-stream", daemon=True),
         ]
-        self._session = _session()
+        self._session = loopback.session()  # drift windows; closed by stop()
 
     def start(self) -> None:
         for thread in self._threads:
@@ -58,6 +59,7 @@ class SteadyLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=_TIMEOUT)
+        self._session.close()
 
     def upload(self) -> None:
         """A dataset upload: the bucket's notification starts retrain (docs/training.md)."""
@@ -100,14 +102,14 @@ class SteadyLoad:
             ),
             lambda s, url: s.get(url + "/batch/[0.01,0.02,0.03]", timeout=_TIMEOUT),
         ]
-        session = _session()
         url = self.system.url("predict_batch")
-        for index in _paced(HTTP_PER_SECOND, self._stop):
-            try:
-                answer = requests_of[index % len(requests_of)](session, url)
-                self.counts.http[str(answer.status_code)] += 1
-            except requests.RequestException as error:
-                self.counts.http[type(error).__name__] += 1
+        with loopback.session() as session:
+            for index in _paced(HTTP_PER_SECOND, self._stop):
+                try:
+                    answer = requests_of[index % len(requests_of)](session, url)
+                    self.counts.http[str(answer.status_code)] += 1
+                except requests.RequestException as error:
+                    self.counts.http[type(error).__name__] += 1
 
     def _stream(self) -> None:
         with self.system.cloud.pubsub_clients() as (publisher, subscriber):
@@ -141,9 +143,3 @@ def _paced(per_second: float, stop: threading.Event) -> Any:
         yield index
         index += 1
         stop.wait(max(0.0, began + index / per_second - time.monotonic()))
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # loopback: never through a proxy from the environment
-    return session
