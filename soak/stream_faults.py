@@ -70,7 +70,9 @@ def _soak(system: System) -> Outcome:
         if outage.began is not None and outage.ended is None:
             outage.end()  # a failure mid-outage: the cloud's stop() expects its storage back
     log = system.children[FUNCTION].log_path.read_text(errors="replace")
-    return judge(Run(requests, sent, ledger, served, kills, outage, began, drained, log))
+    return judge(
+        Run(requests, sent, ledger, served, kills, outage, OUTAGE_SECONDS, began, drained, log)
+    )
 
 
 def _models(system: System) -> tuple[ModelArtifact, int]:
