@@ -9,8 +9,8 @@ import pytest
 
 from soak.outcome import Outcome
 from soak.stream_ledger import Ledger, Received
-from soak.stream_verdict import LOST, MALFORMED, Kill, Run, _check_faults, _got, _same
 from soak.stream_requests import DEAD_LETTER
+from soak.stream_verdict import LOST, MALFORMED, Kill, Run, _check_faults, _got, _same
 
 
 def answered(*documents: object) -> Ledger:
