@@ -45,6 +45,7 @@ class SteadyLoad:
         self.counts = Counts()
         self._stop = threading.Event()
         self._run = uuid.uuid4().hex[:8]
+        self._dataset: str | None = None  # gs://bucket/object#generation of the upload
         self._threads = [
             threading.Thread(target=self._http, name="load-http", daemon=True),
             threading.Thread(target=self._stream, name="load-stream", daemon=True),
@@ -68,6 +69,7 @@ class SteadyLoad:
             name = names.incoming_prefix(self.system.model_name) + f"soak-{self._run}.csv"
             blob = client.bucket(self.system.cloud.config.bucket).blob(name)
             blob.upload_from_string(to_csv(load_diabetes()), content_type="text/csv")
+            self._dataset = f"gs://{blob.bucket.name}/{name}#{blob.generation}"
         finally:
             client.close()
 
@@ -79,17 +81,25 @@ class SteadyLoad:
         except requests.RequestException as error:
             self.counts.drift[type(error).__name__] += 1
 
-    def settle(self, timeout: float) -> None:
-        """Pull what is left of the stream's results and retrain's events, up to timeout."""
-        deadline = time.monotonic() + timeout
+    def settle(self, seconds: float) -> None:
+        """Pull for seconds what is left of the stream's results, and every model event of
+        the upload (all of them until the end, so a second one would be counted)."""
+        deadline = time.monotonic() + seconds
         with self.system.cloud.pubsub_clients() as (_, subscriber):
             project = self.system.cloud.config.project_id
             events = subscriber.subscription_path(project, names.MODEL_EVENTS_SUB)
-            while not self.counts.model_events and time.monotonic() < deadline:
-                for message in pull_once(subscriber, events, timeout=2.0):
+            while (left := deadline - time.monotonic()) > 0:
+                for message in pull_once(
+                    subscriber, events, keep=self._of_the_upload, timeout=min(2.0, left)
+                ):
                     self.counts.model_events.append(orjson.loads(message.data).get("event"))
-            while self._stream_pending() and time.monotonic() < deadline:
-                self._pull_results(subscriber)
+                if self._stream_pending():
+                    self._pull_results(subscriber)
+
+    def _of_the_upload(self, message: Any) -> bool:
+        """Whether a model event is about this load's upload (events name their dataset)."""
+        dataset = orjson.loads(message.data).get("dataset")
+        return self._dataset is not None and dataset == self._dataset
 
     def _http(self) -> None:
         requests_of: list[Callable[[requests.Session, str], requests.Response]] = [
