@@ -44,6 +44,7 @@ def run() -> Outcome:
     outcome.expect(
         stream["requests"] >= STREAM_REQUESTS, f"at least {STREAM_REQUESTS} stream requests"
     )
+    outcome.expect(stream["raw_pushes_5xx"] == 0, "0 raw pushes answered 5xx")
     outcome.expect(stream["lost"] == 0, "every stream request answered or dead-lettered")
     outcome.expect(stream["dead_lettered"] == 0, "bad input answered, never dead-lettered")
     outcome.expect(stream["undocumented_results"] == 0, "0 results outside the documented shapes")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from tests.datasets import stronger
 
 _EVENTS_TIMEOUT = 180.0  # retrain trains them side by side on a shared machine
 _BARRIER_TIMEOUT = 60.0
+_UPLOADS_TIMEOUT = _BARRIER_TIMEOUT + 60.0  # the barrier, then one small upload each
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,18 @@ def upload_at_once(system: System, count: int) -> Uploads:
             client.close()
 
     began = time.monotonic()
-    with ThreadPoolExecutor(count, thread_name_prefix="uploader") as pool:
-        datasets = list(pool.map(upload, range(count)))
-    events = _events(system, set(datasets))
+    pool = ThreadPoolExecutor(count, thread_name_prefix="uploader")
+    try:
+        datasets = list(pool.map(upload, range(count), timeout=_UPLOADS_TIMEOUT))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a stuck upload must not hold us
+    events = first_events(
+        lambda wanted, seconds: system.model_events(
+            wanted, seconds, keep=lambda event: event.get("dataset") in datasets
+        ),
+        set(datasets),
+        _EVENTS_TIMEOUT,
+    )
     seconds = time.monotonic() - began
     client = system.cloud.storage_client()
     try:
@@ -66,14 +77,17 @@ def upload_at_once(system: System, count: int) -> Uploads:
     return Uploads(datasets, events, trained_on, seconds)
 
 
-def _events(system: System, datasets: set[str]) -> dict[str, dict[str, Any]]:
-    """The model event of each upload, waiting for all of them at most _EVENTS_TIMEOUT."""
-    events = system.model_events(
-        len(datasets), _EVENTS_TIMEOUT, keep=lambda event: event.get("dataset") in datasets
-    )
+def first_events(
+    pull: Callable[[int, float], list[dict[str, Any]]], datasets: set[str], timeout: float
+) -> dict[str, dict[str, Any]]:
+    """The first model event of each dataset: pull(count, seconds) (up to count events of
+    these datasets) again until every dataset has one or timeout passed. A redelivery
+    publishes an event again, so count events need not be count datasets."""
     found: dict[str, dict[str, Any]] = {}
-    for event in events:
-        found.setdefault(event["dataset"], event)  # a redelivery publishes the same again
+    deadline = time.monotonic() + timeout
+    while (missing := datasets - found.keys()) and (left := deadline - time.monotonic()) > 0:
+        for event in pull(len(missing), left):
+            found.setdefault(event["dataset"], event)
     return found
 
 

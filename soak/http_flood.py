@@ -13,6 +13,7 @@ import functools
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from soak import http_inputs
+from soak import http_inputs, loopback
 from soak.answers import Documented
 from soak.drawing import for_each
 
@@ -107,6 +108,8 @@ class Flood:
         self.tally = Tally()
         self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="flood")
         self._local = threading.local()
+        self._sessions: list[requests.Session] = []  # one per sender thread, closed on exit
+        self._sessions_lock = threading.Lock()
         self._pending: list[Future[None]] = []
 
     def __enter__(self) -> Flood:
@@ -114,13 +117,15 @@ class Flood:
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for session in self._sessions:
+            session.close()
 
     def raw(self, request: http_inputs.Raw) -> None:
-        self._submit(request.kind, self._send_raw, request)
+        self._submit(request.kind, functools.partial(self._send_raw, request), case=None)
 
     def case(self, kind: str, case: schemathesis.Case[Any]) -> None:
         kwargs = case.as_transport_kwargs(base_url=self.base_url)
-        self._submit(kind, self._send_case, case, kwargs)
+        self._submit(kind, functools.partial(self._send, kwargs), case=case)
 
     def wait(self) -> None:
         """Until every request submitted has its answer counted."""
@@ -128,12 +133,23 @@ class Flood:
             future.result()
         self._pending.clear()
 
-    def _submit(self, kind: str, send: Any, *args: Any) -> None:
-        self._pending.append(self._pool.submit(self._guarded, kind, send, *args))
+    def _submit(
+        self,
+        kind: str,
+        send: Callable[[], requests.Response],
+        case: schemathesis.Case[Any] | None,
+    ) -> None:
+        self._pending.append(self._pool.submit(self._guarded, kind, send, case))
 
-    def _guarded(self, kind: str, send: Any, *args: Any) -> None:
+    def _guarded(
+        self,
+        kind: str,
+        send: Callable[[], requests.Response],
+        case: schemathesis.Case[Any] | None,
+    ) -> None:
+        """Send, then tally the answer; case, when the request is one, runs its checks too."""
         try:
-            response: requests.Response = send(*args)
+            response = send()
         except requests.RequestException as error:
             self.tally.lost(kind, error)
             return
@@ -144,14 +160,16 @@ class Flood:
             response.headers,
             response.content,
         )
-        if len(args) == 2 and problem is None:  # a schemathesis case: its own checks too
-            problem = _failed_checks(args[0], response)
+        if case is not None and problem is None:
+            problem = _failed_checks(case, response)
         self.tally.count(kind, response.status_code, problem)
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = _new_session()
+            session = self._local.session = loopback.session()
+            with self._sessions_lock:
+                self._sessions.append(session)
         return session
 
     def _send_raw(self, request: http_inputs.Raw) -> requests.Response:
@@ -163,14 +181,8 @@ class Flood:
             timeout=TIMEOUT,
         )
 
-    def _send_case(self, case: schemathesis.Case[Any], kwargs: dict[str, Any]) -> requests.Response:
+    def _send(self, kwargs: dict[str, Any]) -> requests.Response:
         return self._session().request(**{**kwargs, "timeout": TIMEOUT})
-
-
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # loopback: never through a proxy from the environment
-    return session
 
 
 def _failed_checks(case: schemathesis.Case[Any], response: requests.Response) -> str | None:
@@ -183,7 +195,7 @@ def _failed_checks(case: schemathesis.Case[Any], response: requests.Response) ->
 
 def served_document(base_url: str) -> dict[str, Any]:
     """The OpenAPI document the function serves at GET /openapi.json."""
-    with _new_session() as session:
+    with loopback.session() as session:
         answer = session.get(base_url + "/openapi.json", timeout=TIMEOUT)
         answer.raise_for_status()
         document: dict[str, Any] = answer.json()

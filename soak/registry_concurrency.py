@@ -157,13 +157,15 @@ def _swaps_not_chained(history: list[AliasEntry], wins: list[Win]) -> list[str]:
 def _race(system: System, racers: int, work: Callable[[int, Registry], T]) -> list[T]:
     """work(racer, registry) in racers threads at once, each with its own storage client."""
     clients = [system.cloud.storage_client() for _ in range(racers)]
+    pool = ThreadPoolExecutor(racers, thread_name_prefix="racer")
     try:
-        with ThreadPoolExecutor(racers, thread_name_prefix="racer") as pool:
-            futures = [
-                pool.submit(work, n, Registry(client, system.cloud.config.bucket))
-                for n, client in enumerate(clients)
-            ]
-            return [future.result(timeout=_RACE_TIMEOUT) for future in futures]
+        futures = [
+            pool.submit(work, n, Registry(client, system.cloud.config.bucket))
+            for n, client in enumerate(clients)
+        ]
+        deadline = time.monotonic() + _RACE_TIMEOUT  # for the whole race, not each racer
+        return [future.result(timeout=deadline - time.monotonic()) for future in futures]
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a stuck racer must not hold us
         for client in clients:
             client.close()

@@ -121,23 +121,34 @@ class Sampler:
             self._samples += taken
 
 
-def summary(samples: list[Sample]) -> dict[str, Any]:
-    """Per function, per process: samples, RSS first/max/last (MiB), fds and threads
-    min/max/last."""
-    by_process: dict[tuple[str, int], list[Sample]] = {}
+def by_process(samples: list[Sample]) -> dict[tuple[str, int], list[Sample]]:
+    """The samples of each (function, pid), in the order they were taken."""
+    grouped: dict[tuple[str, int], list[Sample]] = {}
     for sample in samples:
-        by_process.setdefault((sample.function, sample.pid), []).append(sample)
+        grouped.setdefault((sample.function, sample.pid), []).append(sample)
+    return grouped
+
+
+def summary(samples: list[Sample], warmup_end: float | None = None) -> dict[str, Any]:
+    """Per function, per process ("ROLE PID"): samples, RSS first/max/last (MiB), fds and
+    threads min/max/last; with warmup_end, also the RSS of the first sample at or after it
+    (None when there is none)."""
     figures: dict[str, Any] = {}
-    for (function, pid), taken in sorted(by_process.items()):
-        figures.setdefault(function, {})[str(pid)] = {
-            "role": taken[0].role,
+    for (function, pid), taken in sorted(by_process(samples).items()):
+        process: dict[str, Any] = {
             "samples": len(taken),
             "rss_mib_first": _mib(taken[0].rss_kib),
+        }
+        if warmup_end is not None:
+            after = [s for s in taken if s.seconds >= warmup_end]
+            process["rss_mib_warmup_end"] = _mib(after[0].rss_kib) if after else None
+        process |= {
             "rss_mib_max": _mib(max(s.rss_kib for s in taken)),
             "rss_mib_last": _mib(taken[-1].rss_kib),
             "fds": value_range(s.fds for s in taken),
             "threads": value_range(s.threads for s in taken),
         }
+        figures.setdefault(function, {})[f"{taken[0].role} {pid}"] = process
     return figures
 
 

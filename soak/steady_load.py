@@ -18,6 +18,7 @@ import requests
 from infra import names
 from infra.pulling import pull_once
 from model.dataset import load_diabetes, to_csv
+from soak import loopback
 from soak.system import System
 
 HTTP_PER_SECOND = 40.0
@@ -44,11 +45,12 @@ class SteadyLoad:
         self.counts = Counts()
         self._stop = threading.Event()
         self._run = uuid.uuid4().hex[:8]
+        self._dataset: str | None = None  # gs://bucket/object#generation of the upload
         self._threads = [
             threading.Thread(target=self._http, name="load-http", daemon=True),
             threading.Thread(target=self._stream, name="load-stream", daemon=True),
         ]
-        self._session = _session()
+        self._session = loopback.session()  # drift windows; closed by stop()
 
     def start(self) -> None:
         for thread in self._threads:
@@ -58,6 +60,7 @@ class SteadyLoad:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=_TIMEOUT)
+        self._session.close()
 
     def upload(self) -> None:
         """A dataset upload: the bucket's notification starts retrain (docs/training.md)."""
@@ -66,6 +69,7 @@ class SteadyLoad:
             name = names.incoming_prefix(self.system.model_name) + f"soak-{self._run}.csv"
             blob = client.bucket(self.system.cloud.config.bucket).blob(name)
             blob.upload_from_string(to_csv(load_diabetes()), content_type="text/csv")
+            self._dataset = f"gs://{blob.bucket.name}/{name}#{blob.generation}"
         finally:
             client.close()
 
@@ -77,17 +81,25 @@ class SteadyLoad:
         except requests.RequestException as error:
             self.counts.drift[type(error).__name__] += 1
 
-    def settle(self, timeout: float) -> None:
-        """Pull what is left of the stream's results and retrain's events, up to timeout."""
-        deadline = time.monotonic() + timeout
+    def settle(self, seconds: float) -> None:
+        """Pull for seconds what is left of the stream's results, and every model event of
+        the upload (all of them until the end, so a second one would be counted)."""
+        deadline = time.monotonic() + seconds
         with self.system.cloud.pubsub_clients() as (_, subscriber):
             project = self.system.cloud.config.project_id
             events = subscriber.subscription_path(project, names.MODEL_EVENTS_SUB)
-            while not self.counts.model_events and time.monotonic() < deadline:
-                for message in pull_once(subscriber, events, timeout=2.0):
+            while (left := deadline - time.monotonic()) > 0:
+                for message in pull_once(
+                    subscriber, events, keep=self._of_the_upload, timeout=min(2.0, left)
+                ):
                     self.counts.model_events.append(orjson.loads(message.data).get("event"))
-            while self._stream_pending() and time.monotonic() < deadline:
-                self._pull_results(subscriber)
+                if self._stream_pending():
+                    self._pull_results(subscriber)
+
+    def _of_the_upload(self, message: Any) -> bool:
+        """Whether a model event is about this load's upload (events name their dataset)."""
+        dataset = orjson.loads(message.data).get("dataset")
+        return self._dataset is not None and dataset == self._dataset
 
     def _http(self) -> None:
         requests_of: list[Callable[[requests.Session, str], requests.Response]] = [
@@ -100,14 +112,14 @@ class SteadyLoad:
             ),
             lambda s, url: s.get(url + "/batch/[0.01,0.02,0.03]", timeout=_TIMEOUT),
         ]
-        session = _session()
         url = self.system.url("predict_batch")
-        for index in _paced(HTTP_PER_SECOND, self._stop):
-            try:
-                answer = requests_of[index % len(requests_of)](session, url)
-                self.counts.http[str(answer.status_code)] += 1
-            except requests.RequestException as error:
-                self.counts.http[type(error).__name__] += 1
+        with loopback.session() as session:
+            for index in _paced(HTTP_PER_SECOND, self._stop):
+                try:
+                    answer = requests_of[index % len(requests_of)](session, url)
+                    self.counts.http[str(answer.status_code)] += 1
+                except requests.RequestException as error:
+                    self.counts.http[type(error).__name__] += 1
 
     def _stream(self) -> None:
         with self.system.cloud.pubsub_clients() as (publisher, subscriber):
@@ -141,9 +153,3 @@ def _paced(per_second: float, stop: threading.Event) -> Any:
         yield index
         index += 1
         stop.wait(max(0.0, began + index / per_second - time.monotonic()))
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # loopback: never through a proxy from the environment
-    return session

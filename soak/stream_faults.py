@@ -8,7 +8,6 @@ request id is accounted for (docs/stream.md).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import tempfile
@@ -21,13 +20,14 @@ from google.cloud import pubsub_v1
 
 from infra import names
 from model.artifact import ModelArtifact
-from model.registry import Registry, version_path
+from model.registry import Registry
 from soak.outcome import Outcome
 from soak.storage_outage import StorageOutage
 from soak.stream_ledger import Collector
 from soak.stream_requests import StreamRequest, generate
 from soak.stream_verdict import Kill, Run, judge
 from soak.system import System, running
+from soak.tampering import register_tampered
 
 REQUESTS = 10_000
 WAVES = 20
@@ -70,7 +70,9 @@ def _soak(system: System) -> Outcome:
         if outage.began is not None and outage.ended is None:
             outage.end()  # a failure mid-outage: the cloud's stop() expects its storage back
     log = system.children[FUNCTION].log_path.read_text(errors="replace")
-    return judge(Run(requests, sent, ledger, served, kills, outage, began, drained, log))
+    return judge(
+        Run(requests, sent, ledger, served, kills, outage, OUTAGE_SECONDS, began, drained, log)
+    )
 
 
 def _models(system: System) -> tuple[ModelArtifact, int]:
@@ -80,13 +82,7 @@ def _models(system: System) -> tuple[ModelArtifact, int]:
     try:
         registry = Registry(client, system.cloud.config.bucket)
         served = registry.load(system.model_name, system.seeded.version)
-        tampered = registry.register(served).version
-        blob = client.bucket(system.cloud.config.bucket).blob(
-            version_path(system.model_name, tampered)
-        )
-        document = json.loads(blob.download_as_bytes())
-        document["bias"] += 1.0
-        blob.upload_from_string(json.dumps(document), content_type="application/json")
+        tampered = register_tampered(registry, served)
     finally:
         client.close()
     return served, tampered

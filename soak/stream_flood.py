@@ -2,9 +2,9 @@
 
 Every message is published to prediction-requests with its own request_id attribute
 (pushes whose data is not base64 go straight to predict_stream's push endpoint, as the
-emulator would deliver them). Then each request id is looked for on prediction-results and
-in prediction-dead-letter until every one is found or the wait runs out: answered, dead-
-lettered or lost (docs/stream.md).
+emulator would deliver them). Results and dead letters are pulled all along
+(`soak.stream_ledger`) until every request id is found, and a little longer for late
+duplicates, or the wait runs out: answered, dead-lettered or lost (docs/stream.md).
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import requests
 from google.cloud import pubsub_v1
 
 from infra import names
 from infra.local.serving import push_endpoint
-from infra.pulling import pull_once
-from soak import stream_inputs
+from soak import loopback, stream_inputs
 from soak.answers import Documented, stream_result_problem
 from soak.drawing import for_each
 from soak.stream_inputs import Message
+from soak.stream_ledger import Collector, Ledger
 from soak.system import System
 
 WAIT = 150.0  # seconds for every request to be answered or dead-lettered
+SETTLE = 5.0  # seconds of pulling on once all are found, for late duplicates
 PUBLISH_TIMEOUT = 60.0
 SAMPLES = 10
 
@@ -50,6 +50,13 @@ class Outcomes:
 
     def missing(self) -> set[str]:
         return set(self.sent) - set(self.answered) - self.dead_lettered
+
+    def take(self, ledger: Ledger, documented: Documented) -> None:
+        """Every result and dead letter of the requests sent, in the order they were pulled."""
+        for found in ledger.results.values():
+            for received in found:
+                self.result(received.data, received.attributes, documented)
+        self.dead_lettered |= set(ledger.dead_letters) & set(self.sent)
 
     def result(self, data: bytes, attributes: dict[str, str], documented: Documented) -> None:
         request_id = attributes.get("request_id", "")
@@ -107,17 +114,23 @@ def flood(system: System, documented: Documented) -> dict[str, Any]:
     outcomes = Outcomes()
     project = system.cloud.config.project_id
     run = uuid.uuid4().hex[:8]
-    with system.cloud.pubsub_clients() as (publisher, subscriber):
-        refused = _publish_all(
-            publisher, publisher.topic_path(project, names.PREDICTION_REQUESTS), run, outcomes
-        )
+    collector = Collector(system.cloud).start()
+    try:
+        with system.cloud.pubsub_clients() as (publisher, _):
+            refused = _publish_all(
+                publisher, publisher.topic_path(project, names.PREDICTION_REQUESTS), run, outcomes
+            )
         pushes = _push_all(system, run, outcomes)
         published_in = time.monotonic() - began
-        _collect(subscriber, project, documented, outcomes)
+        collector.wait_for(outcomes.sent, WAIT, SETTLE)
+    finally:
+        ledger = collector.stop()
+    outcomes.take(ledger, documented)
     return {
         **outcomes.figures(),
         "publish_refused": refused,
         "raw_pushes": pushes,
+        "raw_pushes_5xx": server_errors(pushes),
         "published_seconds": round(published_in, 1),
         "seconds": round(time.monotonic() - began, 1),
     }
@@ -157,8 +170,7 @@ def _push_all(system: System, run: str, outcomes: Outcomes) -> dict[str, int]:
     )
     statuses: Counter[str] = Counter()
     numbers = itertools.count()
-    session = requests.Session()
-    session.trust_env = False
+    session = loopback.session()
 
     def push(data: Any) -> None:
         request_id = f"push-{run}-{next(numbers):05d}"
@@ -190,17 +202,6 @@ def _push_all(system: System, run: str, outcomes: Outcomes) -> dict[str, int]:
     return dict(statuses)
 
 
-def _collect(
-    subscriber: pubsub_v1.SubscriberClient, project: str, documented: Documented, outcomes: Outcomes
-) -> None:
-    """Pull results and dead letters until every request is found or WAIT runs out."""
-    results = subscriber.subscription_path(project, names.PREDICTION_RESULTS_SUB)
-    dead_letters = subscriber.subscription_path(project, "prediction-dead-letter-sub")
-    deadline = time.monotonic() + WAIT
-    while outcomes.missing() and time.monotonic() < deadline:
-        for message in pull_once(subscriber, results, max_messages=1000, timeout=2.0):
-            outcomes.result(message.data, dict(message.attributes), documented)
-        for message in pull_once(subscriber, dead_letters, max_messages=1000, timeout=0.5):
-            request_id = message.attributes.get("request_id", "")
-            if request_id in outcomes.sent:
-                outcomes.dead_lettered.add(request_id)
+def server_errors(statuses: dict[str, int]) -> int:
+    """How many answers, counted by status, were 5xx."""
+    return sum(count for status, count in statuses.items() if int(status) >= 500)

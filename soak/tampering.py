@@ -1,4 +1,4 @@
-"""A version's model.json altered in the bucket after registration (weights changed, its
+"""A version's model.json altered in the bucket after registration (its bias changed, its
 sha256 left as it was), then the serving alias pointed at it: predict_batch must refuse it,
 say so in its log, and keep serving the version it had."""
 
@@ -31,12 +31,13 @@ class Tampering:
 
 
 def register_tampered(registry: Registry, base: ModelArtifact) -> int:
-    """Register a copy of base, then alter its weights in place, leaving its sha256."""
+    """Register a copy of base, then alter its bias in place (a change whatever the weights),
+    leaving its sha256: every load of that version refuses it."""
     marked = dataclasses.replace(base, lineage={**base.lineage, "soak_tampered": True})
     version = registry.register(marked).version
     blob = registry.bucket.get_blob(version_path(base.name, version))
     document: dict[str, Any] = json.loads(blob.download_as_bytes())
-    document["weights"] = [weight * 10 for weight in document["weights"]]
+    document["bias"] += 1.0
     blob.upload_from_string(
         json.dumps(document, indent=2, sort_keys=True).encode(),
         content_type="application/json",

@@ -66,8 +66,7 @@ def test_the_summary_has_each_process_ranges():
     ]
     assert summary(samples) == {
         "f": {
-            "7": {
-                "role": "worker",
+            "worker 7": {
                 "samples": 3,
                 "rss_mib_first": 2.0,
                 "rss_mib_max": 4.0,
@@ -77,3 +76,13 @@ def test_the_summary_has_each_process_ranges():
             }
         }
     }
+
+
+def test_the_summary_has_the_rss_at_the_end_of_a_warm_up():
+    samples = [
+        Sample(0.0, "f", 7, "worker", 2048, 10, 3),
+        Sample(1.0, "f", 7, "worker", 4096, 12, 5),
+        Sample(2.0, "f", 7, "worker", 3072, 11, 4),
+    ]
+    assert summary(samples, warmup_end=0.5)["f"]["worker 7"]["rss_mib_warmup_end"] == 4.0
+    assert summary(samples, warmup_end=5.0)["f"]["worker 7"]["rss_mib_warmup_end"] is None
