@@ -252,11 +252,11 @@ class HttpStages(WsgiPair):
 
     def record_build_us(self, records: int = 2000) -> float:
         """Building one prediction record's message, as the log's thread does."""
-        from functions.prediction import predict
         from functions.prediction_log import Entry, message
 
-        request = self.http_batch._prediction_request(self.request(), *_predict_route(), "id")
-        prediction = predict(request)
+        config = self.runtime.settings()
+        body = self.http_batch.body_of(self.request())
+        prediction = _core(Clock(), lambda: body.decode(config), (None, None), "id", "http")
         entries = [
             Entry(
                 "http",
@@ -274,14 +274,6 @@ class HttpStages(WsgiPair):
         for entry in entries:
             message(entry)
         return (time.perf_counter() - began) / records * 1e6
-
-
-def _predict_route() -> tuple[Any, str]:
-    from functions.routes import match
-
-    found = match("/predict")
-    assert found is not None
-    return found
 
 
 class StreamStages(WsgiPair):

@@ -62,9 +62,6 @@ from infra.local.serving import (
 DEFAULT_STORAGE_ROOT = REPOSITORY_ROOT / ".local" / "gcs"  # git-ignored, like the logs
 EXIT_FAILED = 1
 _POLL_SECONDS = 0.2
-# After main() returns, grpc's threads (the Pub/Sub clients that created the topics) can keep
-# the interpreter from exiting even once closed; past this, os._exit ends it.
-_EXIT_GRACE_SECONDS = 5.0
 
 
 class Interrupted(BaseException):
@@ -205,4 +202,4 @@ def _interrupt_on_signals() -> None:
 
 
 if __name__ == "__main__":
-    exit_promptly(main(), _EXIT_GRACE_SECONDS)
+    exit_promptly(main())
