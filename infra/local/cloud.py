@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -84,8 +85,9 @@ class CloudConfig:
     bucket: str = names.BUCKET
     storage_root: Path | None = None  # None keeps objects in memory
     log_dir: Path = DEFAULT_LOG_DIR
-    # Where fake-gcs-server publishes the bucket's datasets/ notifications.
-    dataset_events_topic: str = names.DATASET_EVENTS
+    # Appended to every topic and subscription, so systems sharing one Pub/Sub emulator
+    # (the tests') never see each other's messages; empty for `make run`.
+    suffix: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], **overrides: Any) -> CloudConfig:
@@ -123,6 +125,16 @@ class CloudConfig:
     def storage_url(self) -> str:
         return f"http://{LOOPBACK}:{self.storage_port}"
 
+    def resource(self, name: str) -> str:
+        """The id of topic or subscription name (docs/resources.md) in this cloud."""
+        return f"{name}-{self.suffix}" if self.suffix else name
+
+    def topic_path(self, topic: str) -> str:
+        return f"projects/{self.project_id}/topics/{self.resource(topic)}"
+
+    def subscription_path(self, subscription: str) -> str:
+        return f"projects/{self.project_id}/subscriptions/{self.resource(subscription)}"
+
 
 def port_from_environ(environ: Mapping[str, str], key: str) -> int | None:
     """The TCP port in environ[key], None when unset; LocalCloudError when it is no port."""
@@ -150,7 +162,8 @@ def fake_gcs_server_command(config: CloudConfig) -> list[str]:
     else:
         command += ["-backend", "filesystem", "-filesystem-root", str(config.storage_root)]
     command += ["-event.pubsub-project-id", config.project_id, "-event.list", "finalize"]
-    command += ["-event.pubsub-topic", config.dataset_events_topic, "-event.bucket", config.bucket]
+    topic = config.resource(names.DATASET_EVENTS)
+    command += ["-event.pubsub-topic", topic, "-event.bucket", config.bucket]
     command += ["-event.object-prefix", names.DATASETS_PREFIX]
     return command
 
@@ -161,6 +174,7 @@ class LocalCloud:
     def __init__(self, config: CloudConfig | None = None) -> None:
         self.config = config or CloudConfig()
         self.reused: list[str] = []  # services found running, left running by stop()
+        self.extra_subscriptions: list[str] = []  # made by add_subscription, deleted by stop()
         self._children: list[Child] = []
         self._started = False
 
@@ -191,12 +205,19 @@ class LocalCloud:
         self.stop()
 
     def env(self) -> dict[str, str]:
-        """The variables a child needs to reach this cloud instead of Google's."""
+        """The variables a child needs to reach this cloud instead of Google's, and this
+        cloud's topics and subscriptions (functions/config.py reads them)."""
+        resource = self.config.resource
         return {
             "GOOGLE_CLOUD_PROJECT": self.config.project_id,
-            "MODEL_BUCKET": self.config.bucket,  # read by functions/config.py
+            "MODEL_BUCKET": self.config.bucket,
             "PUBSUB_EMULATOR_HOST": self.config.pubsub_host,
             "STORAGE_EMULATOR_HOST": self.config.storage_url,
+            "RESULTS_TOPIC": resource(names.PREDICTION_RESULTS),
+            "MODEL_EVENTS_TOPIC": resource(names.MODEL_EVENTS),
+            "PREDICTION_LOG_TOPIC": resource(names.PREDICTION_LOG),
+            "DRIFT_SUBSCRIPTION": resource(names.PREDICTION_LOG_SUB),
+            "DRIFT_ALERTS_TOPIC": resource(names.DRIFT_ALERTS),
         }
 
     def pids(self) -> dict[str, int]:
@@ -231,12 +252,40 @@ class LocalCloud:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        """End every child this cloud started, newest first; reused services keep running."""
+        """End every child this cloud started, newest first; reused services keep running,
+        without this cloud's suffixed topics and subscriptions."""
         while self._children:
-            child = self._children.pop()
-            terminate(child.process, timeout)
-            logger.info("stopped %s (pid %d)", child.name, child.pid)
+            self._end(self._children[-1], timeout)
+        if self._started and self.config.suffix and PUBSUB_EMULATOR in self.reused:
+            self._delete_topics_and_subscriptions()
         self._started = False
+
+    def stop_child(self, name: str, timeout: float = 10.0) -> None:
+        """End one child (an emulator or a function), as an outage would; start it again
+        with start_storage() or the way it was started."""
+        (child,) = [child for child in self._children if child.name == name]
+        self._end(child, timeout)
+
+    def start_storage(self) -> None:
+        """Start fake-gcs-server on its port (again, after stop_child: over the same
+        storage_root, every object is back; in memory, the bucket is empty)."""
+        self._start_storage()
+
+    @contextlib.contextmanager
+    def frozen(self, name: str) -> Iterator[None]:
+        """Child name stopped (SIGSTOP) for a while: connections are accepted by the kernel
+        and never answered, as a hung backend's would be."""
+        group = self.pids()[name]  # its own process group: a JVM and its wrapper too
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(group, signal.SIGCONT)
+
+    def _end(self, child: Child, timeout: float) -> None:
+        self._children.remove(child)
+        terminate(child.process, timeout)
+        logger.info("stopped %s (pid %d)", child.name, child.pid)
 
     def start_process(
         self,
@@ -275,12 +324,13 @@ class LocalCloud:
         max_attempts: int = names.DEAD_LETTER_MAX_ATTEMPTS,
         ack_deadline_seconds: int = 60,
     ) -> None:
-        """Create push subscription name on topic, or point an existing one at endpoint."""
-        project = self.config.project_id
-        with self.pubsub_clients() as (publisher, subscriber):
+        """Create push subscription name on topic, or point an existing one at endpoint
+        (names as in docs/resources.md: this cloud's suffix is added)."""
+        config = self.config
+        with self.pubsub_clients() as (_, subscriber):
             subscription = pubsub_v1.types.Subscription(
-                name=subscriber.subscription_path(project, name),
-                topic=publisher.topic_path(project, topic),
+                name=config.subscription_path(name),
+                topic=config.topic_path(topic),
                 push_config=pubsub_v1.types.PushConfig(push_endpoint=endpoint),
                 ack_deadline_seconds=ack_deadline_seconds,
                 # No retry policy: the emulator's loses messages whose pushes fail at the
@@ -290,7 +340,7 @@ class LocalCloud:
             )
             if dead_letter_topic is not None:
                 subscription.dead_letter_policy = pubsub_v1.types.DeadLetterPolicy(
-                    dead_letter_topic=publisher.topic_path(project, dead_letter_topic),
+                    dead_letter_topic=config.topic_path(dead_letter_topic),
                     max_delivery_attempts=max_attempts,
                 )
             try:
@@ -301,6 +351,15 @@ class LocalCloud:
                     subscription=subscription,
                     update_mask={"paths": _PUSH_FIELDS},
                 )
+
+    def add_subscription(self, topic: str, name: str) -> str:
+        """A pull subscription of this cloud's own on topic (deleted by stop() when the
+        emulator is shared); its path."""
+        path = self.config.subscription_path(name)
+        with self.pubsub_clients() as (_, subscriber):
+            subscriber.create_subscription(name=path, topic=self.config.topic_path(topic))
+        self.extra_subscriptions.append(name)
+        return path
 
     def _start_pubsub(self) -> None:
         host, port = self.config.pubsub_address
@@ -347,17 +406,35 @@ class LocalCloud:
         logger.info("started %s (pid %d) in %.1f s, log %s", name, process.pid, seconds, log_path)
 
     def _ensure_topics_and_pull_subscriptions(self) -> None:
-        project = self.config.project_id
+        config = self.config
         with self.pubsub_clients() as (publisher, subscriber):
             for topic in names.TOPICS:
                 with contextlib.suppress(google_exceptions.AlreadyExists):
-                    publisher.create_topic(name=publisher.topic_path(project, topic))
+                    publisher.create_topic(name=config.topic_path(topic))
             for subscription, topic in names.PULL_SUBSCRIPTIONS.items():
                 with contextlib.suppress(google_exceptions.AlreadyExists):
                     subscriber.create_subscription(
-                        name=subscriber.subscription_path(project, subscription),
-                        topic=publisher.topic_path(project, topic),
+                        name=config.subscription_path(subscription),
+                        topic=config.topic_path(topic),
                     )
+
+    def _delete_topics_and_subscriptions(self) -> None:
+        """Leave a shared emulator as it was: nothing pushes to this cloud's stopped functions."""
+        config = self.config
+        subscriptions = [
+            *names.PULL_SUBSCRIPTIONS,
+            *names.PUSH_SUBSCRIPTIONS,
+            *self.extra_subscriptions,
+        ]
+        with self.pubsub_clients() as (publisher, subscriber):
+            for subscription in subscriptions:
+                with contextlib.suppress(google_exceptions.NotFound):
+                    subscriber.delete_subscription(
+                        subscription=config.subscription_path(subscription)
+                    )
+            for topic in names.TOPICS:
+                with contextlib.suppress(google_exceptions.NotFound):
+                    publisher.delete_topic(topic=config.topic_path(topic))
 
     def _ensure_bucket(self) -> None:
         client = self.storage_client()

@@ -102,6 +102,16 @@ def group_exists(group: int) -> bool:
     return True
 
 
+def process_children(pid: int) -> list[int]:
+    """The process ids of pid's children (a gunicorn master's workers)."""
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
 def last_log_line(path: Path) -> str:
     """The last line a child wrote, for an error message."""
     try:

@@ -51,13 +51,8 @@ from infra.local import drift_schedule, prerequisites, report, samples
 from infra.local.cloud import DEFAULT_LOG_DIR, CloudConfig, LocalCloud, port_from_environ
 from infra.local.errors import LocalCloudError, MissingPrerequisite
 from infra.local.processes import exit_promptly
-from infra.local.seed import ensure_served_model
-from infra.local.serving import (
-    REPOSITORY_ROOT,
-    ensure_push_subscriptions,
-    exposed_functions,
-    start_functions,
-)
+from infra.local.serving import REPOSITORY_ROOT, exposed_functions
+from infra.local.system import LocalSystem
 
 DEFAULT_STORAGE_ROOT = REPOSITORY_ROOT / ".local" / "gcs"  # git-ignored, like the logs
 EXIT_FAILED = 1
@@ -103,14 +98,14 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # a pipe in tests
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     began = time.monotonic()
-    cloud: LocalCloud | None = None
+    system: LocalSystem | None = None
     _interrupt_on_signals()
     try:
         config = RunConfig.from_environ(environ)
         prerequisites.check(environ)
-        cloud = LocalCloud(config.cloud)
-        _start(cloud, config, began)
-        _serve(cloud)
+        system = LocalSystem(LocalCloud(config.cloud), config.model_name)
+        _start(system, config, began)
+        _serve(system.cloud)
     except Interrupted as interrupted:
         print(f"\n{interrupted} received")
         return 0
@@ -121,39 +116,34 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        if cloud is not None:
-            _stop(cloud)
+        if system is not None:
+            _stop(system.cloud)
 
 
-def _start(cloud: LocalCloud, config: RunConfig, began: float) -> None:
+def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
+    cloud = system.cloud
     print(f"starting the local cloud of project {config.cloud.project_id} ...")
     cloud.start()
     report.cloud(cloud, time.monotonic() - began)
+    report.model(system.seed(), config.cloud.storage_root)
 
-    client = cloud.storage_client()
-    try:
-        seeded = ensure_served_model(client, config.cloud.bucket, config.model_name)
-    finally:
-        client.close()
-    report.model(seeded, config.cloud.storage_root)
-
-    functions, missing = exposed_functions(config.function_ports)
-    env = {"MODEL_NAME": config.model_name, "PYTHONUNBUFFERED": "1"}
-    children = start_functions(cloud, functions, env)
+    _, missing = exposed_functions(config.function_ports)
+    functions = system.start_functions(ports=config.function_ports)
     running = {function.name: function for function in functions}
+    report.functions(functions, system.children, missing)
     # Push subscriptions follow names.PUSH_SUBSCRIPTIONS: one appears as soon as main.py
     # exposes the function it feeds (predict_stream, retrain); nothing to add here.
-    subscriptions = ensure_push_subscriptions(cloud, running)
-    report.functions(functions, children, missing)
-    report.topics_and_subscriptions(subscriptions)
+    report.topics_and_subscriptions(system.pushes)
     if "predict_batch" in running:
         report.sample_prediction(
             *samples.http_prediction(
-                running["predict_batch"].url, children["predict_batch"].log_path
+                running["predict_batch"].url, system.children["predict_batch"].log_path
             )
         )
     if "predict_stream" in running:
-        report.sample_stream(*samples.stream_prediction(cloud, children["predict_stream"].log_path))
+        report.sample_stream(
+            *samples.stream_prediction(cloud, system.children["predict_stream"].log_path)
+        )
     report.environment(cloud)
     if "retrain" in running:
         report.upload_instructions(cloud, config.model_name)

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import names
-from infra.local.cloud import LocalCloud
 from infra.local.errors import LocalCloudError
-from infra.local.processes import LOOPBACK, Child, last_log_line, port_in_use, wait_http_ok
+from infra.local.processes import LOOPBACK, Child, last_log_line, wait_http_ok
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_START_TIMEOUT = 60.0  # imports numpy and friends on a busy 2-core machine; ~2 s usually
@@ -85,60 +84,6 @@ def exposed_functions(ports: Mapping[str, int]) -> tuple[list[Function], list[st
         else:
             missing.append(name)
     return exposed, missing
-
-
-def start_functions(
-    cloud: LocalCloud, functions: list[Function], env: Mapping[str, str]
-) -> dict[str, Child]:
-    """Start every function at once, then wait until each answers."""
-    for function in functions:
-        if port_in_use(LOOPBACK, function.port):
-            raise LocalCloudError(
-                f"port {function.port} for {function.name} is taken (another make run?): "
-                f"stop it or set {function.name.upper()}_PORT"
-            )
-    deadline = time.monotonic() + FUNCTION_START_TIMEOUT
-    for function in functions:
-        cloud.start_process(function.name, function.command(), env=env, cwd=REPOSITORY_ROOT)
-    children = {child.name: child for child in cloud.children()}
-    for function in functions:
-        wait_until_serving(function, children[function.name], deadline)
-    return {function.name: children[function.name] for function in functions}
-
-
-def start_function(
-    cloud: LocalCloud,
-    function: Function,
-    env: Mapping[str, str] | None = None,
-    name: str | None = None,
-    timeout: float = FUNCTION_START_TIMEOUT,
-) -> Child:
-    """Start one function as a child of cloud (named name, else after the function) and
-    wait until it answers."""
-    name = name or function.name
-    process = cloud.start_process(name, function.command(), env=env, cwd=REPOSITORY_ROOT)
-    child = Child(name, process, cloud.log_path(name))
-    wait_until_serving(function, child, time.monotonic() + timeout)
-    return child
-
-
-def ensure_push_subscriptions(
-    cloud: LocalCloud, running: Mapping[str, Function]
-) -> list[PushSubscription]:
-    """Point each push subscription at its function, if that function runs."""
-    project = cloud.config.project_id
-    subscriptions = []
-    for name, (topic, function_name) in names.PUSH_SUBSCRIPTIONS.items():
-        function = running.get(function_name)
-        dead_letter_topic = names.DEAD_LETTER_TOPICS.get(name)
-        endpoint = None
-        if function is not None:
-            endpoint = function.push_endpoint(project, topic)
-            cloud.ensure_push_subscription(name, topic, endpoint, dead_letter_topic)
-        subscriptions.append(
-            PushSubscription(name, topic, function_name, endpoint, dead_letter_topic)
-        )
-    return subscriptions
 
 
 def wait_until_serving(function: Function, child: Child, deadline: float) -> None:
