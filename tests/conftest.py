@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from google.cloud import storage
 from functions import logs, runtime
 from infra import names
 from infra.local.cloud import LocalCloud
+from infra.local.system import LocalSystem
 from model.dataset import load_diabetes
 from model.registry import Registry
 from model.training import train
@@ -37,6 +38,35 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
     """The Pub/Sub emulator and fake-gcs-server, started once for the whole session."""
     with LocalCloud.on_free_ports(tmp_path_factory.mktemp("local-cloud-logs")) as cloud:
         yield cloud
+
+
+@pytest.fixture
+def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[..., LocalSystem]]:
+    """Start a whole system of the test's own (infra/local/system.py) on the session's Pub/Sub
+    emulator: its own fake-gcs-server, bucket, suffixed topics and the functions asked for,
+    stopped at the test's end. start_system(functions=None (all), env=None,
+    storage_root=None, seed=True) -> LocalSystem."""
+    started: list[LocalSystem] = []
+
+    def start(
+        functions: Iterable[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        storage_root: Path | None = None,
+        seed: bool = True,
+    ) -> LocalSystem:
+        system = LocalSystem.on_free_ports(
+            tmp_path / f"system-{len(started)}",
+            shared_pubsub=local_cloud.config.pubsub_host,
+            storage_root=storage_root,
+            env=env,
+        )
+        started.append(system)
+        return system.start(functions, seed=seed)
+
+    yield start
+    for system in reversed(started):
+        system.stop()
 
 
 @pytest.fixture(scope="session")

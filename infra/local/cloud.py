@@ -35,6 +35,7 @@ from infra.local.processes import (
     http_get,
     last_log_line,
     port_in_use,
+    signal_group,
     spawn,
     terminate,
     wait_http_ok,
@@ -254,6 +255,12 @@ class LocalCloud:
     def stop(self, timeout: float = 10.0) -> None:
         """End every child this cloud started, newest first; reused services keep running,
         without this cloud's suffixed topics and subscriptions."""
+        # The functions first, together (each may take a second to finish its requests and
+        # flush its log), then the emulators they were using.
+        emulators = (PUBSUB_EMULATOR, FAKE_GCS_SERVER)
+        for child in self._children:
+            if child.name not in emulators:
+                signal_group(child.pid, signal.SIGTERM)
         while self._children:
             self._end(self._children[-1], timeout)
         if self._started and self.config.suffix and PUBSUB_EMULATOR in self.reused:

@@ -76,16 +76,16 @@ def spawn(
 def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM the process group, SIGKILL it after timeout, and reap the leader."""
     group = process.pid  # start_new_session made the child its group's leader
-    _signal_group(group, signal.SIGTERM)
+    signal_group(group, signal.SIGTERM)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         logger.warning("pid %d ignored SIGTERM for %g s; killing it", group, timeout)
-        _signal_group(group, signal.SIGKILL)
+        signal_group(group, signal.SIGKILL)
         process.wait(timeout)
     # A grandchild (gcloud's JVM, a gunicorn worker) may outlive its parent; it must not
     # keep the port.
-    _signal_group(group, signal.SIGKILL)
+    signal_group(group, signal.SIGKILL)
     deadline = time.monotonic() + timeout
     while group_exists(group) and time.monotonic() < deadline:
         time.sleep(0.02)  # init reaps the orphaned grandchild
@@ -187,6 +187,7 @@ def exit_promptly(code: int, grace_seconds: float = 5.0) -> None:
     sys.exit(code)
 
 
-def _signal_group(group: int, signum: signal.Signals) -> None:
+def signal_group(group: int, signum: signal.Signals) -> None:
+    """Send signum to every process of group, if any is left."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, signum)
