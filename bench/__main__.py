@@ -49,39 +49,32 @@ def main() -> None:
     with rig.running() as running:
         if "http" in steps:
             _step(began, "http_single, http_single_log_off and framework_floor", results)
+            url = running.system.url
             urls = {
-                "http_single": running.batch.url,
-                "http_single_log_off": running.batch_log_off.url,
-                "framework_floor": running.floor.url,
+                "http_single": url("predict_batch"),
+                "http_single_log_off": url("predict_batch_log_off"),
+                "framework_floor": url("floor"),
             }
-            with rig.pubsub_elsewhere(running.cloud) as nice:
+            with rig.pubsub_elsewhere(running.system) as nice:
                 results.update(single.measure(generator, urls, plan))
             results["prediction_log"] = prediction_log.summary(
                 results["http_single"], results["http_single_log_off"]
             )
             results["prediction_log"]["pubsub_emulator_nice"] = nice
             _step(began, "http_batch and codec_bound", results)
-            results.update(batches.measure(running.batch.url, running.model, SIZES))
+            results.update(batches.measure(url("predict_batch"), running.model, SIZES))
         if "stages" in steps:
             _step(began, "stages (µs per one-instance request, in one process)", results)
-            env = {**running.cloud.env(), **rig.LOG_ON, "MODEL_NAME": running.model.name}
+            env = {**running.system.cloud.env(), **running.system.env}
             results["stages"] = stages.run(env, rig.LOG_DIR.parent / "stages.json")
         if "stream" in steps:
             _step(began, "stream and stream_floor", results)
             results.update(
-                stream.measure(
-                    running.cloud,
-                    running.stream.url,
-                    running.stream.child.log_path,
-                    running.stream_floor.url,
-                    running.stream_floor.child.log_path,
-                    arguments.messages,
-                    arguments.stream_trials,
-                )
+                stream.measure(running.system, arguments.messages, arguments.stream_trials)
             )
         if "cold_start" in steps:
             _step(began, "cold_start_ms", results)
-            results["cold_start_ms"] = cold_start.measure(running.cloud)
+            results["cold_start_ms"] = cold_start.measure(running.system)
     if "train" in steps:
         _step(began, "train", results)
         results["train"] = train.measure()

@@ -6,6 +6,7 @@ a codec trial of the same body keeps their ratio honest.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ def measure(url: str, model: ModelArtifact, sizes: Sequence[int]) -> dict[str, d
     bound: dict[str, list[int]] = {"json": [], "csv": []}
     client = http_batch.BatchClient(url)
     try:
-        with codec.CodecWorker(model, sizes) as worker:
+        with contextlib.closing(codec.CodecWorker(model, sizes)) as worker:
             for kind, content_type in CONTENT_TYPES.items():
                 for rows in sizes:
                     body = getattr(payload(rows, model.features), kind)

@@ -19,8 +19,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Sequence
-from types import TracebackType
-from typing import IO, Self
 
 from bench.payloads import payload
 from bench.rig import ROOT
@@ -35,7 +33,7 @@ CONTENT_TYPES = {"json": JSON, "csv": CSV}
 
 
 class CodecWorker:
-    """A `python -m bench.codec` child that runs one timed trial per request."""
+    """A `python -m bench.codec` child that runs one timed trial per request; close() ends it."""
 
     def __init__(self, model: ModelArtifact, sizes: Sequence[int]) -> None:
         self._process = subprocess.Popen(
@@ -46,21 +44,11 @@ class CodecWorker:
         )
         self._send(json.dumps(model.to_document()))
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def trial(self, kind: str, rows: int) -> float:
         """Rows per second of one trial of back-to-back round trips."""
         self._send(f"{kind} {rows}")
-        answer = self._stdout().readline()
+        assert self._process.stdout is not None
+        answer = self._process.stdout.readline()
         if not answer:
             raise RuntimeError(f"bench.codec exited with {self._process.wait()}")
         return float(answer)
@@ -75,10 +63,6 @@ class CodecWorker:
         assert stdin is not None
         stdin.write(line.encode() + b"\n")
         stdin.flush()
-
-    def _stdout(self) -> IO[bytes]:
-        assert self._process.stdout is not None
-        return self._process.stdout
 
 
 class FixedModel:

@@ -13,7 +13,9 @@ from typing import Any
 from bench import rig
 from bench.load import BODY
 from bench.timing import median
-from infra.local.cloud import LocalCloud
+from infra.local.processes import LOOPBACK, free_port
+from infra.local.serving import Function
+from infra.local.system import LocalSystem
 
 RUNS = 3
 TIMEOUT = 60.0
@@ -24,12 +26,12 @@ _IMPORT_MAIN = (
 )
 
 
-def import_ms(cloud: LocalCloud) -> float:
+def import_ms(system: LocalSystem) -> float:
     """perf_counter around `import main`, inside a fresh interpreter."""
     finished = subprocess.run(
         [sys.executable, "-c", _IMPORT_MAIN],
         cwd=rig.ROOT,
-        env={**os.environ, **cloud.env()},
+        env={**os.environ, **system.cloud.env()},
         capture_output=True,
         text=True,
         check=True,
@@ -38,42 +40,40 @@ def import_ms(cloud: LocalCloud) -> float:
     return float(finished.stdout.strip().splitlines()[-1])
 
 
-def first_prediction_ms(cloud: LocalCloud, run: int) -> float:
+def first_prediction_ms(system: LocalSystem, run: int) -> float:
     """From spawning predict_batch until it first answers POST /predict with 200."""
-    manager = LocalCloud(cloud.config)  # owns this one process only
+    function, name = Function("predict_batch", "http", free_port()), f"cold-start-{run}"
+    began = time.perf_counter()
+    child = system.start_function(function, name=name, wait=False)
     try:
-        function = rig.predict_batch()
-        began = time.perf_counter()
-        process = manager.start_process(f"cold-start-{run}", function.command(), cwd=rig.ROOT)
-        _until_prediction(function.port, process)
+        deadline = time.monotonic() + TIMEOUT
+        while not _predicts(function.port):
+            if child.exit_code() is not None:
+                raise RuntimeError("predict_batch exited before its first answer")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no prediction within {TIMEOUT:g} s")
+            time.sleep(_POLL_SECONDS)
         return (time.perf_counter() - began) * 1000
     finally:
-        manager.stop()
+        system.stop_function(name)
 
 
-def _until_prediction(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("predict_batch exited before its first answer")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
-        try:
-            connection.request(
-                "POST", "/predict", body=BODY, headers={"Content-Type": "application/json"}
-            )
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass  # not listening yet
-        finally:
-            connection.close()
-        time.sleep(_POLL_SECONDS)
-    raise RuntimeError(f"no prediction within {TIMEOUT:g} s")
+def _predicts(port: int) -> bool:
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=TIMEOUT)
+    try:
+        connection.request(
+            "POST", "/predict", body=BODY, headers={"Content-Type": "application/json"}
+        )
+        return connection.getresponse().status == 200
+    except OSError:
+        return False  # not listening yet
+    finally:
+        connection.close()
 
 
-def measure(cloud: LocalCloud, runs: int = RUNS) -> dict[str, Any]:
-    imports = [import_ms(cloud) for _ in range(runs)]
-    firsts = [first_prediction_ms(cloud, run) for run in range(runs)]
+def measure(system: LocalSystem, runs: int = RUNS) -> dict[str, Any]:
+    imports = [import_ms(system) for _ in range(runs)]
+    firsts = [first_prediction_ms(system, run) for run in range(runs)]
     return {
         "import": round(median(imports), 1),
         "first_prediction": round(median(firsts), 1),

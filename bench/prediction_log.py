@@ -17,8 +17,7 @@ from typing import Any
 from bench import rig, single
 from bench.load import load_generator
 from bench.timing import median
-
-CONCURRENCY = (1, 8, 32)
+from infra.local.cloud import PUBSUB_EMULATOR
 
 
 def summary(log_on: dict[str, Any], log_off: dict[str, Any]) -> dict[str, Any]:
@@ -64,21 +63,22 @@ def main() -> None:
         "--concurrency",
         type=int,
         action="append",
-        help=f"levels ({', '.join(map(str, CONCURRENCY))})",
+        help=f"levels ({', '.join(map(str, single.CONCURRENCY))})",
     )
     arguments = parser.parse_args()
     plan = single.Plan(
         trials=arguments.trials,
         seconds=arguments.seconds,
-        concurrency=tuple(arguments.concurrency or CONCURRENCY),
+        concurrency=tuple(arguments.concurrency or single.CONCURRENCY),
     )
     generator = load_generator()
     with rig.running() as running, contextlib.ExitStack() as stack:
         if arguments.emulator_nice:
-            stack.enter_context(rig.pubsub_elsewhere(running.cloud))
+            stack.enter_context(rig.pubsub_elsewhere(running.system))
         if arguments.emulator_stopped:
-            stack.enter_context(rig.pubsub_stopped(running.cloud))
-        urls = {"log_on": running.batch.url, "log_off": running.batch_log_off.url}
+            stack.enter_context(running.system.frozen(PUBSUB_EMULATOR))
+        url = running.system.url
+        urls = {"log_on": url("predict_batch"), "log_off": url("predict_batch_log_off")}
         measured = single.measure(generator, urls, plan)
         result = summary(measured["log_on"], measured["log_off"])
         result["p99_ms_log_on"] = measured["log_on"]["p99_ms"]

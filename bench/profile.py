@@ -25,6 +25,7 @@ from bench import http_batch, rig, stream
 from bench.load import LoadGenerator, load_generator
 from bench.payloads import payload
 from bench.stacks import Profile, render
+from infra import names
 
 OUT = rig.ROOT / ".local" / "bench" / "profiles"
 RATE = 250  # samples per second
@@ -33,15 +34,6 @@ SINGLE_ROOTS = ("ThreadWorker.handle (", "handle (functions/http_batch.py")
 BATCH_ROOTS = ("handle (functions/http_batch.py",)
 STREAM_ROOTS = ("handle (functions/stream.py",)
 STREAM_BURST = 5000  # requests: more than a profile's seconds can take
-
-
-def worker_pid(server: rig.Server) -> int:
-    """gunicorn's worker: the only child of the functions-framework (arbiter) process."""
-    pid = server.child.pid
-    pids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    if len(pids) != 1:
-        raise RuntimeError(f"expected one gunicorn worker under {pid}: {pids}")
-    return int(pids[0])
 
 
 def record(pid: int, seconds: float, raw: Path, load: Callable[[], object]) -> Profile:
@@ -97,8 +89,9 @@ def main() -> None:
     seconds, out = arguments.seconds, arguments.out
     generator = load_generator()
     with rig.running() as running:
-        url = running.batch.url
-        pid = worker_pid(running.batch)
+        system = running.system
+        url = system.url("predict_batch")
+        (pid,) = system.worker_pids("predict_batch")  # gunicorn's one worker
         body = payload(10_000, running.model.features).json
         # Warm both paths (model loaded, first-call costs paid) before sampling.
         generator.run(url + "/predict", 8, 2.0)
@@ -107,12 +100,13 @@ def main() -> None:
         print(render("POST /predict, 1 instance, concurrency 8", single, SINGLE_ROOTS))
         batch = record(pid, seconds, out / "batch-10k-json.txt", batch_load(url, body, seconds))
         print(render("POST /predict, 10,000-row JSON", batch, BATCH_ROOTS))
-        stream.point_push_at(running.cloud, running.stream.url)
-        with running.cloud.pubsub_clients() as (publisher, subscriber):
-            burst = stream.Burst(running.cloud, publisher, subscriber)
+        system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
+        with system.cloud.pubsub_clients() as (publisher, subscriber):
+            burst = stream.Burst(system.config, publisher, subscriber)
             burst.results(burst.publish("warmup", 1000))
+            (stream_pid,) = system.worker_pids("predict_stream")
             profile = record(
-                worker_pid(running.stream),
+                stream_pid,
                 seconds,
                 out / "stream-burst.txt",
                 lambda: burst.publish("burst", STREAM_BURST),

@@ -24,8 +24,8 @@ from google.cloud import pubsub_v1
 from bench.floor import RECEIVED
 from bench.timing import median, percentile, rate
 from infra import names
-from infra.local.cloud import LocalCloud
-from infra.local.serving import push_endpoint
+from infra.local.cloud import CloudConfig
+from infra.local.system import LocalSystem
 from infra.pulling import pull_once
 
 MESSAGES = 1000
@@ -38,37 +38,25 @@ TIMEOUT = 180.0
 
 
 def measure(
-    cloud: LocalCloud,
-    stream_url: str,
-    stream_log: Path,
-    floor_url: str,
-    floor_log: Path,
-    messages: int = MESSAGES,
-    trials: int = TRIALS,
+    system: LocalSystem, messages: int = MESSAGES, trials: int = TRIALS
 ) -> dict[str, dict[str, Any]]:
-    """{"stream": ..., "stream_floor": ...}: medians over trials taken in turn."""
+    """{"stream": ..., "stream_floor": ...}: medians over trials taken in turn, of the rig's
+    predict_stream and stream_floor."""
     runs: dict[str, list[dict[str, Any]]] = {"stream": [], "stream_floor": []}
-    with cloud.pubsub_clients() as (publisher, subscriber):
-        burst = Burst(cloud, publisher, subscriber)
+    stream_log = system.children["predict_stream"].log_path
+    floor_log = system.children["stream_floor"].log_path
+    with system.cloud.pubsub_clients() as (publisher, subscriber):
+        burst = Burst(system.config, publisher, subscriber)
         for trial in range(trials):
             warmup = WARMUP_MESSAGES if trial == 0 else TRIAL_WARMUP_MESSAGES
-            point_push_at(cloud, stream_url)
+            system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
             burst.results(burst.publish(f"warmup{trial}", warmup))
             runs["stream"].append(burst.stream(f"stream{trial}", messages, stream_log))
-            point_push_at(cloud, floor_url)
+            system.push_to(names.PREDICTION_REQUESTS_PUSH, "stream_floor")
             _follow(floor_log, burst.publish(f"floorwarmup{trial}", warmup), _received)
             runs["stream_floor"].append(burst.floor(f"floor{trial}", messages, floor_log))
-        point_push_at(cloud, stream_url)
+        system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
     return {name: _summary(trials_of, messages) for name, trials_of in runs.items()}
-
-
-def point_push_at(cloud: LocalCloud, function_url: str) -> None:
-    cloud.ensure_push_subscription(
-        names.PREDICTION_REQUESTS_PUSH,
-        names.PREDICTION_REQUESTS,
-        push_endpoint(function_url, cloud.config.project_id, names.PREDICTION_REQUESTS),
-        dead_letter_topic=names.DEAD_LETTER_TOPICS[names.PREDICTION_REQUESTS_PUSH],
-    )
 
 
 class Burst:
@@ -76,15 +64,14 @@ class Burst:
 
     def __init__(
         self,
-        cloud: LocalCloud,
+        config: CloudConfig,
         publisher: pubsub_v1.PublisherClient,
         subscriber: pubsub_v1.SubscriberClient,
     ) -> None:
-        project = cloud.config.project_id
         self._publisher = publisher
         self._subscriber = subscriber
-        self._topic = publisher.topic_path(project, names.PREDICTION_REQUESTS)
-        self._results = subscriber.subscription_path(project, names.PREDICTION_RESULTS_SUB)
+        self._topic = config.topic_path(names.PREDICTION_REQUESTS)
+        self._results = config.subscription_path(names.PREDICTION_RESULTS_SUB)
         self._run = uuid.uuid4().hex[:8]  # request ids of no earlier run, in the same logs
 
     def stream(self, prefix: str, count: int, log: Path) -> dict[str, Any]:

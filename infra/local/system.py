@@ -138,8 +138,11 @@ class LocalSystem:
         """Start functions of main.py (default: every one it exposes) at once, each on its
         port in ports (default: a free one), wait until each answers, then point the push
         subscriptions at them. env is added to self.env for these functions."""
+        wanted = None if functions is None else set(functions)
+        if wanted == set():
+            return []  # nothing to start: main.py is not imported into this process
         exposed, _ = exposed_functions(dict.fromkeys(names.FUNCTIONS, 0))
-        chosen = [f for f in exposed if functions is None or f.name in set(functions)]
+        chosen = [f for f in exposed if wanted is None or f.name in wanted]
         started = [
             Function(f.name, f.signature_type, (ports or {}).get(f.name) or free_port())
             for f in chosen
@@ -152,23 +155,33 @@ class LocalSystem:
                 )
         deadline = time.monotonic() + FUNCTION_START_TIMEOUT
         for function in started:
-            self._launch(function, env)
+            self._launch(function, env, function.name)
         for function in started:
             wait_until_serving(function, self.children[function.name], deadline)
         self.pushes = self.connect_pushes()
         return started
 
-    def start_function(self, function: Function, env: Mapping[str, str] | None = None) -> Child:
-        """Start any function (one of main.py's, or another source: the bench's floors)."""
-        child = self._launch(function, env)
-        wait_until_serving(function, child, time.monotonic() + FUNCTION_START_TIMEOUT)
+    def start_function(
+        self,
+        function: Function,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+        wait: bool = True,
+    ) -> Child:
+        """Start any function (one of main.py's, or another source: the bench's floors) and
+        wait until it answers. name (default: function.name) is what the system calls it,
+        so one function can run twice (say, with other settings); wait=False returns right
+        after the spawn, to time a cold start."""
+        child = self._launch(function, env, name or function.name)
+        if wait:
+            wait_until_serving(function, child, time.monotonic() + FUNCTION_START_TIMEOUT)
         return child
 
     def restart_function(self, name: str) -> Child:
         """Start function name again on its port, with its environment, after it stopped."""
         if name in self.cloud.pids():
             self.cloud.stop_child(name)
-        return self.start_function(self.functions[name], self._function_env[name])
+        return self.start_function(self.functions[name], self._function_env[name], name)
 
     def stop_function(self, name: str) -> None:
         self.cloud.stop_child(name)
@@ -237,6 +250,13 @@ class LocalSystem:
         """The data of pulled messages, decoded."""
         return [json.loads(m.data) for m in self.pull(subscription, count, timeout)]
 
+    def add_topic(self, name: str) -> str:
+        """A topic of one's own with no subscription, so nothing published to it is kept
+        (left on a shared emulator); its id, as a function's environment names it."""
+        with self.cloud.pubsub_clients() as (publisher, _):
+            publisher.create_topic(name=self.config.topic_path(name))
+        return self.config.resource(name)
+
     def add_subscription(self, topic: str, name: str | None = None) -> str:
         """A pull subscription of one's own on topic, to watch it; its name."""
         name = name or f"{topic}-watch-{uuid.uuid4().hex[:6]}"
@@ -247,28 +267,35 @@ class LocalSystem:
         """Point each push subscription at its function, if that function runs."""
         subscriptions = []
         for name, (topic, function_name) in names.PUSH_SUBSCRIPTIONS.items():
-            function = self.functions.get(function_name)
-            dead_letter_topic = names.DEAD_LETTER_TOPICS.get(name)
-            endpoint = None
-            if function is not None:
-                endpoint = function.push_endpoint(
-                    self.config.project_id, self.config.resource(topic)
+            if function_name in self.functions:
+                subscriptions.append(self.push_to(name, function_name))
+            else:
+                dead_letter_topic = names.DEAD_LETTER_TOPICS.get(name)
+                subscriptions.append(
+                    PushSubscription(name, topic, function_name, None, dead_letter_topic)
                 )
-                self.cloud.ensure_push_subscription(name, topic, endpoint, dead_letter_topic)
-            subscriptions.append(
-                PushSubscription(name, topic, function_name, endpoint, dead_letter_topic)
-            )
         return subscriptions
 
-    def _launch(self, function: Function, env: Mapping[str, str] | None) -> Child:
+    def push_to(self, subscription: str, function: str) -> PushSubscription:
+        """Point subscription (of names.PUSH_SUBSCRIPTIONS) at function, any this system
+        runs (the bench points the stream's at its floor, then back)."""
+        topic = names.PUSH_SUBSCRIPTIONS[subscription][0]
+        dead_letter_topic = names.DEAD_LETTER_TOPICS.get(subscription)
+        endpoint = self.functions[function].push_endpoint(
+            self.config.project_id, self.config.resource(topic)
+        )
+        self.cloud.ensure_push_subscription(subscription, topic, endpoint, dead_letter_topic)
+        return PushSubscription(subscription, topic, function, endpoint, dead_letter_topic)
+
+    def _launch(self, function: Function, env: Mapping[str, str] | None, name: str) -> Child:
         function_env = {**self.env, **(env or {})}
         process = self.cloud.start_process(
-            function.name, function.command(), env=function_env, cwd=REPOSITORY_ROOT
+            name, function.command(), env=function_env, cwd=REPOSITORY_ROOT
         )
-        child = Child(function.name, process, self.cloud.log_path(function.name))
-        self.functions[function.name] = function
-        self.children[function.name] = child
-        self._function_env[function.name] = function_env
+        child = Child(name, process, self.cloud.log_path(name))
+        self.functions[name] = function
+        self.children[name] = child
+        self._function_env[name] = function_env
         return child
 
 
