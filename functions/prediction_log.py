@@ -82,7 +82,7 @@ class PredictionLog:
         self._client: Any = None
         self._pending: deque[Entry] = deque()
         # Its own generator: sampling never moves the process's global random state.
-        self._random = random.Random()
+        self._random = random.Random()  # noqa: S311 - picks a sample to log, not a secret
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._stopping = threading.Event()

@@ -27,7 +27,7 @@ _CLOUD_TRACE = re.compile(r"^(?P<trace>[0-9a-fA-F]{32})(?:/(?P<span>\d{1,20}))?(
 _NO_TRACE = "0" * 32
 # A caller's X-Request-Id is echoed in the answer's header and in the logs: only a plain token.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_ids = random.Random(os.urandom(32))
+_ids = random.Random(os.urandom(32))  # noqa: S311 - trace ids must be unique, not secret
 
 
 def _reseed_ids() -> None:

@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("+ " + shlex.join(command), flush=True)
         if args.dry_run:
             continue
-        result = subprocess.run(command, check=False)
+        result = subprocess.run(command, check=False)  # noqa: S603 - argv of commands(), no shell
         if result.returncode != 0:
             print(f"make deploy: `{command[0]}` failed with exit code {result.returncode}")
             return result.returncode

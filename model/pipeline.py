@@ -84,8 +84,8 @@ def gate_and_promote(
     """Decide against `production`; if the alias moved meanwhile, decide again against the
     version it moved to, so no version is promoted over one it was never compared with."""
     for _ in range(MAX_GATE_ROUNDS):
-        if production.version == candidate.version:
-            return _already_promoted(registry, candidate, holdout, production)
+        if production.alias is not None and production.alias.version == candidate.version:
+            return _already_promoted(registry, candidate, holdout, production.alias)
         decision = decide(candidate, holdout, production.model)
         if not (promote and decision.promote):
             return GateOutcome(decision, False, production.version)
@@ -104,11 +104,10 @@ def gate_and_promote(
 
 
 def _already_promoted(
-    registry: Registry, candidate: ModelArtifact, holdout: Dataset, production: Production
+    registry: Registry, candidate: ModelArtifact, holdout: Dataset, alias: Alias
 ) -> GateOutcome:
     """An earlier attempt promoted the candidate and died: rebuild its decision."""
-    assert production.alias is not None
-    previous = production.alias.document.get("previous_version")
+    previous = alias.document.get("previous_version")
     replaced = registry.load(candidate.name, int(previous)) if previous is not None else None
     return GateOutcome(decide(candidate, holdout, replaced), True, candidate.version)
 

@@ -256,11 +256,11 @@ def _far_values(
     warnings: list[str],
 ) -> int:
     """Rows with a value far outside the reference: flagged, refused past the allowed share."""
-    assert schema.reference is not None
+    reference = schema.reference or {}
     far_rows = np.zeros(dataset.rows, dtype=bool)
     flagged = []
     for column, name in enumerate(dataset.features):
-        stats = schema.reference.get(name) or {}
+        stats = reference.get(name) or {}
         mean, std = float(stats.get("mean", 0.0)), float(stats.get("std", 0.0))
         if not std > 0:
             continue

@@ -183,9 +183,8 @@ def _resources(figures: dict[str, Any]) -> str:
 
 
 def _security(figures: dict[str, Any]) -> str:
-    static, checkov, echo = figures["static"], figures["checkov"], figures["echo"]
+    checkov, echo = figures["checkov"], figures["echo"]
     return (
-        f"static scan of {static['files_scanned']} files: {len(static['findings'])} findings; "
         f"checkov {checkov['passed']} passed, {checkov['failed']} failed, "
         f"{checkov['skipped']} skipped; {echo['probes_sent']} echo "
         f"probes: {echo['echoes_found']} echoes of input in a response header"

@@ -119,7 +119,7 @@ def find_java(environ: Mapping[str, str]) -> str:
 def java_major_version(java: str) -> int | None:
     """The major version `java -version` reports; None when it cannot tell (then trust it)."""
     try:
-        finished = subprocess.run(
+        finished = subprocess.run(  # noqa: S603 - the java found on PATH or JAVA_HOME, no shell
             [java, "-version"],
             stdin=subprocess.DEVNULL,
             capture_output=True,

@@ -201,7 +201,7 @@ def test_first_run_wires_retrain_and_uploads_reach_model_events(
     gcloud = next(line for line in printed if "gcloud storage cp" in line)
     for command in (upload, gcloud):
         command = command.replace("python -m", f"{sys.executable} -m")
-        subprocess.run(
+        subprocess.run(  # noqa: S602 - make run's printed line, VAR=x prefixes and all, as pasted
             command, shell=True, cwd=tmp_path, env=env, check=True, timeout=120, capture_output=True
         )
     events = subprocess.run(
