@@ -41,7 +41,7 @@ def test_smoke_passes_against_a_working_system(start_system):
 
 def test_smoke_fails_when_the_stream_does_not_answer(start_system):
     """No predict_stream serves the requests: the HTTP check passes, the stream check fails."""
-    result = run_smoke(start_system(["predict_batch"]), 5)
+    result = run_smoke(start_system(["predict_batch"]), 1)
     assert result.returncode == 1
     assert "http: " in result.stdout
     assert "no result for stream request" in result.stderr
