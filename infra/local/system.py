@@ -232,6 +232,15 @@ class LocalSystem:
             future = publisher.publish(self.config.topic_path(topic), data, **attributes)
             return str(future.result(timeout=30))
 
+    def publish_all(
+        self, topic: str, messages: Iterable[tuple[bytes, Mapping[str, str]]]
+    ) -> list[str]:
+        """Publish every (data, attributes) to topic at once, then wait; the message ids."""
+        with self.cloud.pubsub_clients() as (publisher, _):
+            path = self.config.topic_path(topic)
+            futures = [publisher.publish(path, data, **attrs) for data, attrs in messages]
+            return [str(future.result(timeout=60)) for future in futures]
+
     def pull(
         self,
         subscription: str,

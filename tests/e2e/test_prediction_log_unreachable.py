@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.local.cloud import LOOPBACK, LocalCloud
-from tests.e2e.functions import FunctionProcess
+from infra.local.processes import LOOPBACK
+from infra.local.system import LocalSystem
+from tests.e2e.helpers import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
 
@@ -35,23 +36,17 @@ def black_hole() -> Iterator[str]:
 
 
 @pytest.fixture
-def predict_batch(local_cloud, bucket, production, black_hole) -> Iterator[FunctionProcess]:
-    manager = LocalCloud(local_cloud.config)
+def system(start_system, black_hole) -> LocalSystem:
     env = {
-        "MODEL_BUCKET": bucket,
         "PUBSUB_EMULATOR_HOST": black_hole,  # only the prediction log talks to Pub/Sub here
         "PUBLISH_TIMEOUT_SECONDS": str(PUBLISH_TIMEOUT),
     }
-    try:
-        yield FunctionProcess(manager, "predict_batch", "http", env).start()
-    finally:
-        manager.stop()
+    return start_system(["predict_batch"], env=env)
 
 
-def test_requests_keep_their_latency_while_the_prediction_log_topic_is_unreachable(
-    predict_batch,
-):
-    connection = http.client.HTTPConnection(LOOPBACK, predict_batch.port, timeout=30)
+def test_requests_keep_their_latency_while_the_prediction_log_topic_is_unreachable(system):
+    port = system.functions["predict_batch"].port
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=30)
     headers = {"Content-Type": "application/json"}
     latencies = []
     began = time.monotonic()
@@ -64,19 +59,20 @@ def test_requests_keep_their_latency_while_the_prediction_log_topic_is_unreachab
         response.read()
         latencies.append(time.perf_counter() - sent)
     connection.close()
-    dropped = _wait_for_dropped_records(predict_batch, timeout=PUBLISH_TIMEOUT * 4)
+    dropped = _wait_for_dropped_records(system, timeout=PUBLISH_TIMEOUT * 4)
     assert dropped > 0  # the topic was unreachable while the requests were answered
     # A request that waited on a publish would take the publish timeout; none comes near.
     assert max(latencies) < PUBLISH_TIMEOUT / 3, f"slowest {max(latencies):.3f} s"
 
 
-def _wait_for_dropped_records(function: FunctionProcess, timeout: float) -> int:
-    """The records the function reports dropped, once it has said so (bounded wait)."""
-    log = function.manager.log_path(f"{function.target}-{function.starts}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_for_dropped_records(system: LocalSystem, timeout: float) -> int:
+    """The records predict_batch reports dropped, once it has said so (bounded wait)."""
+    log = system.children["predict_batch"].log_path
+
+    def reported() -> int | None:
         for line in log.read_text().splitlines():
             if '"prediction_log"' in line and "records dropped" in line:
                 return int(json.loads(line)["dropped_total"])
-        time.sleep(0.1)
-    raise AssertionError(f"no dropped records reported within {timeout} s; log: {log}")
+        return None
+
+    return wait_until(reported, timeout, f"dropped records reported in {log}")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from functions.prediction_log import Entry, message
+from infra import names
 from mlctl.cli import main
 from model.dataset import load_diabetes, to_csv
 from tests.pubsub_helpers import temporary_topic
@@ -153,54 +157,26 @@ def test_upload_lands_in_incoming_and_events_reads_model_events(
     assert code == 0
 
 
-def test_drift_and_alerts_through_a_running_monitor_drift(
-    local_cloud, registry, bucket, trained_artifact, monkeypatch, capsys
-):
+def test_drift_and_alerts_through_a_running_monitor_drift(start_system, monkeypatch, capsys):
     """`mlctl drift` calls the function by URL; `mlctl alerts --count` reads what it sent."""
-    import numpy as np
+    system = start_system(["monitor_drift"])
+    with contextlib.closing(system.storage_client()) as client:
+        artifact = system.registry(client).load(names.MODEL_NAME, 1)
+    X = np.full((150, 1), 0.2)  # far above the training values of bmi
+    raw = message(Entry("http", "r", artifact, X, artifact.predict(X), len(X), 1.0, 0.0))
+    system.publish(names.PREDICTION_LOG, raw.data, **dict(raw.attributes))
+    code = main(["drift", "--url", f"{system.url('monitor_drift')}/"])
+    table = capsys.readouterr().out
+    assert code == 0
+    assert "version  status  feature  n    PSI" in table
+    assert re.search(r"^1\s+drift\s+bmi\s+150\s+\d+\.\d{3}\s+drift", table, re.MULTILINE)
+    assert "alerts: version 1 bmi PSI" in table
 
-    from functions.prediction_log import Entry, message
-    from infra.local.cloud import LocalCloud
-    from tests.e2e.functions import FunctionProcess
-    from tests.pubsub_helpers import temporary_topic
-
-    registry.register(trained_artifact, {})
-    artifact = trained_artifact.with_version(1)
-    with (
-        temporary_topic(local_cloud, "log") as log,
-        temporary_topic(local_cloud, "alerts") as alerts,
-    ):
-        manager = LocalCloud(local_cloud.config)
-        try:
-            monitor = FunctionProcess(
-                manager,
-                "monitor_drift",
-                "http",
-                {
-                    "MODEL_BUCKET": bucket,
-                    "DRIFT_SUBSCRIPTION": log.subscription.rsplit("/", 1)[1],
-                    "DRIFT_ALERTS_TOPIC": alerts.name,
-                },
-            ).start()
-            X = np.full((150, 1), 0.2)  # far above the training values of bmi
-            with local_cloud.pubsub_clients() as (publisher, _):
-                raw = message(
-                    Entry("http", "r", artifact, X, artifact.predict(X), len(X), 1.0, 0.0)
-                )
-                publisher.publish(log.path, raw.data, **dict(raw.attributes)).result(timeout=30)
-            code = main(["drift", "--url", f"{monitor.url}/"])
-            table = capsys.readouterr().out
-        finally:
-            manager.stop()
-        assert code == 0
-        assert "version  status  feature  n    PSI" in table
-        assert re.search(r"^1\s+drift\s+bmi\s+150\s+\d+\.\d{3}\s+drift", table, re.MULTILINE)
-        assert "alerts: version 1 bmi PSI" in table
-        for key, value in local_cloud.env().items():
-            monkeypatch.setenv(key, value)
-        subscription = alerts.subscription.rsplit("/", 1)[1]
-        code = main(["alerts", "--count", "1", "--timeout", "30", "--subscription", subscription])
-        (line,) = capsys.readouterr().out.splitlines()
+    for key, value in system.cloud.env().items():
+        monkeypatch.setenv(key, value)
+    subscription = system.config.resource(names.DRIFT_ALERTS_SUB)
+    code = main(["alerts", "--count", "1", "--timeout", "30", "--subscription", subscription])
+    (line,) = capsys.readouterr().out.splitlines()
     assert code == 0
     alert = json.loads(line)
     assert alert["attributes"] == {"model": "diabetes-bmi", "version": "1", "feature": "bmi"}

@@ -34,10 +34,10 @@ pytestmark = pytest.mark.emulators
 Message = pubsub_v1.types.PubsubMessage
 
 
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    with LocalCloud.on_free_ports(tmp_path_factory.mktemp("local-cloud")) as started:
-        yield started
+@pytest.fixture
+def cloud(local_cloud: LocalCloud) -> LocalCloud:
+    """The session's: a LocalCloud on free ports, the defaults of docs/resources.md."""
+    return local_cloud
 
 
 def unique(prefix: str) -> str:

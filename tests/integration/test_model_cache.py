@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 
 from functions.errors import ModelUnavailable, NotFound
 from functions.model_cache import ModelCache
-from infra.local.cloud import (
-    CloudConfig,
-    LocalCloud,
-    fake_gcs_server_command,
-    free_port,
-    wait_http_ok,
-)
 from infra.names import MODEL_NAME as MODEL
-from model.gcs import storage_client
 from model.registry import Registry, version_path
 
 pytestmark = pytest.mark.emulators
@@ -129,23 +122,16 @@ def test_pinned_versions_are_bounded(registry, clock, trained_artifact, gcs, buc
         cache.get(version=1)
 
 
-def test_storage_outage_keeps_the_served_model(tmp_path, clock, trained_artifact, capsys):
-    # A storage server of its own, which the test then takes down.
-    outage = LocalCloud(CloudConfig(storage_port=free_port(), log_dir=tmp_path))
-    process = outage.start_process("fake-gcs-server", fake_gcs_server_command(outage.config))
-    try:
-        wait_http_ok(f"{outage.config.storage_url}/storage/v1/b", timeout=10, process=process)
-        client = storage_client("local-ml", outage.config.storage_url)
-        client.create_bucket("outage")
-        registry = Registry(client, "outage", timeout=1.0)
-        register_versions(registry, trained_artifact, 2)
-        registry.promote(MODEL, 1)
+def test_storage_outage_keeps_the_served_model(start_system, clock, trained_artifact, capsys):
+    system = start_system(functions=())  # storage of its own, which the test takes down
+    with contextlib.closing(system.storage_client()) as client:
+        registry = Registry(client, system.config.bucket, timeout=1.0)
+        register_versions(registry, trained_artifact, 1)  # version 2; the seed model serves
         cache = make_cache(registry, clock)
         assert cache.get().version == 1
-    finally:
-        outage.stop()
-    clock.advance(REFRESH)
-    assert served_around_refresh(cache) == (1, 1)
-    assert "model storage unavailable" in capsys.readouterr().out
-    with pytest.raises(ModelUnavailable, match="storage unavailable"):
-        cache.get(version=2)
+        system.stop_storage()
+        clock.advance(REFRESH)
+        assert served_around_refresh(cache) == (1, 1)
+        assert "model storage unavailable" in capsys.readouterr().out
+        with pytest.raises(ModelUnavailable, match="storage unavailable"):
+            cache.get(version=2)
