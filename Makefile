@@ -10,7 +10,8 @@ INSTALLED := $(VENV)/.installed
 run: prerequisites venv
 	@$(PY) -m infra.local.run
 
-## test: the whole suite (unit, integration, end-to-end) against emulators it starts itself
+## test: the whole suite (unit, integration, end-to-end) against emulators it starts itself,
+## all but the soak tier (pyproject.toml: -m "not soak")
 test: prerequisites venv checkov-venv
 	@$(PY) -m pytest
 
@@ -35,10 +36,11 @@ bench: prerequisites venv
 		echo "wrk could not be installed: bench uses its Python load client instead"
 	@$(PY) -m bench
 
-## soak: the whole local system under load, faults and bad input into soak/results.json;
-## exits 1 on any missed target (README "What it survives"; under 15 minutes)
+## soak: the soak tier of the tests (tests/soak, left out of make test): the whole local system
+## under volume, faults and load; figures into soak/results.json; fails on any missed target
+## (README "What it survives"; under 10 minutes)
 soak: prerequisites venv
-	@$(PY) -m soak
+	@$(PY) -m pytest -m soak tests/soak
 
 ## deploy: the whole system into a Google Cloud project (README "Deploy to Google Cloud")
 # make deploy PROJECT_ID=my-project REGION=europe-west1 [BUCKET=...] [STATE_BUCKET=...]

@@ -1,1 +1,2 @@
-"""`make soak`: the local system under load, faults and bad input (README "What it survives")."""
+"""`make soak` is the soak tier of the tests (tests/soak); it writes its figures here, to
+soak/results.json (git-ignored). README "What it survives"."""

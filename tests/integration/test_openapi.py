@@ -17,7 +17,7 @@ from schemathesis.generation import GenerationMode
 from functions.config import Settings
 from functions.openapi import ERROR_CLASSES, document
 from functions.routes import ROUTES
-from soak.http_flood import CHECKS  # the same checks as the soak's generated requests
+from tests.soak.flood import CHECKS  # the same checks as the soak's generated requests
 
 pytestmark = pytest.mark.emulators
 EXAMPLES = 25  # per operation and mode: about 20 s for the whole document

@@ -23,7 +23,6 @@ JSON = "application/json"
 CSV = "text/csv"
 FEATURE = SEED_FEATURES[0]  # the served model's one feature: the seed's (infra/local/seed.py)
 CSV_BODY = f"{FEATURE}\n0.1\n".encode()  # a good CSV body
-PREDICT_PATHS = ("/predict", "/", "/predict/")
 # The soak sets no limits in the functions' environment: theirs are the defaults.
 LIMIT = Settings().max_body_bytes
 MAX_INSTANCES = Settings().max_instances
@@ -92,58 +91,20 @@ def wrong_shapes(draw: st.DrawFn) -> Raw:
     )
 
 
+_ODD_NUMBERS = ["1e308", "1.8e308", "-1.8e308", "1e-400", "5e-324", "2.2250738585072014e-308"]
+_ODD_NUMBERS += ["-0", "-0.0", "0x10", "007", "+1", ".5", "5.", "1_000", "1e", "e5", "1.2.3"]
+_ODD_NUMBERS += ["１", "٣"]  # digits of other scripts
 _NUMBER_SPELLINGS = st.one_of(
     st.integers(min_value=-(10**400), max_value=10**400).map(str),
     st.tuples(st.sampled_from(["", "-", "+"]), st.integers(0, 9), st.integers(-999, 999)).map(
         lambda parts: f"{parts[0]}{parts[1]}e{parts[2]}"
     ),
-    st.sampled_from(
-        [
-            "1e308",
-            "1.8e308",
-            "-1.8e308",
-            "1e-400",
-            "5e-324",
-            "2.2250738585072014e-308",
-            "-0",
-            "-0.0",
-            "0x10",
-            "007",
-            "+1",
-            ".5",
-            "5.",
-            "1_000",
-            "1e",
-            "e5",
-            "1.2.3",
-            "１",
-            "٣",
-        ]
-    ),
+    st.sampled_from(_ODD_NUMBERS),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
 )
-_NAN_SPELLINGS = st.sampled_from(
-    [
-        "NaN",
-        "nan",
-        "-NaN",
-        "NAN",
-        "Infinity",
-        "-Infinity",
-        "+Infinity",
-        "inf",
-        "-inf",
-        "Inf",
-        "infinity",
-        "1e999",
-        "-1e999",
-        '"NaN"',
-        '"Infinity"',
-        "null",
-        "1e400",
-        "-1e400",
-    ]
-)
+_NANS = ["NaN", "nan", "-NaN", "NAN", "Infinity", "-Infinity", "+Infinity", "inf", "-inf"]
+_NANS += ["Inf", "infinity", "1e999", "-1e999", '"NaN"', '"Infinity"', "null", "1e400", "-1e400"]
+_NAN_SPELLINGS = st.sampled_from(_NANS)
 
 
 def _number_requests(kind: str, spelling: st.SearchStrategy[str]) -> st.SearchStrategy[Raw]:
@@ -205,28 +166,13 @@ def odd_encodings(draw: st.DrawFn) -> Raw:
     return _post("odd_encodings", body, media + label)
 
 
+_ODD_TYPES = [None, "", "text/plain", "application/xml", "multipart/form-data; boundary=x"]
+_ODD_TYPES += ["application/x-www-form-urlencoded", "APPLICATION/JSON", "Text/CSV; header=present"]
+_ODD_TYPES += ["application/json, text/csv", "application/json;;;", "application/jsonp", "json"]
+_ODD_TYPES += ["application/*", "*/*", "application/octet-stream", "application/problem+json"]
+_ODD_TYPES += ["text/csv; charset=" + "x" * 200]
 _CONTENT_TYPES = st.one_of(
-    st.sampled_from(
-        [
-            None,
-            "",
-            "text/plain",
-            "application/xml",
-            "multipart/form-data; boundary=x",
-            "application/x-www-form-urlencoded",
-            "APPLICATION/JSON",
-            "Text/CSV; header=present",
-            "application/json, text/csv",
-            "application/json;;;",
-            "application/jsonp",
-            "json",
-            "application/*",
-            "*/*",
-            "application/octet-stream",
-            "application/problem+json",
-            "text/csv; charset=" + "x" * 200,
-        ]
-    ),
+    st.sampled_from(_ODD_TYPES),
     # What requests sends as it is: no leading whitespace.
     st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.lstrip),
 )
@@ -238,18 +184,8 @@ def content_types(draw: st.DrawFn) -> Raw:
     return _post("content_types", body, draw(_CONTENT_TYPES))
 
 
-_PATHS = [
-    "/predict",
-    "/",
-    "/health",
-    "/model",
-    "/openapi.json",
-    "/batch/[0.1]",
-    "/stream/0.1",
-    "/batch/",
-    "/nothing",
-    "/predict/extra",
-]
+_PATHS = ["/predict", "/", "/health", "/model", "/openapi.json", "/batch/[0.1]", "/stream/0.1"]
+_PATHS += ["/batch/", "/nothing", "/predict/extra"]
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]
 _METHODS += ["FOO", "M-SEARCH"]  # gunicorn itself refuses longer or odd ones (400, HTML)
 
