@@ -79,7 +79,7 @@ def test_csv_data_by_attribute(results, production):
 def test_no_model_fails_the_invocation_so_pubsub_redelivers(results, serving_env):
     with pytest.raises(ModelUnavailable):
         main.predict_stream(push_event(message(b'{"instances": [[0.5]]}')))
-    assert results(timeout=3) == []  # nothing published for a request that will come back
+    assert results(timeout=1) == []  # nothing published for a request that will come back
 
 
 def test_an_unpublishable_result_fails_the_invocation(production, serving_env, monkeypatch):
@@ -171,4 +171,4 @@ def test_a_push_without_a_data_field_is_refused_by_the_framework(
     )
     assert push.status_code == 400
     assert b"converting from background event to CloudEvent also failed" in push.data
-    assert results(timeout=3) == []  # our code never ran: no result
+    assert results(timeout=1) == []  # our code never ran: no result
