@@ -11,10 +11,15 @@ run: prerequisites venv
 	@$(PY) -m infra.local.run
 
 ## test: the whole suite (unit, integration, end-to-end) against emulators it starts itself
-# The two environments are independent: they install side by side.
+# The two environments are independent: they install side by side. The tests run in
+# PYTEST_WORKERS processes (pytest-xdist), a whole file at a time so a file's tests share its
+# fixtures; each process starts its own emulators. The tests mostly wait on other processes,
+# so more workers than cores pays. PYTEST_WORKERS=0 runs them all in one process, as a plain
+# `.venv/bin/python -m pytest tests/some_file.py` does.
+PYTEST_WORKERS ?= 4
 test: prerequisites
 	@$(MAKE) --no-print-directory --silent -j2 venv checkov-venv
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 ## lint: ruff (lint and format) and mypy
 lint: venv
