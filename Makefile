@@ -45,11 +45,11 @@ bench: prerequisites venv
 
 ## soak: the soak tier of the tests (tests/soak, left out of make test): the whole local system
 ## under volume, faults and load; figures into soak/results.json; fails on any missed target
-## (README "What it survives"; under 10 minutes)
+## (docs/soak.md; under 10 minutes)
 soak: prerequisites venv
 	@$(PY) -m pytest -m soak tests/soak
 
-## deploy: the whole system into a Google Cloud project (README "Deploy to Google Cloud")
+## deploy: the whole system into a Google Cloud project (docs/deploy.md)
 # make deploy PROJECT_ID=my-project REGION=europe-west1 [BUCKET=...] [STATE_BUCKET=...]
 #             [INVOKERS="user:ana@example.com group:ml@example.com"] [AUTO_APPROVE=1]
 deploy:

@@ -44,5 +44,5 @@ def retrain(event: CloudEvent) -> None:
 
 @functions_framework.http  # type: ignore[untyped-decorator]
 def monitor_drift(request: flask.Request) -> flask.Response:
-    """One drift window per POST / (README "Monitoring")."""
+    """One drift window per POST / (docs/monitoring.md)."""
     return monitor.handle(request)

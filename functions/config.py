@@ -45,7 +45,7 @@ class Settings:
     training_seed: int = 0
     # An attempt silent for longer than this is presumed dead and another takes over.
     retrain_lease_seconds: float = 30.0
-    # The prediction log and the drift job (README "Monitoring").
+    # The prediction log and the drift job (docs/monitoring.md).
     prediction_log_topic: str = names.PREDICTION_LOG
     # The share of successful requests logged; 0 turns the log off.
     prediction_log_sample_rate: float = 1.0

@@ -1,4 +1,4 @@
-"""A drift report from one window of prediction-log records (README "Monitoring").
+"""A drift report from one window of prediction-log records (docs/monitoring.md).
 
 Records are grouped by model version; each version's features are compared with that
 version's training reference (model/drift.py), its predictions and latencies summarized

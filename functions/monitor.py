@@ -1,7 +1,7 @@
 """`monitor_drift`: the HTTP function that runs one drift window per `POST /`.
 
 Cloud Scheduler calls it in the cloud, `make run` every DRIFT_INTERVAL_SECONDS, and
-`python -m mlctl drift` on demand; the answer is the window's report (README "Monitoring").
+`python -m mlctl drift` on demand; the answer is the window's report (docs/monitoring.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The prediction log: one record per successful request to `prediction-log` (README
-"Monitoring", docs of the record format there).
+"""The prediction log: one record per successful request to `prediction-log` (its record
+format: docs/monitoring.md).
 
 The request path only appends a tuple to a queue (about a microsecond); one background
 thread builds the records and publishes them in batches of up to a thousand messages per

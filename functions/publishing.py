@@ -6,7 +6,7 @@ waits on a future set by the latter. A stream invocation waits for its own resul
 so it sends it with one synchronous Publish call instead: no thread hand-off, no wait for a
 batch to fill. The call takes plain protobuf messages straight to the client's gRPC channel,
 past the GAPIC method's layers and proto-plus wrappers: measured, they cost as much Python
-time as the rest of the call ("Performance" in README.md). Errors still become
+time as the rest of the call (docs/performance.md). Errors still become
 google.api_core exceptions.
 """
 

@@ -119,7 +119,7 @@ def handle(event: CloudEvent) -> None:
             f"{upload.dataset}: {kind}, will be redelivered: {error!r}",
             transient=retry,
             # An unexpected failure is a bug until shown otherwise: its traceback, for Error
-            # Reporting (README "Logs and traces").
+            # Reporting (docs/monitoring.md, "Logs and traces").
             **({} if retry else {"stack_trace": traceback.format_exc()}),
         )
         raise

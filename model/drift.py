@@ -20,7 +20,7 @@ PSI_WATCH = 0.1
 PSI_ALERT = 0.2
 # Half a value added to every bin on both sides before taking shares (Jeffreys' prior): an
 # empty serving bin then weighs as "fewer than one value in n", which fades as n grows,
-# instead of an arbitrary epsilon whose log dominates the sum (README "Monitoring").
+# instead of an arbitrary epsilon whose log dominates the sum (docs/monitoring.md).
 SMOOTHING = 0.5
 DEFAULT_MIN_SAMPLES = 100
 

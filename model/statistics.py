@@ -1,7 +1,7 @@
 """Reference statistics of the training features, kept in the artifact for monitoring.
 
 Per feature: mean, std, min, max, decile edges, a seeded sample for the Kolmogorov-Smirnov
-test, and quantile bins with their training counts for PSI (README "Monitoring").
+test, and quantile bins with their training counts for PSI (docs/monitoring.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 # Identities and grants. Every function runs as its own service account, granted on the
-# bucket, topic or subscription it uses, never on the project: README "Deploy to Google
-# Cloud" says what each may do and why.
+# bucket, topic or subscription it uses, never on the project: docs/deploy.md says
+# what each may do and why.
 
 locals {
   pubsub_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"

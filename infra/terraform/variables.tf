@@ -139,7 +139,7 @@ variable "function_settings" {
     HOLDOUT_FRACTION        = "0.2"
     TRAINING_SEED           = "0"
     RETRAIN_LEASE_SECONDS   = "30.0"
-    # Monitoring (README "Monitoring"); its topic and subscription come from the variables
+    # Monitoring (docs/monitoring.md); its topic and subscription come from the variables
     # of their names (functions.tf).
     PREDICTION_LOG_SAMPLE_RATE   = "1.0"
     PREDICTION_LOG_MAX_INSTANCES = "1000"

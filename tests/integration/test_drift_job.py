@@ -161,7 +161,7 @@ def test_a_shift_of_two_standard_deviations_alerts(
 
 
 def assert_the_alert_policy_matches(lines: list[dict], report: dict) -> None:
-    """The README's log-based alert policy selects this run's alert line, and only it."""
+    """The log-based alert policy of docs/monitoring.md selects this run's alert line, only it."""
     policy = json.loads(ALERT_POLICY.read_text())
     (condition,) = policy["conditions"]
     log_filter = condition["conditionMatchedLog"]["filter"]

@@ -159,7 +159,7 @@ def test_a_push_without_a_data_field_is_refused_by_the_framework(
 ):
     """functions-framework 3.x converts a push into a CloudEvent only when its message has a
     `data` field; without one it answers 400 itself, before predict_stream runs, so Pub/Sub
-    redelivers and then dead-letters the message. Documented in README.md."""
+    redelivers and then dead-letters the message. Documented in docs/stream.md."""
     client = create_app(
         "predict_stream", str(repository_root / "main.py"), "cloudevent"
     ).test_client()

@@ -1,1 +1,1 @@
-"""The soak tier (`make soak`, `pytest -m soak tests/soak`): README "What it survives"."""
+"""The soak tier (`make soak`, `pytest -m soak tests/soak`): docs/soak.md."""
