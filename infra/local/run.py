@@ -51,7 +51,7 @@ from infra.local import drift_schedule, prerequisites, report, samples
 from infra.local.cloud import DEFAULT_LOG_DIR, CloudConfig, LocalCloud, port_from_environ
 from infra.local.errors import LocalCloudError, MissingPrerequisite
 from infra.local.processes import exit_promptly
-from infra.local.serving import REPOSITORY_ROOT, exposed_functions
+from infra.local.serving import REPOSITORY_ROOT
 from infra.local.system import LocalSystem
 
 DEFAULT_STORAGE_ROOT = REPOSITORY_ROOT / ".local" / "gcs"  # git-ignored, like the logs
@@ -127,9 +127,9 @@ def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
     report.cloud(cloud, time.monotonic() - began)
     report.model(system.seed(), config.cloud.storage_root)
 
-    _, missing = exposed_functions(config.function_ports)
     functions = system.start_functions(ports=config.function_ports)
     running = {function.name: function for function in functions}
+    missing = [name for name in names.FUNCTIONS if name not in running]
     report.functions(functions, system.children, missing)
     # Push subscriptions follow names.PUSH_SUBSCRIPTIONS: one appears as soon as main.py
     # exposes the function it feeds (predict_stream, retrain); nothing to add here.

@@ -19,7 +19,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -141,12 +141,9 @@ class LocalSystem:
         wanted = None if functions is None else set(functions)
         if wanted == set():
             return []  # nothing to start: main.py is not imported into this process
-        exposed, _ = exposed_functions(dict.fromkeys(names.FUNCTIONS, 0))
-        chosen = [f for f in exposed if wanted is None or f.name in wanted]
-        started = [
-            Function(f.name, f.signature_type, (ports or {}).get(f.name) or free_port())
-            for f in chosen
-        ]
+        chosen_ports = {name: (ports or {}).get(name) or free_port() for name in names.FUNCTIONS}
+        exposed, _ = exposed_functions(chosen_ports)
+        started = [f for f in exposed if wanted is None or f.name in wanted]
         for function in started:
             if port_in_use(LOOPBACK, function.port):
                 raise LocalCloudError(
@@ -306,10 +303,3 @@ class LocalSystem:
         self.children[name] = child
         self._function_env[name] = function_env
         return child
-
-
-@contextlib.contextmanager
-def running(log_dir: Path, **options: Any) -> Iterator[LocalSystem]:
-    """A whole system on free ports (LocalSystem.on_free_ports' options), stopped on exit."""
-    with LocalSystem.on_free_ports(log_dir, **options) as system:
-        yield system.start()
