@@ -24,7 +24,8 @@ from infra.local.processes import wait_http_ok
 from infra.local.system import LocalSystem
 from model.registry import alias_path
 from tests import datasets
-from tests.e2e.helpers import call, stream_results, wait_until
+from tests.e2e.helpers import stream_results, wait_until
+from tests.traffic import Traffic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
 MODEL = names.MODEL_NAME
@@ -59,49 +60,30 @@ def assert_healthy(system: LocalSystem) -> None:
     wait_http_ok(f"{system.url('predict_batch')}/health", timeout=10)
 
 
-class Traffic:
-    """From a thread, POST /predict in a loop and publish a stream request every 50 ms;
-    every HTTP answer kept with the time it came."""
+class StreamRequests:
+    """From a thread, publish a stream request every 50 ms until the context ends."""
 
     def __init__(self, system: LocalSystem) -> None:
         self.system = system
-        self.answers: list[tuple[float, int, int | None]] = []
         self.sent = 0
         self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=t, daemon=True) for t in (self._http, self._stream)
-        ]
+        self._thread = threading.Thread(target=self._publish, daemon=True)
 
-    def __enter__(self) -> Traffic:
-        for thread in self._threads:
-            thread.start()
+    def __enter__(self) -> StreamRequests:
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=15)
+        self._thread.join(timeout=15)
 
-    def first_answer_from(self, version: int) -> float | None:
-        return next((t for t, _, v in self.answers if v == version), None)
-
-    def stream_results(self) -> list[tuple[float, dict]]:
+    def results(self) -> list[tuple[float, dict]]:
         """(publish time, attributes) of every stream result, once each request has one."""
         answered = stream_results(self.system, self.sent, timeout=60)
         assert len(answered) == self.sent
         return sorted(((e[0][0], e[0][1]) for e in answered.values()), key=lambda r: r[0])
 
-    def _http(self) -> None:
-        while not self._stop.is_set():
-            try:
-                url = f"{self.system.url('predict_batch')}/predict"
-                status, body = call(url, {"instances": [[0.05]]}, timeout=10)
-            except OSError:
-                status, body = 0, {}
-            version = body.get("model", {}).get("version") if status == 200 else None
-            self.answers.append((time.time(), status, version))
-
-    def _stream(self) -> None:
+    def _publish(self) -> None:
         topic = self.system.config.topic_path(names.PREDICTION_REQUESTS)
         with self.system.cloud.pubsub_clients() as (publisher, _):
             while not self._stop.wait(0.05):
@@ -111,17 +93,26 @@ class Traffic:
                 self.sent += 1
 
 
+def first_answer_from(traffic: Traffic, version: int) -> float | None:
+    return next((a.received for a in traffic.answers if a.version == version), None)
+
+
 def test_a_stronger_dataset_is_promoted_and_served_while_traffic_flows(start_system):
     system = start_system([*FUNCTIONS, "predict_stream"], env=ENV)
-    with Traffic(system) as traffic:
-        wait_until(lambda: traffic.first_answer_from(1), 30, what="version 1 served")
+    one_instance = (("POST", "/predict", b'{"instances": [[0.05]]}', 1),)
+    with (
+        Traffic(system.url("predict_batch"), workers=1, requests=one_instance) as traffic,
+        StreamRequests(system) as stream,
+    ):
+        wait_until(lambda: first_answer_from(traffic, 1), 30, what="version 1 served")
         uploaded = time.time()
         blob = upload(system, "stronger.csv", datasets.stronger())
         (event,) = events(system, 1)
-        served = wait_until(lambda: traffic.first_answer_from(2), 30, what="v2 served")
-        wait_until(lambda: sum(t > served for t, _, _ in traffic.answers) >= 20, 30)
+        served = wait_until(lambda: first_answer_from(traffic, 2), 30, what="v2 served")
+        wait_until(lambda: sum(a.received > served for a in traffic.answers) >= 20, 30)
         wait_until(lambda: time.time() > event["published"] + REFRESH_SECONDS + 1, 10)
-    stream_results = traffic.stream_results()
+    stream_results = stream.results()
+    answers = traffic.answers
     assert_healthy(system)
     with contextlib.closing(system.storage_client()) as client:
         alias = client.bucket(system.config.bucket).get_blob(alias_path(MODEL, "production"))
@@ -129,11 +120,11 @@ def test_a_stronger_dataset_is_promoted_and_served_while_traffic_flows(start_sys
     data = event["data"]
     assert (data["event"], data["version"], data["production_version"]) == ("promoted", 2, 2)
     assert data["dataset"] == f"gs://{system.config.bucket}/{blob.name}#{blob.generation}"
-    failed = [answer for answer in traffic.answers if answer[1] != 200]
+    failed = [answer for answer in answers if answer.status != 200]
     assert failed == []
     # Served within the refresh interval of the alias write (0.5 s for a loaded machine).
     assert served - promoted_at <= REFRESH_SECONDS + 0.5
-    after = [version for t, _, version in traffic.answers if t > served]
+    after = [answer.version for answer in answers if answer.received > served]
     assert set(after) == {2}  # never back to the old version once switched
 
     assert all(attributes["status"] == "ok" for _, attributes in stream_results)
@@ -145,7 +136,7 @@ def test_a_stronger_dataset_is_promoted_and_served_while_traffic_flows(start_sys
         f"{event['published'] - uploaded:.2f} s; alias moved → first HTTP answer from "
         f"version 2 {served - promoted_at:.2f} s, → first stream result "
         f"{stream_served - promoted_at:.2f} s (MODEL_REFRESH_SECONDS={REFRESH_SECONDS:g}); "
-        f"{len(traffic.answers)} HTTP requests, {len(failed)} failed; "
+        f"{len(answers)} HTTP requests, {len(failed)} failed; "
         f"{len(stream_results)} stream requests, all ok"
     )
 

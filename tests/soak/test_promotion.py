@@ -25,7 +25,7 @@ from infra.local.serving import REPOSITORY_ROOT
 from infra.local.system import LocalSystem
 from model.registry import alias_path
 from tests.datasets import stronger
-from tests.soak.traffic import Answer, Traffic
+from tests.traffic import Answer, Traffic
 
 pytestmark = pytest.mark.soak
 REFRESH_SECONDS = 2.0

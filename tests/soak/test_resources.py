@@ -27,7 +27,7 @@ from infra import names
 from model.dataset import load_diabetes, to_csv
 from tests.soak.resources import by_process, summary
 from tests.soak.stream import Collector
-from tests.soak.traffic import Traffic
+from tests.traffic import Traffic
 
 pytestmark = pytest.mark.soak
 DURATION = 150.0
