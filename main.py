@@ -8,8 +8,9 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from functions import http_batch, monitor, stream
-from functions import retrain as retraining
+from functions.monitoring import monitor
+from functions.serving import http, stream
+from functions.training import retrain as retrain_function
 
 # Move everything imported so far out of the collector's sight: a large batch allocates a
 # list per instance, and each full collection would otherwise rescan all these modules too
@@ -21,13 +22,13 @@ gc.set_threshold(50_000, 20, 100)
 
 # The framework's router refuses some paths (a newline in one) before any function runs: it
 # answers those with our JSON 404, not its HTML one.
-functions_framework.errorhandler(404)(http_batch.unrouted)
+functions_framework.errorhandler(404)(http.unrouted)
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]
 def predict_batch(request: flask.Request) -> flask.Response:
     """HTTP batch predictions (docs/http.md)."""
-    return http_batch.handle(request)
+    return http.handle(request)
 
 
 @functions_framework.cloud_event  # type: ignore[untyped-decorator]
@@ -39,7 +40,7 @@ def predict_stream(event: CloudEvent) -> None:
 @functions_framework.cloud_event  # type: ignore[untyped-decorator]
 def retrain(event: CloudEvent) -> None:
     """Continuous training from dataset uploads (docs/training.md)."""
-    retraining.handle(event)
+    retrain_function.handle(event)
 
 
 @functions_framework.http  # type: ignore[untyped-decorator]

@@ -1,6 +1,6 @@
 """The ceiling of http_batch: the same bodies decoded, predicted and encoded in one process.
 
-It runs the functions' own request path (`functions.prediction.predict` on a `Body`, the
+It runs the functions' own request path (`functions.serving.core.predict` on a `Body`, the
 success body, `to_json`) with the model at hand instead of the registry's, without a
 server, a socket or a log line, in a fresh interpreter that imports
 only that path and then freezes what it imported (gc.freeze): otherwise every full
@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from bench.payloads import payload
 from bench.rig import ROOT
 from bench.timing import throughput
-from functions.bodies import CSV, JSON, Body
-from functions.prediction import PredictionRequest, predict, to_json
+from functions.platform.config import Settings
+from functions.serving.bodies import CSV, JSON, Body
+from functions.serving.core import PredictionRequest, predict, to_json
 from model.artifact import ModelArtifact, from_json
 
 TRIAL_SECONDS = 0.5
@@ -75,16 +76,16 @@ class FixedModel:
         return self._model
 
 
-def round_trip(model: FixedModel, body: bytes, content_type: str) -> bytes:
+def round_trip(model: FixedModel, config: Settings, body: bytes, content_type: str) -> bytes:
     """What predict_batch does to a body, less the server: the core's path, then the bytes."""
     decode = Body(io.BytesIO(body).read, len(body), content_type).decode
-    return to_json(predict(PredictionRequest("codec", "http", decode), model).body())
+    return to_json(predict(PredictionRequest("codec", "http", decode), config, model).body())
 
 
 def main() -> None:
     model = from_json(sys.stdin.readline())
     payloads = {int(rows): payload(int(rows), model.features) for rows in sys.argv[1:]}
-    source = FixedModel(model)
+    source, config = FixedModel(model), Settings.from_env()
     gc.collect()
     gc.freeze()  # what was imported and built so far stays; requests' objects are collected
     for line in sys.stdin:
@@ -93,7 +94,7 @@ def main() -> None:
         content_type = CONTENT_TYPES[kind]
 
         def call(body: bytes = body, content_type: str = content_type) -> bytes:
-            return round_trip(source, body, content_type)
+            return round_trip(source, config, body, content_type)
 
         call()  # warm-up
         print(throughput(call, int(rows), 1, TRIAL_SECONDS)[0], flush=True)

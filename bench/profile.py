@@ -30,9 +30,9 @@ from infra import names
 OUT = rig.ROOT / ".local" / "bench" / "profiles"
 RATE = 250  # samples per second
 # Where the trees start: the worker's request handling, and the function itself.
-SINGLE_ROOTS = ("ThreadWorker.handle (", "handle (functions/http_batch.py")
-BATCH_ROOTS = ("handle (functions/http_batch.py",)
-STREAM_ROOTS = ("handle (functions/stream.py",)
+SINGLE_ROOTS = ("ThreadWorker.handle (", "handle (functions/serving/http.py")
+BATCH_ROOTS = ("handle (functions/serving/http.py",)
+STREAM_ROOTS = ("handle (functions/serving/stream.py",)
 STREAM_BURST = 5000  # requests: more than a profile's seconds can take
 
 

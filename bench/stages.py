@@ -7,10 +7,10 @@ built outside the timing):
 
 - the whole function, `predict_batch` called through its WSGI entry as gunicorn calls it;
 - the framework alone: the empty function of `bench/floor.py` through the same entry;
-- the steps of `functions.http_batch.handle` in its order, the same calls on the same
-  objects, with a clock read between each (`HttpStages.replay`, which a test holds to
-  what handle answers). Timed in sequence, not each in a loop of its own: a step repeated
-  alone runs from warm caches and looks several times cheaper than it is in a request.
+- the stages of the function's own handler (`functions.serving.http.handle`, which runs
+  the core `functions.serving.core.predict`), called directly with a stopwatch that reads
+  the clock as each stage ends. Timed in sequence, not each in a loop of its own: a step
+  repeated alone runs from warm caches and looks several times cheaper than in a request.
 
 The framework plus the steps should come to the whole function within the noise; the table
 says how near. The stream's message is taken apart the same way against `stream_floor`;
@@ -53,7 +53,6 @@ BODY = b'{"instances":[0.5]}'
 HTTP_STAGES = (
     "request_id",
     "routing",
-    "body_read",
     "decode",
     "model_lookup",
     "validate",
@@ -180,12 +179,13 @@ class WsgiPair:
 
 
 class HttpStages(WsgiPair):
-    """`POST /predict` with one instance, as `functions.http_batch.handle` answers it."""
+    """`POST /predict` with one instance, as `functions.serving.http.handle` answers it."""
 
     def __init__(self) -> None:
-        from functions import http_batch, runtime  # after the environment is set
+        from functions.platform import runtime
+        from functions.serving import http as http_function
 
-        self.http_batch = http_batch
+        self.http_function = http_function
         self.runtime = runtime
         environ = EnvironBuilder(
             path="/predict", method="POST", data=BODY, content_type="application/json"
@@ -204,59 +204,19 @@ class HttpStages(WsgiPair):
         return flask.Request(self._environ())
 
     def replay(self, clock: Clock) -> flask.Response:
-        """handle's steps for a fresh request, a tick after each. A copy of its calls, kept
-        honest by tests/integration/test_bench_stages.py: the same answer and headers."""
-        from functions import logs, trace
-        from functions.bodies import DECODERS
-        from functions.responses import json_response
-
-        http_batch, runtime = self.http_batch, self.runtime
+        """The function's own handler on a fresh request, its stopwatch a tick per stage."""
         request = self.request()
         clock.start()
-        started = time.perf_counter()
-        environ = request.environ
-        request_id = trace.given_or_new_request_id(environ.get("HTTP_X_REQUEST_ID"))
-        clock.tick("request_id")
-        http_batch.route_of(request)
-        version, alias = http_batch.selector_of(request)
-        clock.tick("routing")
-        config = runtime.settings()
-        media_type, data = http_batch.body_of(request).read_all(config)
-        clock.tick("body_read")
-        prediction = _core(
-            clock,
-            lambda: DECODERS[media_type](data, config.max_instances),
-            (version, alias),
-            request_id,
-            "http",
-        )
-        model = prediction.model
-        response = json_response(200, prediction.body())
-        response.headers["X-Request-Id"] = request_id
-        clock.tick("encode")
-        latency_ms = (time.perf_counter() - started) * 1000
-        runtime.prediction_log().record(prediction, latency_ms)
-        clock.tick("prediction_log_handoff")
-        logs.request(
-            f"{request.method} {request.path} {response.status_code}",
-            component=http_batch.COMPONENT,
-            request_id=request_id,
-            model_version=model.version,
-            latency_ms=latency_ms,
-            severity="INFO",
-            status=response.status_code,
-            **trace.environ_fields(environ, config.project_id),
-        )
-        clock.tick("request_log_line")
-        return response
+        return self.http_function.handle(request, clock.tick)
 
     def record_build_us(self, records: int = 2000) -> float:
         """Building one prediction record's message, as the log's thread does."""
-        from functions.prediction_log import Entry, message
+        from functions.serving.core import PredictionRequest, predict
+        from functions.serving.prediction_log import Entry, message
 
-        config = self.runtime.settings()
-        body = self.http_batch.body_of(self.request())
-        prediction = _core(Clock(), lambda: body.decode(config), (None, None), "id", "http")
+        runtime, body = self.runtime, self.http_function.body_of(self.request())
+        request = PredictionRequest("id", "http", body.decode)
+        prediction = predict(request, runtime.settings(), runtime.model_cache())
         entries = [
             Entry(
                 "http",
@@ -277,10 +237,10 @@ class HttpStages(WsgiPair):
 
 
 class StreamStages(WsgiPair):
-    """A one-instance message pushed by Pub/Sub, as `functions.stream.handle` answers it."""
+    """A one-instance message pushed by Pub/Sub, as `functions.serving.stream.handle` answers it."""
 
     def __init__(self) -> None:
-        from functions import runtime
+        from functions.platform import runtime
 
         self.runtime = runtime
         project = runtime.settings().project_id
@@ -303,58 +263,12 @@ class StreamStages(WsgiPair):
         )
         self.event = _cloud_event(push)
 
-    def replay(self, clock: Clock) -> object:
-        """handle's steps for the message, a tick after each."""
-        from functions import stream
+    def replay(self, clock: Clock) -> None:
+        """The function's own handler on the message, its stopwatch a tick per stage."""
+        from functions.serving import stream
 
-        runtime = self.runtime
         clock.start()
-        started = time.perf_counter()
-        request = stream.StreamRequest.from_event(self.event)
-        tracing: dict[str, Any] = {}  # no request context outside a push
-        clock.tick("message_read")
-        core = request.prediction_request()
-        prediction = _core(
-            clock,
-            lambda: core.decode(runtime.settings()),
-            (core.version, core.alias),
-            request.request_id,
-            "stream",
-        )
-        model = prediction.model
-        stream.reply(request, {"status": "ok", **prediction.body()}, model.version)
-        clock.tick("result_publish_confirmed")
-        latency_ms = stream.log_request(
-            request, started, model.version, "INFO", "published ok result", tracing
-        )
-        clock.tick("request_log_line")
-        runtime.prediction_log().record(prediction, latency_ms)
-        clock.tick("prediction_log_handoff")
-        return prediction
-
-
-def _core(
-    clock: Clock,
-    decode: Callable[[], Any],
-    selector: tuple[str | None, str | None],
-    request_id: str,
-    transport: Any,
-) -> Any:
-    """The core's steps (`functions.prediction.predict`) for both transports, a tick after
-    each: decode, model lookup, validation against the model's features, prediction."""
-    from functions import runtime
-    from functions.prediction import ModelSelector, Prediction, finite_predictions
-
-    instances = decode()
-    chosen = ModelSelector.parse(*selector)
-    clock.tick("decode")
-    model = chosen.model(runtime.model_cache())
-    clock.tick("model_lookup")
-    matrix = instances.matrix(model.features)
-    clock.tick("validate")
-    prediction = Prediction(request_id, transport, model, matrix, finite_predictions(model, matrix))
-    clock.tick("predict")
-    return prediction
+        stream.handle(self.event, clock.tick)
 
 
 def _cloud_event(push: dict[str, Any]) -> Any:

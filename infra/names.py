@@ -6,10 +6,15 @@ these; a test checks that Terraform agrees.
 
 from __future__ import annotations
 
+# The registry's layout is the registry's own; named here too for the tools and Terraform.
+from model.layout import DATASETS_PREFIX as DATASETS_PREFIX
+from model.layout import INCOMING as INCOMING
+from model.layout import SERVING_ALIAS as SERVING_ALIAS
+from model.layout import incoming_prefix as incoming_prefix
+
 PROJECT_ID = "local-ml"
 BUCKET = "ml-artifacts"
 MODEL_NAME = "diabetes-bmi"
-SERVING_ALIAS = "production"
 
 PUBSUB_HOST = "127.0.0.1:8085"
 STORAGE_HOST = "http://127.0.0.1:4443"
@@ -71,12 +76,3 @@ FUNCTIONS = {
     "retrain": ("cloudevent", 8082),
     "monitor_drift": ("http", 8083),
 }
-
-# Object layout of the registry (docs/registry.md).
-DATASETS_PREFIX = "datasets/"
-INCOMING = "incoming/"
-
-
-def incoming_prefix(model: str) -> str:
-    """Where an upload must land to train `model`."""
-    return f"{DATASETS_PREFIX}{model}/{INCOMING}"

@@ -11,8 +11,7 @@ from typing import Any
 
 from google.api_core.exceptions import GoogleAPIError
 
-from functions.config import Settings
-from functions.retrain import retrain_settings
+from functions.platform.config import Settings
 from infra import names
 from mlctl import messaging, monitoring
 from model.dataset import (
@@ -114,7 +113,7 @@ def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         # The same validation as an upload's: the production version's features and reference,
         # and the same version the gate then compares with.
         production = read_production(registry, args.model)
-        rules = retrain_settings(Settings.from_env()).rules
+        rules = Settings.from_env().retrain_settings().rules
         dataset, validation = validate_csv(
             args.csv.read_bytes(), Schema.of(production.model), rules
         )

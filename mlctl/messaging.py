@@ -10,7 +10,7 @@ from typing import Any
 
 from google.cloud import pubsub_v1
 
-from functions.config import Settings
+from functions.platform.config import Settings
 from infra import names
 from infra.pulling import pull_once, with_request_id
 

@@ -17,9 +17,9 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from functions.config import Settings
+from functions.platform.config import Settings
 from infra import names
-from infra.local.processes import http_post_json
+from infra.http_client import http_post_json
 from mlctl import messaging
 
 LOCAL_PORT = names.FUNCTIONS["monitor_drift"][1]

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact
 from model.dataset import SEED_HOLDOUT_ROWS, Dataset
 from model.gate import GateDecision, decide
+from model.layout import SERVING_ALIAS
 from model.plots import prediction_report_png
 from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.trainer import TrainingParameters

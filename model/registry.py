@@ -19,8 +19,8 @@ from google.api_core.retry import Retry
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from infra.names import SERVING_ALIAS
 from model.artifact import ModelArtifact, from_json
+from model.layout import SERVING_ALIAS
 
 _VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
 ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.names import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, seeded_split
 from model.events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
+from model.layout import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.pipeline import Production, gate_and_promote, read_production, write_report
 from model.registry import Registry
 from model.runs import Claim, RunLedger, run_path

@@ -29,7 +29,7 @@ OUTLIER_REJECT_SHARE = 0.05
 
 @dataclass(frozen=True)
 class Rules:
-    """The thresholds of validation (functions/config.py reads them from the environment)."""
+    """The thresholds of validation (functions/platform/config.py reads them from the env)."""
 
     min_rows: int = MIN_ROWS
     max_bytes: int = MAX_BYTES

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from google.cloud import storage
 
-from functions import logs, runtime
+from functions.platform import logs, runtime
 from infra import names
 from infra.local.cloud import LocalCloud
 from infra.local.system import LocalSystem

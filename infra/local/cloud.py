@@ -25,6 +25,7 @@ from google.api_core import exceptions as google_exceptions
 from google.cloud import pubsub_v1, storage
 
 from infra import names
+from infra.http_client import http_get
 from infra.local.clients import pubsub_clients
 from infra.local.errors import LocalCloudError, MissingPrerequisite
 from infra.local.prerequisites import pubsub_emulator_command
@@ -32,7 +33,6 @@ from infra.local.processes import (
     LOOPBACK,
     Child,
     free_port,
-    http_get,
     last_log_line,
     port_in_use,
     signal_group,
@@ -207,7 +207,7 @@ class LocalCloud:
 
     def env(self) -> dict[str, str]:
         """The variables a child needs to reach this cloud instead of Google's, and this
-        cloud's topics and subscriptions (functions/config.py reads them)."""
+        cloud's topics and subscriptions (functions/platform/config.py reads them)."""
         resource = self.config.resource
         return {
             "GOOGLE_CLOUD_PROJECT": self.config.project_id,

@@ -13,8 +13,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from infra.http_client import http_post_json
 from infra.local.errors import LocalCloudError
-from infra.local.processes import http_post_json
 
 DEFAULT_INTERVAL_SECONDS = 60.0
 REQUEST_TIMEOUT = 300.0  # the function's timeout in the cloud

@@ -8,7 +8,6 @@ chatty child never blocks on a full pipe. Stdlib only.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -17,20 +16,17 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from infra.http_client import http_get
 from infra.local.errors import LocalCloudError
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 # urllib would route loopback traffic through an http_proxy from the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -132,26 +128,6 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
-
-
-def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes] | None:
-    """The status and body of GET url, or None when nothing answers."""
-    try:
-        with _DIRECT.open(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except (OSError, urllib.error.URLError):
-        return None
-
-
-def http_post_json(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> Any:
-    """POST url with an empty body, never through a proxy; its JSON answer. An answer other
-    than 2xx raises urllib.error.HTTPError."""
-    # S310: url is a function's, from the launcher or mlctl --url, not from a request.
-    request = urllib.request.Request(url, data=b"", method="POST", headers=dict(headers or {}))  # noqa: S310
-    with _DIRECT.open(request, timeout=timeout) as response:
-        return json.loads(response.read())
 
 
 def wait_http_ok(

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 
 from infra import names
+from infra.http_client import http_get
 from infra.local.cloud import LocalCloud
 from infra.local.errors import LocalCloudError
-from infra.local.processes import http_get
 from infra.pulling import pull, with_request_id
 
 BATCH_PATH = "/batch/[0.5,0.2,0.6]"  # the seed's URL

@@ -57,7 +57,7 @@ class LocalSystem:
     ) -> None:
         self.cloud = cloud
         self.model = model
-        # What every function gets beyond cloud.env(): the variables of functions/config.py.
+        # What every function gets beyond cloud.env(): the settings of functions/platform/config.py.
         self.env = {"MODEL_NAME": model, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.functions: dict[str, Function] = {}
         self.children: dict[str, Child] = {}

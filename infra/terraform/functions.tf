@@ -7,7 +7,7 @@ locals {
   # same project; predict_batch alone is called from outside Google.
   internal_functions = { for name, service in local.functions : name => service if name != "predict_batch" }
 
-  # Exactly the environment functions/config.py reads (a test checks both directions): the
+  # Exactly the environment functions/platform/config.py reads (a test checks both directions): the
   # tuning settings, and what this deployment names.
   deployment_environment = {
     GOOGLE_CLOUD_PROJECT = var.project_id

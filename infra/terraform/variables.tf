@@ -122,7 +122,7 @@ variable "dead_letter_max_attempts" {
 # Functions.
 
 variable "function_settings" {
-  description = "Tuning settings every function reads (functions/config.py), by environment variable; the defaults are the code's."
+  description = "Tuning settings every function reads (functions/platform/config.py), by environment variable; the defaults are the code's."
   type        = map(string)
   default = {
     MODEL_REFRESH_SECONDS   = "30"

@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from functions.config import Settings
+from functions.platform.config import Settings
 from infra import names
 from tests.infra.terraform import indexed_key, load
 
@@ -154,8 +154,8 @@ def test_only_predict_batch_accepts_outside_traffic():
 
 
 def config_environment_variables() -> set[str]:
-    """Every environment variable functions/config.py reads through `_read(env, KEY, ...)`."""
-    tree = ast.parse((ROOT / "functions" / "config.py").read_text())
+    """Every environment variable functions/platform/config.py reads with `_read(env, KEY)`."""
+    tree = ast.parse((ROOT / "functions" / "platform" / "config.py").read_text())
     keys = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "_read":

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from functions.prediction_log import Entry, message
+from functions.serving.prediction_log import Entry, message
 from infra import names
 from mlctl.cli import main
 from model.dataset import load_diabetes, to_csv

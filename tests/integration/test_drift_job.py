@@ -15,10 +15,11 @@ from functions_framework import create_app
 from google.api_core import exceptions as api_exceptions
 from PIL import Image
 
-from functions import drift_job, logs, runtime
-from functions.config import Settings
-from functions.drift_job import DriftJob
-from functions.prediction_log import Entry, message
+from functions.monitoring import drift_job
+from functions.monitoring.drift_job import DriftJob
+from functions.platform import logs, runtime
+from functions.platform.config import Settings
+from functions.serving.prediction_log import Entry, message
 from model.dataset import load_diabetes
 from model.registry import Registry
 from tests.pubsub_helpers import pull, temporary_topic

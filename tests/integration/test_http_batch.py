@@ -11,7 +11,7 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions import runtime
+from functions.platform import runtime
 from infra.names import MODEL_NAME as MODEL
 from model.registry import Registry
 

@@ -9,7 +9,7 @@ import pytest
 from google.api_core import exceptions as google_exceptions
 
 from infra import names
-from infra.local.processes import http_get
+from infra.http_client import http_get
 
 pytestmark = [pytest.mark.emulators, pytest.mark.e2e]
 REQUEST = json.dumps({"instances": [[0.5]]}).encode()

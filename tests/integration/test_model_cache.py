@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from functions.errors import ModelUnavailable, NotFound
-from functions.model_cache import ModelCache
+from functions.platform.errors import ModelUnavailable, NotFound
+from functions.serving.model_cache import ModelCache
 from infra.names import MODEL_NAME as MODEL
 from model.registry import Registry, version_path
 

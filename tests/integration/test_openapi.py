@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis.generation import GenerationMode
 
-from functions.config import Settings
-from functions.openapi import ERROR_CLASSES, document
-from functions.routes import ROUTES
+from functions.platform.config import Settings
+from functions.serving.openapi import ERROR_CLASSES, document
+from functions.serving.routes import ROUTES
 from tests.soak.flood import CHECKS  # the same checks as the soak's generated requests
 
 pytestmark = pytest.mark.emulators

@@ -10,7 +10,7 @@ import pytest
 from functions_framework import create_app
 
 import main
-from functions import logs, runtime
+from functions.platform import logs, runtime
 from infra import names
 from tests.integration.test_stream_function import message, push_event
 from tests.pubsub_helpers import pull, temporary_topic

@@ -11,8 +11,8 @@ from cloudevents.http import CloudEvent
 from functions_framework import create_app
 
 import main
-from functions import logs
-from functions.errors import is_transient
+from functions.platform import logs
+from functions.platform.errors import is_transient
 from infra import names
 from model.dataset import load_diabetes, seeded_split
 from model.pipeline import train_register_promote

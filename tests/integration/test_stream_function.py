@@ -11,7 +11,7 @@ from functions_framework import create_app
 from google.api_core import exceptions as api_exceptions
 
 import main
-from functions.errors import ModelUnavailable
+from functions.platform.errors import ModelUnavailable
 from infra.names import MODEL_NAME as MODEL
 from tests.pubsub_helpers import eventarc_event, message, push_event
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from functions_framework import create_app
 
-from functions import logs
+from functions.platform import logs
 
 pytestmark = pytest.mark.emulators
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -87,12 +87,12 @@ def test_a_drift_window_line_carries_its_trace(serving_env, capsys, monkeypatch)
 
 
 def test_an_unhandled_error_is_logged_with_its_traceback(serving_env, capsys, monkeypatch):
-    from functions import http_batch
+    from functions.serving import http as http_function
 
     def broken(request):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(http_batch, "route_of", broken)
+    monkeypatch.setattr(http_function, "route_of", broken)
     client = create_app("predict_batch", "main.py").test_client()
     response = client.get("/health", headers={"X-Request-Id": "with-traceback"})
     assert response.status_code == 500

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from functions.errors import ServingError
+from functions.platform.errors import ServingError
 from tests.soak import http_inputs
 
 CHECKS = [

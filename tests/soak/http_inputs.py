@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
 
-from functions.config import Settings
+from functions.platform.config import Settings
 from infra import names
 from model.dataset import SEED_FEATURES
 

@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
-from functions.bodies import Body, media_type_of
-from functions.config import Settings
-from functions.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
+from functions.platform.config import Settings
+from functions.platform.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
+from functions.serving.bodies import Body, media_type_of
 
 LIMIT = 1024 * 1024
 SETTINGS = Settings(max_body_bytes=LIMIT, max_instances=1000)

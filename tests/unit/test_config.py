@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.config import ConfigError, Settings
+from functions.platform.config import ConfigError, Settings
 from infra import names
 
 
@@ -77,6 +77,9 @@ def test_retrain_settings_come_from_the_mapping():
     assert (settings.outlier_sigmas, settings.outlier_reject_share) == (3.0, 0.0)
     assert (settings.holdout_fraction, settings.training_seed) == (0.5, 7)
     assert settings.retrain_lease_seconds == 2.5
+    retrain = settings.retrain_settings()
+    assert (retrain.rules.min_rows, retrain.rules.max_bytes) == (5, 100)
+    assert (retrain.holdout_fraction, retrain.seed) == (0.5, 7)
 
 
 def test_monitoring_defaults_are_the_contract_ones():

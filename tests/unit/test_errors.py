@@ -9,7 +9,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud.storage.exceptions import InvalidResponse
 
-from functions.errors import (
+from functions.platform.errors import (
     InvalidArgument,
     ModelUnavailable,
     NotFound,

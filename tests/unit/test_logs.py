@@ -5,7 +5,7 @@ import subprocess
 import sys
 import uuid
 
-from functions import logs
+from functions.platform import logs
 
 
 def test_a_request_line_has_the_contract_fields(capsys):
@@ -36,7 +36,7 @@ def log_then_exit_abruptly(repository_root, disable_flusher: bool) -> bytes:
     background flush can have delivered the line. What reached stdout."""
     program = (
         "import os, time\n"
-        "from functions import logs\n"
+        "from functions.platform import logs\n"
         + ("logs._flusher = object()\n" if disable_flusher else "")
         + "logs.info('later', component='test')\n"
         "time.sleep(4 * logs.FLUSH_SECONDS)\n"

@@ -15,8 +15,8 @@ import pytest
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 
-from functions.errors import ModelUnavailable
-from functions.model_cache import ModelCache
+from functions.platform.errors import ModelUnavailable
+from functions.serving.model_cache import ModelCache
 from infra import names
 from model.artifact import ModelArtifact
 from model.registry import Alias

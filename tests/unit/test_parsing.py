@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.errors import InvalidArgument, PayloadTooLarge
-from functions.parsing import (
+from functions.platform.errors import InvalidArgument, PayloadTooLarge
+from functions.serving.parsing import (
     JsonInstances,
     decode_batch_path,
     decode_csv,

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from google.api_core import exceptions
 
-from functions import logs, prediction_log
-from functions.prediction import Prediction
-from functions.prediction_log import PredictionLog, message, rfc3339
+from functions.platform import logs
+from functions.serving import prediction_log
+from functions.serving.core import Prediction
+from functions.serving.prediction_log import PredictionLog, message, rfc3339
 
 
 class RecordingPublisher:

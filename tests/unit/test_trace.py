@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions import trace
+from functions.platform import trace
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 

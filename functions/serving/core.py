@@ -2,7 +2,9 @@
 
 `predict_batch` and `predict_stream` each build a `PredictionRequest` from what they
 received and reply from the `Prediction` (or the ServingError) that `predict` gives back;
-everything between is this one path (docs/http.md, docs/stream.md).
+everything between is this one path (docs/http.md, docs/stream.md). It is pure: the
+settings, the models and the stopwatch are handed to it, so it knows no process state, no
+server and no logging, and the bench times this very code (bench/stages.py).
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import orjson
 
-from functions import runtime
-from functions.config import Settings
-from functions.errors import InvalidArgument, ServingError
-from functions.parsing import Instances, parse_version
+from functions.platform.config import Settings
+from functions.platform.errors import InvalidArgument, ServingError
+from functions.serving.parsing import Instances, parse_version
 from model.artifact import ModelArtifact
 from model.registry import check_alias_name
 
 Transport = Literal["http", "stream"]
+Lap = Callable[[str], None]  # told each stage's name as it ends
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -81,15 +83,24 @@ class Prediction:
         return {"predictions": self.predictions, "model": model_reference(self.model)}
 
 
-def predict(request: PredictionRequest, models: ModelSource | None = None) -> Prediction:
+def no_lap(stage: str) -> None:
+    """The stopwatch of a served request: nothing to time."""
+
+
+def predict(
+    request: PredictionRequest, config: Settings, models: ModelSource, lap: Lap = no_lap
+) -> Prediction:
     """The one request path: body (413, 415, 400), selector (400), model (404, 503),
     instances against its features (400), predictions. Raises ServingError or a failure."""
-    config = runtime.settings()
     instances = request.decode(config)  # the limits come before anything else
     selector = ModelSelector.parse(request.version, request.alias)
-    model = selector.model(models or runtime.model_cache())
+    lap("decode")
+    model = selector.model(models)
+    lap("model_lookup")
     matrix = instances.matrix(model.features)
+    lap("validate")
     predictions = finite_predictions(model, matrix)
+    lap("predict")
     return Prediction(
         request_id=request.request_id,
         transport=request.transport,

@@ -8,7 +8,7 @@ fail with the same error (docs/http.md, docs/stream.md):
 2. a media type other than JSON or CSV → 415; an encoding other than gzip or identity → 415
 3. more bytes than the limit, compressed or decompressed (a gzip body is decompressed
    only up to the limit) → 413
-4. empty → 400; then the JSON or CSV itself (`functions.parsing`).
+4. empty → 400; then the JSON or CSV itself (`functions.serving.parsing`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from functions.config import Settings
-from functions.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
-from functions.parsing import Instances, decode_csv, decode_json
+from functions.platform.config import Settings
+from functions.platform.errors import InvalidArgument, PayloadTooLarge, UnsupportedMediaType
+from functions.serving.parsing import Instances, decode_csv, decode_json
 
 JSON = "application/json"
 CSV = "text/csv"

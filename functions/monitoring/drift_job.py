@@ -19,11 +19,13 @@ import orjson
 from google.cloud import pubsub_v1, storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from functions import drift_report, drift_window, logs
-from functions.config import Settings
-from functions.drift_report import InvalidRecord, Record
+from functions.monitoring import drift_window
+from functions.platform import logs
+from functions.platform.config import Settings
+from model import drift_report
 from model.artifact import ArtifactError, ModelArtifact
 from model.drift_plots import Panel, drift_report_png
+from model.drift_report import InvalidRecord, Record
 from model.registry import Registry, VersionNotFound
 
 COMPONENT = "monitor_drift"

@@ -1,7 +1,7 @@
 """`predict_stream`: Pub/Sub requests in, one result per request out (docs/stream.md).
 
 The stream receives a request here and replies here by publishing its result; what lies
-between is the core HTTP uses too (`functions.prediction`), so the same bad input gets the
+between is the core HTTP uses too (`functions.serving.core`), so the same bad input gets the
 same error. An invalid request gets an error result and is acknowledged. A transient failure
 (model storage or the results topic unavailable) raises, so the invocation fails and Pub/Sub
 redelivers; after 5 attempts the subscription's dead-letter policy takes the message. The
@@ -19,12 +19,20 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
-from functions import logs, publishing, runtime, trace
-from functions.bodies import JSON, Body
-from functions.config import Settings
-from functions.errors import InvalidArgument, ServingError, is_transient
-from functions.parsing import Instances
-from functions.prediction import Prediction, PredictionRequest, error_body, predict
+from functions.platform import logs, runtime, trace
+from functions.platform.config import Settings
+from functions.platform.errors import InvalidArgument, ServingError, is_transient
+from functions.serving import publishing
+from functions.serving.bodies import JSON, Body
+from functions.serving.core import (
+    Lap,
+    Prediction,
+    PredictionRequest,
+    error_body,
+    no_lap,
+    predict,
+)
+from functions.serving.parsing import Instances
 
 COMPONENT = "predict_stream"
 
@@ -84,12 +92,14 @@ def _base64(encoded: Any) -> bytes | None:
         return None
 
 
-def handle(event: CloudEvent) -> None:
+def handle(event: CloudEvent, lap: Lap = no_lap) -> None:
+    """Answer one message; `lap` is told each stage as it ends (bench/stages.py)."""
     started = time.perf_counter()
     request = StreamRequest.from_event(event)
     tracing = trace.current_request_fields(runtime.settings().project_id)
+    lap("message_read")
     try:
-        prediction, outcome = _answer(request)
+        prediction, outcome = _answer(request, lap)
     except Exception as error:
         if not isinstance(error, ServingError) and not is_transient(error):
             logs.exception(  # a bug: its traceback, then the retry like any failure
@@ -102,21 +112,25 @@ def handle(event: CloudEvent) -> None:
         raise  # fail the invocation: Pub/Sub redelivers, then dead-letters
     version = prediction.model.version if prediction is not None else None
     latency_ms = log_request(request, started, version, "INFO", outcome, tracing)
+    lap("request_log_line")
     if prediction is not None:  # only once its result is out: a failed request is not logged
         runtime.prediction_log().record(prediction, latency_ms)
+        lap("prediction_log_handoff")
 
 
-def _answer(request: StreamRequest) -> tuple[Prediction | None, str]:
+def _answer(request: StreamRequest, lap: Lap) -> tuple[Prediction | None, str]:
     """Predict and publish the result (ok, or an error result for an invalid request): the
     prediction, if any, and what was published. A transient failure raises."""
     try:
-        prediction = predict(request.prediction_request())
+        config, models = runtime.settings(), runtime.model_cache()
+        prediction = predict(request.prediction_request(), config, models, lap)
     except ServingError as error:
         if is_transient(error):
             raise
         reply(request, {"status": "error", **error_body(error)}, None)
         return None, f"published error result: {error.message}"
     reply(request, {"status": "ok", **prediction.body()}, prediction.model.version)
+    lap("result_publish_confirmed")
     return prediction, "published ok result"
 
 

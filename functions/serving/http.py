@@ -1,8 +1,8 @@
 """`predict_batch`: the HTTP function (docs/http.md).
 
 HTTP receives a request here and replies here; what lies between is the shared core
-(`functions.prediction`). Every ServingError becomes a JSON answer in
-`functions.responses.error_response`, the one place where errors meet HTTP.
+(`functions.serving.core`). Every ServingError becomes a JSON answer in
+`functions.serving.responses.error_response`, the one place where errors meet HTTP.
 """
 
 from __future__ import annotations
@@ -13,32 +13,37 @@ from typing import Any
 
 import flask
 
-from functions import logs, openapi, runtime, trace
-from functions.bodies import Body
-from functions.config import Settings
-from functions.errors import MethodNotAllowed, NotFound, ServingError
-from functions.parsing import Instances, decode_batch_path, decode_stream_path
-from functions.prediction import (
+from functions.platform import logs, runtime, trace
+from functions.platform.config import Settings
+from functions.platform.errors import MethodNotAllowed, NotFound, ServingError
+from functions.serving import openapi
+from functions.serving.bodies import Body
+from functions.serving.core import (
+    Lap,
     ModelSelector,
     Prediction,
     PredictionRequest,
     describe,
+    no_lap,
     predict,
 )
-from functions.responses import error_response, json_response
-from functions.routes import Route, match
+from functions.serving.parsing import Instances, decode_batch_path, decode_stream_path
+from functions.serving.responses import error_response, json_response
+from functions.serving.routes import Route, match
 
 COMPONENT = "predict_batch"
 
 
-def handle(request: flask.Request) -> flask.Response:
+def handle(request: flask.Request, lap: Lap = no_lap) -> flask.Response:
+    """The answer to a request; `lap` is told each stage as it ends (bench/stages.py)."""
     started = time.perf_counter()
     environ = request.environ  # headers read from it directly: no header object per request
     request_id = trace.given_or_new_request_id(environ.get("HTTP_X_REQUEST_ID"))
+    lap("request_id")
     model_version = None
     prediction = None
     try:
-        response, model_version, prediction = _answer(request, request_id)
+        response, model_version, prediction = _answer(request, request_id, lap)
     except ServingError as error:
         response = error_response(error)
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
@@ -52,7 +57,10 @@ def handle(request: flask.Request) -> flask.Response:
     latency_ms = (time.perf_counter() - started) * 1000
     if prediction is not None:
         runtime.prediction_log().record(prediction, latency_ms)
-    return _answered(request, response, request_id, model_version, latency_ms)
+        lap("prediction_log_handoff")
+    answered = _answered(request, response, request_id, model_version, latency_ms)
+    lap("request_log_line")
+    return answered
 
 
 def _answered(
@@ -78,15 +86,19 @@ def _answered(
 
 
 def _answer(
-    request: flask.Request, request_id: str
+    request: flask.Request, request_id: str, lap: Lap
 ) -> tuple[flask.Response, int | None, Prediction | None]:
     """The answer to a request, the model version that made it and its prediction, if any."""
     route, parameter = route_of(request)
     if route.name not in _DECODERS:
         response, model_version = _other(request, route)
         return response, model_version, None
-    prediction = predict(_prediction_request(request, route, parameter, request_id))
-    return json_response(200, prediction.body()), prediction.model.version, prediction
+    predicting = _prediction_request(request, route, parameter, request_id)
+    lap("routing")
+    prediction = predict(predicting, runtime.settings(), runtime.model_cache(), lap)
+    response = json_response(200, prediction.body())
+    lap("encode")
+    return response, prediction.model.version, prediction
 
 
 def unrouted(error: Exception) -> flask.Response:

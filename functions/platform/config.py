@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from infra import names
+from model.retraining import RetrainSettings
+from model.validation import Rules
 
 T = TypeVar("T")
 
@@ -118,6 +120,16 @@ class Settings:
                 env, "DRIFT_MIN_SAMPLES", _positive(int), default.drift_min_samples
             ),
         )
+
+    def retrain_settings(self) -> RetrainSettings:
+        """What continuous training takes from these settings (docs/training.md)."""
+        rules = Rules(
+            min_rows=self.min_training_rows,
+            max_bytes=self.max_dataset_bytes,
+            outlier_sigmas=self.outlier_sigmas,
+            outlier_reject_share=self.outlier_reject_share,
+        )
+        return RetrainSettings(rules, self.holdout_fraction, self.training_seed, self.serving_alias)
 
 
 def _read(env: Mapping[str, str], key: str, parse: Callable[[str], T], default: T) -> T:

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import numpy as np
 import orjson
 
-from functions.errors import InvalidArgument, PayloadTooLarge
+from functions.platform.errors import InvalidArgument, PayloadTooLarge
 
 _NUMBER_TYPES = frozenset({int, float})
 _NUMERIC_JSON = b"0123456789.eE+-,[] \t\r\n"

@@ -1,8 +1,8 @@
 """`GET /openapi.json`: the OpenAPI 3 document of `predict_batch`, built from the code.
 
-Paths and methods come from the route table (`functions.routes`), statuses from the error
+Paths and methods come from the route table (`functions.serving.routes`), statuses from the error
 classes each route raises, limits from the settings, media types and encodings from
-`functions.bodies`, the alias syntax from the registry: what the function validates with is
+`functions.serving.bodies`, the alias syntax from the registry: what the function validates with is
 what the document says.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from functions.bodies import CSV, ENCODINGS, JSON
-from functions.config import Settings
-from functions.errors import MethodNotAllowed, ModelUnavailable, ServingError
-from functions.routes import ROUTES, Route
+from functions.platform.config import Settings
+from functions.platform.errors import MethodNotAllowed, ModelUnavailable, ServingError
+from functions.serving.bodies import CSV, ENCODINGS, JSON
+from functions.serving.routes import ROUTES, Route
 from model.registry import ALIAS_PATTERN
 
 VERSION = "3.0.3"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import flask
 
-from functions import runtime
-from functions.errors import MethodNotAllowed, ServingError
-from functions.prediction import error_body, to_json
+from functions.platform import runtime
+from functions.platform.errors import MethodNotAllowed, ServingError
+from functions.serving.core import error_body, to_json
 
 
 def json_response(status: int, body: object) -> flask.Response:

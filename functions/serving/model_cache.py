@@ -17,8 +17,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from functions import logs
-from functions.errors import ModelUnavailable, NotFound, is_backend_failure
+from functions.platform import logs
+from functions.platform.errors import ModelUnavailable, NotFound, is_backend_failure
 from model.artifact import ArtifactError, ModelArtifact
 from model.registry import Registry, VersionNotFound
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import flask
 
-from functions import logs, runtime, trace
-from functions.drift_job import COMPONENT, DriftJob
-from functions.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
-from functions.responses import error_response, json_response
+from functions.monitoring.drift_job import COMPONENT, DriftJob
+from functions.platform import logs, runtime, trace
+from functions.platform.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
+from functions.serving.responses import error_response, json_response
 
 
 class BackendUnavailable(ServingError):

@@ -1,6 +1,6 @@
 """The routes of `predict_batch`: what it answers, how, and with which errors.
 
-One table serves the router (`match`) and the OpenAPI document (`functions.openapi`), so
+One table serves the router (`match`) and the OpenAPI document (`functions.serving.openapi`), so
 the document cannot describe a route the function does not have, or miss one it has.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.errors import (
+from functions.platform.errors import (
     InvalidArgument,
     MethodNotAllowed,
     ModelUnavailable,

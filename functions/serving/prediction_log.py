@@ -25,10 +25,10 @@ from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
 from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
-from functions import logs
+from functions.platform import logs
 
 if TYPE_CHECKING:  # the core imports runtime, which imports this module
-    from functions.prediction import Prediction
+    from functions.serving.core import Prediction
     from model.artifact import ModelArtifact
 
 COMPONENT = "prediction_log"

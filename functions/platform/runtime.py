@@ -15,9 +15,9 @@ from google.cloud import pubsub_v1
 from google.cloud import storage as storage_module
 from google.pubsub_v1 import PublishRequest, PublishResponse
 
-from functions.config import Settings
-from functions.model_cache import ModelCache
-from functions.prediction_log import PredictionLog
+from functions.platform.config import Settings
+from functions.serving.model_cache import ModelCache
+from functions.serving.prediction_log import PredictionLog
 from model.gcs import storage_client
 from model.registry import Registry
 from model.runs import RunLedger

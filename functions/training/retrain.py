@@ -20,13 +20,13 @@ import orjson
 from cloudevents.http import CloudEvent
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from functions import logs, runtime, trace
-from functions.config import Settings
-from functions.errors import is_transient
+from functions.platform import logs, runtime, trace
+from functions.platform.config import Settings
+from functions.platform.errors import is_transient
 from model.events import ModelEvent
-from model.retraining import RetrainSettings, Upload, retrain, upload_of
+from model.retraining import Upload, retrain, upload_of
 from model.runs import RunInProgress, RunLost
-from model.validation import InvalidData, Rules, ValidationReport
+from model.validation import InvalidData, ValidationReport
 
 COMPONENT = "retrain"
 FINALIZE = "OBJECT_FINALIZE"
@@ -104,7 +104,7 @@ def handle(event: CloudEvent) -> None:
             runtime.run_ledger(),
             upload,
             lambda: _read(upload),
-            retrain_settings(runtime.settings()),
+            runtime.settings().retrain_settings(),
         )
         _publish(outcome)
     except Exception as error:
@@ -139,18 +139,6 @@ def _upload(notification: Notification, config: Settings) -> Upload | str:
     if notification.bucket != config.bucket:
         return f"gs://{notification.bucket}/{notification.name} is not in the registry's bucket"
     return upload_of(notification.bucket, notification.name, notification.generation)
-
-
-def retrain_settings(config: Settings) -> RetrainSettings:
-    rules = Rules(
-        min_rows=config.min_training_rows,
-        max_bytes=config.max_dataset_bytes,
-        outlier_sigmas=config.outlier_sigmas,
-        outlier_reject_share=config.outlier_reject_share,
-    )
-    return RetrainSettings(
-        rules, config.holdout_fraction, config.training_seed, config.serving_alias
-    )
 
 
 def _read(upload: Upload) -> bytes:
