@@ -78,10 +78,10 @@ def pubsub_elsewhere(system: LocalSystem) -> Iterator[int]:
 def running() -> Iterator[Rig]:
     """The whole rig, stopped on exit (every process it started, and only those)."""
     with LocalSystem.on_free_ports(LOG_DIR) as system:
-        system.start(functions=(), seed=False)
-        seeded = system.seed()
+        system.start(functions=(), first_model=False)
+        served = system.ensure_served_model()
         with contextlib.closing(system.storage_client()) as client:
-            model = system.registry(client).load(system.model, seeded.version)
+            model = system.registry(client).load(system.model, served.version)
         system.env["PREDICTION_LOG_TOPIC"] = system.add_topic(PREDICTION_LOG_TOPIC)
         for name, (function, signature_type, source) in SERVERS.items():
             server = Function(function, signature_type, free_port(), source)

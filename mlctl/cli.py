@@ -14,19 +14,19 @@ from google.api_core.exceptions import GoogleAPIError
 from functions.platform.config import Settings
 from infra import names
 from mlctl import messaging, monitoring
+from model.continuous_training import upload_of
 from model.dataset import (
-    SEED_FEATURES,
-    SEED_HOLDOUT_ROWS,
+    DEFAULT_FEATURES,
+    DEFAULT_HOLDOUT_ROWS,
     TARGET,
     DatasetError,
     load_diabetes,
     to_csv,
 )
+from model.estimator import TrainingParameters
 from model.gcs import storage_client
-from model.pipeline import read_production, train_register_promote
+from model.promotion import read_production, train_register_promote
 from model.registry import Registry, RegistryError
-from model.retraining import upload_of
-from model.trainer import TrainingParameters
 from model.validation import Schema, validate_csv
 
 
@@ -48,11 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--csv", type=Path, help="CSV with feature columns and 'target'")
     source.add_argument(
         "--features",
-        default=",".join(SEED_FEATURES),
+        default=",".join(DEFAULT_FEATURES),
         help="diabetes columns to train on, comma-separated (%(default)s)",
     )
     train.add_argument(
-        "--holdout", type=int, default=SEED_HOLDOUT_ROWS, help="last rows held out (%(default)s)"
+        "--holdout", type=int, default=DEFAULT_HOLDOUT_ROWS, help="last rows held out (%(default)s)"
     )
     train.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
     train.add_argument("--max-iterations", type=int, default=TrainingParameters.max_iterations)
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--out", type=Path, required=True, help="file to write")
     export.add_argument(
-        "--features", default=",".join(SEED_FEATURES), help="diabetes columns (%(default)s)"
+        "--features", default=",".join(DEFAULT_FEATURES), help="diabetes columns (%(default)s)"
     )
 
     commands.add_parser("list", help="versions with their metrics, gate decision and the aliases")

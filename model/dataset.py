@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 TARGET = "target"
-SEED_FEATURES = ("bmi",)
-SEED_HOLDOUT_ROWS = 20
+DEFAULT_FEATURES = ("bmi",)
+DEFAULT_HOLDOUT_ROWS = 20
 
 
 class DatasetError(ValueError):
@@ -45,7 +45,7 @@ class Split:
     holdout: Dataset
 
 
-def load_diabetes(features: tuple[str, ...] = SEED_FEATURES) -> Dataset:
+def load_diabetes(features: tuple[str, ...] = DEFAULT_FEATURES) -> Dataset:
     """scikit-learn's bundled diabetes data (no download), restricted to `features`."""
     from sklearn.datasets import load_diabetes as sklearn_diabetes
 
@@ -62,8 +62,8 @@ def load_diabetes(features: tuple[str, ...] = SEED_FEATURES) -> Dataset:
     )
 
 
-def holdout_split(dataset: Dataset, holdout_rows: int = SEED_HOLDOUT_ROWS) -> Split:
-    """The last `holdout_rows` rows are held out, as the seed application did."""
+def holdout_split(dataset: Dataset, holdout_rows: int = DEFAULT_HOLDOUT_ROWS) -> Split:
+    """The last `holdout_rows` rows are held out, as the Flask app this project replaces did."""
     if not 0 < holdout_rows < dataset.rows:
         raise DatasetError(
             f"cannot hold out {holdout_rows} of {dataset.rows} rows: need 0 < holdout < rows"

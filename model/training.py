@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from model.artifact import ModelArtifact
-from model.dataset import SEED_HOLDOUT_ROWS, Dataset, Split, holdout_split
+from model.dataset import DEFAULT_HOLDOUT_ROWS, Dataset, Split, holdout_split
+from model.estimator import TrainingParameters, fit
 from model.metrics import regression_metrics
 from model.statistics import reference_statistics
-from model.trainer import TrainingParameters, fit
 from model.validation import InvalidData, Schema, ValidationReport, validate
 
 
@@ -30,7 +30,7 @@ def train(
     dataset: Dataset,
     name: str,
     params: TrainingParameters | None = None,
-    holdout_rows: int = SEED_HOLDOUT_ROWS,
+    holdout_rows: int = DEFAULT_HOLDOUT_ROWS,
     schema: Schema | None = None,
     validation: ValidationReport | None = None,
 ) -> TrainingRun:

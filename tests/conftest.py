@@ -45,7 +45,7 @@ def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[.
     """Start a whole system of the test's own (infra/local/system.py) on the session's Pub/Sub
     emulator: its own fake-gcs-server, bucket, suffixed topics and the functions asked for,
     stopped at the test's end. start_system(functions=None (all), env=None,
-    storage_root=None, seed=True) -> LocalSystem."""
+    storage_root=None, first_model=True) -> LocalSystem."""
     started: list[LocalSystem] = []
 
     def start(
@@ -53,7 +53,7 @@ def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[.
         *,
         env: Mapping[str, str] | None = None,
         storage_root: Path | None = None,
-        seed: bool = True,
+        first_model: bool = True,
     ) -> LocalSystem:
         system = LocalSystem.on_free_ports(
             tmp_path / f"system-{len(started)}",
@@ -62,7 +62,7 @@ def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[.
             env=env,
         )
         started.append(system)
-        return system.start(functions, seed=seed)
+        return system.start(functions, first_model=first_model)
 
     yield start
     for system in reversed(started):
@@ -103,7 +103,7 @@ def serving_env(local_cloud: LocalCloud, bucket: str, monkeypatch: pytest.Monkey
 
 @pytest.fixture
 def production(registry: Registry, trained_artifact):
-    """The seed model as version 1 of the test's bucket, promoted: what the functions serve."""
+    """The first model as version 1 of the test's bucket, promoted: what the functions serve."""
     registry.register(trained_artifact, {})
     registry.promote(MODEL, 1)
     return trained_artifact.with_version(1)
@@ -111,7 +111,7 @@ def production(registry: Registry, trained_artifact):
 
 @pytest.fixture(scope="session")
 def trained_artifact():
-    """A trained, unregistered seed model (training is deterministic, so share it)."""
+    """A trained, unregistered first model (training is deterministic, so share it)."""
     return train(load_diabetes(), MODEL).artifact
 
 

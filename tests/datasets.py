@@ -31,7 +31,7 @@ def other_features(rows: int = 120, seed: int = 0) -> bytes:
     return to_csv(Dataset(("temperature", "pressure"), X, y)).encode()
 
 
-# The malformed uploads of the issue, each with the start of the reason a person sees.
+# Malformed uploads (docs/training.md), each with the start of the reason a person sees.
 MALFORMED = {
     "no-target.csv": (
         b"bmi,progression\n" + b"0.1,150\n" * 40,

@@ -24,7 +24,7 @@ from functions.platform import logs
 from functions.platform.config import Settings
 from model import drift_report
 from model.artifact import ArtifactError, ModelArtifact
-from model.drift_plots import Panel, drift_report_png
+from model.drift_plot import Panel, drift_report_png
 from model.drift_report import InvalidRecord, Record
 from model.registry import Registry, VersionNotFound
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from infra import names
-from model.retraining import RetrainSettings
+from model.continuous_training import RetrainSettings
 from model.validation import Rules
 
 T = TypeVar("T")

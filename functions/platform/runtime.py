@@ -20,7 +20,7 @@ from functions.serving.model_cache import ModelCache
 from functions.serving.prediction_log import PredictionLog
 from model.gcs import storage_client
 from model.registry import Registry
-from model.runs import RunLedger
+from model.run_ledger import RunLedger
 
 _PUBLISH_METHOD = "/google.pubsub.v1.Publisher/Publish"
 _lock = threading.Lock()

@@ -63,7 +63,7 @@ class PredictionRequest:
 
     request_id: str
     transport: Transport
-    decode: Callable[[Settings], Instances]  # a Body's, or the seed URLs' path decoder
+    decode: Callable[[Settings], Instances]  # a Body's, or the legacy URLs' path decoder
     version: str | None = None  # ?version= or the message's attribute, unparsed
     alias: str | None = None
 

@@ -159,7 +159,7 @@ def _stream_path(request: flask.Request, parameter: str) -> Callable[[Settings],
     return lambda config: decode_stream_path(parameter)
 
 
-# Where each predicting route finds its instances: the body, or the seed's URLs.
+# Where each predicting route finds its instances: the body, or the legacy URLs.
 _DECODERS = {"predict": _body, "batch_path": _batch_path, "stream_path": _stream_path}
 
 

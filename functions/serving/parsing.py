@@ -1,4 +1,4 @@
-"""Request parsing: JSON, CSV and the seed's URLs into a validated float matrix.
+"""Request parsing: JSON, CSV and the legacy URLs into a validated float matrix.
 
 Parsing is strict (JSON grammar, never `eval`) and vectorized: type and shape checks run
 over whole batches in C (`map`, `set`, numpy); only when a check fails is the batch

@@ -33,7 +33,7 @@ class Route:
     summary: str
     errors: tuple[type[ServingError], ...] = (MethodNotAllowed,)
     selects_model: bool = False  # takes ?version= or ?alias=
-    prefix: str | None = None  # matches every path under it: the seed's URLs
+    prefix: str | None = None  # matches every path under it: the legacy URLs
 
     def allowed(self) -> tuple[str, ...]:
         return (self.method, "HEAD") if self.method == "GET" else (self.method,)

@@ -23,9 +23,9 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from functions.platform import logs, runtime, trace
 from functions.platform.config import Settings
 from functions.platform.errors import is_transient
-from model.events import ModelEvent
-from model.retraining import Upload, retrain, upload_of
-from model.runs import RunInProgress, RunLost
+from model.continuous_training import Upload, retrain, upload_of
+from model.model_events import ModelEvent
+from model.run_ledger import RunInProgress, RunLost
 from model.validation import InvalidData, ValidationReport
 
 COMPONENT = "retrain"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from infra import names
 from infra.local.cloud import FAKE_GCS_SERVER, PUBSUB_EMULATOR, LocalCloud
+from infra.local.first_model import ServedModel
 from infra.local.processes import Child
 from infra.local.samples import STREAM_BODY
-from infra.local.seed import SeedOutcome
 from infra.local.serving import Function, PushSubscription
 
 
@@ -24,20 +24,20 @@ def cloud(cloud: LocalCloud, seconds: float) -> None:
     print(f"  bucket            {config.bucket} (objects {where})")
 
 
-def model(seeded: SeedOutcome, storage_root: Path | None) -> None:
+def model(served: ServedModel, storage_root: Path | None) -> None:
     alias = names.SERVING_ALIAS
-    if seeded.trained:
-        r2 = f", held-out R² {seeded.r2:.3f}" if seeded.r2 is not None else ""
+    if served.trained:
+        r2 = f", held-out R² {served.r2:.3f}" if served.r2 is not None else ""
         print(
-            f"model {seeded.model}: registry empty; trained version {seeded.version}{r2}, "
-            f"promoted it to {alias} in {seeded.seconds:.1f} s"
+            f"model {served.model}: registry empty; trained version {served.version}{r2}, "
+            f"promoted it to {alias} in {served.seconds:.1f} s"
         )
         return
-    versions = ", ".join(str(version) for version in seeded.versions)
+    versions = ", ".join(str(version) for version in served.versions)
     where = f" under {show(storage_root)}" if storage_root is not None else ""
     print(
-        f"model {seeded.model}: reused the registry{where}: {alias} is version "
-        f"{seeded.version} (versions: {versions})"
+        f"model {served.model}: reused the registry{where}: {alias} is version "
+        f"{served.version} (versions: {versions})"
     )
 
 

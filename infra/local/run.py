@@ -125,7 +125,7 @@ def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
     print(f"starting the local cloud of project {config.cloud.project_id} ...")
     cloud.start()
     report.cloud(cloud, time.monotonic() - began)
-    report.model(system.seed(), config.cloud.storage_root)
+    report.model(system.ensure_served_model(), config.cloud.storage_root)
 
     functions = system.start_functions(ports=config.function_ports)
     running = {function.name: function for function in functions}

@@ -12,14 +12,14 @@ from infra.local.cloud import LocalCloud
 from infra.local.errors import LocalCloudError
 from infra.pulling import pull, with_request_id
 
-BATCH_PATH = "/batch/[0.5,0.2,0.6]"  # the seed's URL
+BATCH_PATH = "/batch/[0.5,0.2,0.6]"  # the legacy URL
 STREAM_BODY = {"instances": [[0.5]]}
 TIMEOUT = 30.0  # the first request loads the model from storage
 RESULTS_SUBSCRIPTION = names.PREDICTION_RESULTS_SUB
 
 
 def http_prediction(base_url: str, log_path: Path) -> tuple[str, str]:
-    """GET the seed's batch URL; the URL and the answer's body."""
+    """GET the legacy batch URL; the URL and the answer's body."""
     url = base_url + BATCH_PATH
     answer = http_get(url, timeout=TIMEOUT)
     if answer is None or answer[0] != 200:

@@ -30,8 +30,8 @@ from google.pubsub_v1 import PubsubMessage as Message
 from infra import names
 from infra.local.cloud import FAKE_GCS_SERVER, CloudConfig, LocalCloud
 from infra.local.errors import LocalCloudError
+from infra.local.first_model import ServedModel, ensure_served_model
 from infra.local.processes import LOOPBACK, Child, free_port, port_in_use, process_children
-from infra.local.seed import SeedOutcome, ensure_served_model
 from infra.local.serving import (
     FUNCTION_START_TIMEOUT,
     REPOSITORY_ROOT,
@@ -61,7 +61,7 @@ class LocalSystem:
         self.env = {"MODEL_NAME": model, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.functions: dict[str, Function] = {}
         self.children: dict[str, Child] = {}
-        self.seeded: SeedOutcome | None = None
+        self.served: ServedModel | None = None
         self.pushes: list[PushSubscription] = []
         self._function_env: dict[str, Mapping[str, str]] = {}
 
@@ -110,24 +110,24 @@ class LocalSystem:
 
     # Starting and stopping.
 
-    def start(self, functions: Iterable[str] | None = None, seed: bool = True) -> Self:
-        """The emulators, the first model (seed), then functions (default: all main.py
+    def start(self, functions: Iterable[str] | None = None, first_model: bool = True) -> Self:
+        """The emulators, the first model, then functions (default: all main.py
         exposes) with their push subscriptions."""
         try:
             self.cloud.start()
-            if seed:
-                self.seed()
+            if first_model:
+                self.ensure_served_model()
             self.start_functions(functions)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def seed(self) -> SeedOutcome:
+    def ensure_served_model(self) -> ServedModel:
         """Train and promote the first model unless the registry serves one already."""
         with contextlib.closing(self.storage_client()) as client:
-            self.seeded = ensure_served_model(client, self.config.bucket, self.model)
-        return self.seeded
+            self.served = ensure_served_model(client, self.config.bucket, self.model)
+        return self.served
 
     def start_functions(
         self,

@@ -163,7 +163,7 @@ def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Objects left by a first `make run` (version 1 trained and promoted), for the tests of
     later runs, whatever order the tests run in."""
     root = tmp_path_factory.mktemp("make-run-gcs")
-    launch = Launch(root, tmp_path_factory.mktemp("seeding-run-logs"))
+    launch = Launch(root, tmp_path_factory.mktemp("first-run-logs"))
     try:
         launch.wait_for(SERVING)
         assert launch.stop(signal.SIGINT) == 0

@@ -70,7 +70,7 @@ def test_csv_with_or_without_header(client, promoted, csv):
     assert response.get_json()["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2]]))
 
 
-def test_seed_urls(client, promoted):
+def test_legacy_urls(client, promoted):
     v1, _ = promoted
     batch = client.get("/batch/[0.5,0.2,0.6]").get_json()
     assert batch["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2], [0.6]]))

@@ -17,7 +17,7 @@ REQUEST = json.dumps({"instances": [[0.5]]}).encode()
 
 def test_systems_on_one_emulator_never_see_each_others_messages(start_system):
     first = start_system(["predict_stream"])
-    second = start_system([], seed=False)
+    second = start_system([], first_model=False)
     first.publish(names.PREDICTION_REQUESTS, REQUEST, request_id="only-first")
 
     (result,) = first.pull_json(names.PREDICTION_RESULTS_SUB, 1, timeout=30)
@@ -26,7 +26,7 @@ def test_systems_on_one_emulator_never_see_each_others_messages(start_system):
 
 
 def test_stop_removes_a_shared_systems_topics_and_leaves_the_emulator(start_system, local_cloud):
-    system = start_system([], seed=False)
+    system = start_system([], first_model=False)
     topic = system.config.topic_path(names.PREDICTION_REQUESTS)
     system.stop()
 

@@ -126,7 +126,7 @@ def test_storage_outage_keeps_the_served_model(start_system, clock, trained_arti
     system = start_system(functions=())  # storage of its own, which the test takes down
     with contextlib.closing(system.storage_client()) as client:
         registry = Registry(client, system.config.bucket, timeout=1.0)
-        register_versions(registry, trained_artifact, 1)  # version 2; the seed model serves
+        register_versions(registry, trained_artifact, 1)  # version 2; the first model serves
         cache = make_cache(registry, clock)
         assert cache.get().version == 1
         system.stop_storage()

@@ -14,11 +14,11 @@ import main
 from functions.platform import logs
 from functions.platform.errors import is_transient
 from infra import names
+from model.continuous_training import upload_of
 from model.dataset import load_diabetes, seeded_split
-from model.pipeline import train_register_promote
+from model.promotion import train_register_promote
 from model.registry import version_path
-from model.retraining import upload_of
-from model.runs import RunLedger, run_path
+from model.run_ledger import RunLedger, run_path
 from model.training import train_on_split
 from model.validation import validate_csv
 from tests import datasets
@@ -51,7 +51,7 @@ def events(local_cloud, serving_env, monkeypatch):
 
 @pytest.fixture
 def production(registry, serving_env):
-    """Version 1, the seed model, promoted."""
+    """Version 1, the first model, promoted."""
     outcome = train_register_promote(registry, load_diabetes(), MODEL)
     assert outcome.promoted
     return outcome.model

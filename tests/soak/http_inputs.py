@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 
 from functions.platform.config import Settings
 from infra import names
-from model.dataset import SEED_FEATURES
+from model.dataset import DEFAULT_FEATURES
 
 JSON = "application/json"
 CSV = "text/csv"
-FEATURE = SEED_FEATURES[0]  # the served model's one feature: the seed's (infra/local/seed.py)
+FEATURE = DEFAULT_FEATURES[
+    0
+]  # the served model's one feature: the first model's (infra/local/first_model.py)
 CSV_BODY = f"{FEATURE}\n0.1\n".encode()  # a good CSV body
 # The soak sets no limits in the functions' environment: theirs are the defaults.
 LIMIT = Settings().max_body_bytes

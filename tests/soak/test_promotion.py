@@ -46,7 +46,7 @@ def test_promotion(start_system, sampled, outcome, tmp_path):
         bucket = client.get_bucket(system.config.bucket)
         bucket.versioning_enabled = True  # every generation of the alias stays readable
         bucket.patch()
-    first = system.seeded.version
+    first = system.served.version
     upload = tmp_path / UPLOAD_NAME
     upload.write_bytes(stronger())
     with Traffic(system.url("predict_batch"), WORKERS) as traffic:

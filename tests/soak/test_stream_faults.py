@@ -109,7 +109,7 @@ def _models(system: LocalSystem) -> tuple[ModelArtifact, int]:
     load of that version refuses it."""
     with contextlib.closing(system.storage_client()) as client:
         registry = system.registry(client)
-        served = registry.load(system.model, system.seeded.version)
+        served = registry.load(system.model, system.served.version)
         marked = dataclasses.replace(served, lineage={**served.lineage, "soak_tampered": True})
         version = registry.register(marked).version
         blob = registry.bucket.get_blob(version_path(served.name, version))

@@ -119,7 +119,7 @@ def bmi_reference():
     return X[:, 0], reference_statistics(X, ("bmi",))["bmi"]
 
 
-def test_the_seed_reference_has_deciles_of_the_training_values(bmi_reference):
+def test_the_first_models_reference_has_deciles_of_the_training_values(bmi_reference):
     values, reference = bmi_reference
     counts = reference["bins"]["counts"]
     assert sum(counts) == values.size == 422

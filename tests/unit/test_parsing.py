@@ -160,7 +160,7 @@ def test_limits_are_checked_before_the_instances():
         decode_csv(b"1\n2\n3\n", 2)
 
 
-def test_seed_urls_are_parsed_strictly():
+def test_legacy_urls_are_parsed_strictly():
     assert decode_batch_path("[0.5,0.2,0.6]", LIMIT).matrix(("bmi",)).tolist() == [
         [0.5],
         [0.2],

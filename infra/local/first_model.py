@@ -13,7 +13,7 @@ from model.registry import Registry
 
 
 @dataclass(frozen=True)
-class SeedOutcome:
+class ServedModel:
     """The version served under the alias, and whether this run had to train it."""
 
     model: str
@@ -26,28 +26,28 @@ class SeedOutcome:
 
 def ensure_served_model(
     client: storage.Client, bucket: str, model: str, alias: str = names.SERVING_ALIAS
-) -> SeedOutcome:
-    """Reuse the version under alias; if there is none, train the seed model and promote it."""
+) -> ServedModel:
+    """Reuse the version under alias; if there is none, train the first model and promote it."""
     began = time.monotonic()
     registry = Registry(client, bucket)
     served = registry.alias(model, alias)
     if served is not None:
-        return SeedOutcome(model, served.version, trained=False, versions=registry.versions(model))
+        return ServedModel(model, served.version, trained=False, versions=registry.versions(model))
     # Imported here: scikit-learn and matplotlib cost seconds a reused registry never needs.
     from model.dataset import load_diabetes
-    from model.pipeline import train_register_promote
+    from model.promotion import train_register_promote
 
-    outcome = train_register_promote(registry, load_diabetes(), model, alias=alias)
-    if not outcome.promoted:
+    promotion = train_register_promote(registry, load_diabetes(), model, alias=alias)
+    if not promotion.promoted:
         raise LocalCloudError(
-            f"the first {model} model (version {outcome.model.version}) was not promoted "
-            f"to {alias}: {'; '.join(outcome.decision.reasons)}"
+            f"the first {model} model (version {promotion.model.version}) was not promoted "
+            f"to {alias}: {'; '.join(promotion.decision.reasons)}"
         )
-    return SeedOutcome(
+    return ServedModel(
         model,
-        outcome.model.version,
+        promotion.model.version,
         trained=True,
         versions=registry.versions(model),
-        r2=outcome.decision.candidate_r2,
+        r2=promotion.decision.candidate_r2,
         seconds=time.monotonic() - began,
     )

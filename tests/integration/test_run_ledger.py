@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.runs import RunInProgress, RunLedger, RunLost, run_path
+from model.run_ledger import RunInProgress, RunLedger, RunLost, run_path
 
 pytestmark = pytest.mark.emulators
 PATH = run_path("m", "datasets/m/incoming/a b.csv", 42)

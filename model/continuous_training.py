@@ -15,12 +15,12 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, seeded_split
-from model.events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
+from model.estimator import TrainingParameters
 from model.layout import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
-from model.pipeline import Production, gate_and_promote, read_production, write_report
+from model.model_events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
+from model.promotion import Production, gate_and_promote, read_production, write_report
 from model.registry import Registry
-from model.runs import Claim, RunLedger, run_path
-from model.trainer import TrainingParameters
+from model.run_ledger import Claim, RunLedger, run_path
 from model.training import train_on_split
 from model.validation import InvalidData, Rules, Schema, ValidationReport, validate_csv
 
@@ -100,8 +100,8 @@ def retrain(
     # A report means an earlier attempt decided and died before recording it: its decision.
     report = registry.report_if_any(upload.model, candidate.version)
     if report is None:
-        gate = gate_and_promote(registry, candidate, split.holdout, production, settings.alias)
-        report = write_report(registry, candidate, split.holdout, validation, gate)
+        promotion = gate_and_promote(registry, candidate, split.holdout, production, settings.alias)
+        report = write_report(registry, candidate, split.holdout, validation, promotion)
     event = _decided(upload, candidate, report["gate"])
     return ModelEvent.from_data(ledger.finish(claim, event.data()))
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.artifact import ModelArtifact
-from model.dataset import SEED_HOLDOUT_ROWS, Dataset
+from model.dataset import DEFAULT_HOLDOUT_ROWS, Dataset
+from model.estimator import TrainingParameters
 from model.gate import GateDecision, decide
 from model.layout import SERVING_ALIAS
-from model.plots import prediction_report_png
 from model.registry import Alias, AliasConflict, Registry, RegistryError
-from model.trainer import TrainingParameters
+from model.report_plot import prediction_report_png
 from model.training import train
 from model.validation import Schema, ValidationReport
 
@@ -37,9 +37,12 @@ class Production:
 
 
 @dataclass(frozen=True)
-class GateOutcome:
-    """The last decision taken, whether the alias moved, and the version serving after."""
+class Promotion:
+    """A registered candidate through the gate: the last decision taken (GateDecision),
+    whether the alias moved to it, and the version serving after. Its model event, if it
+    came from an upload, is made from it (model/continuous_training.py)."""
 
+    model: ModelArtifact
     decision: GateDecision
     promoted: bool
     serving_version: int | None
@@ -49,13 +52,6 @@ class GateOutcome:
         if self.promoted:
             return "promoted"
         return "rejected" if not self.decision.promote else "passed, not promoted"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    model: ModelArtifact
-    decision: GateDecision
-    promoted: bool
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,7 +76,7 @@ def gate_and_promote(
     production: Production,
     alias: str = SERVING_ALIAS,
     promote: bool = True,
-) -> GateOutcome:
+) -> Promotion:
     """Decide against `production`; if the alias moved meanwhile, decide again against the
     version it moved to, so no version is promoted over one it was never compared with."""
     for _ in range(MAX_GATE_ROUNDS):
@@ -88,7 +84,7 @@ def gate_and_promote(
             return _already_promoted(registry, candidate, holdout, production.alias)
         decision = decide(candidate, holdout, production.model)
         if not (promote and decision.promote):
-            return GateOutcome(decision, False, production.version)
+            return Promotion(candidate, decision, False, production.version)
         try:
             registry.set_alias(
                 candidate.name, alias, candidate.version, production.alias, decision.reasons[-1]
@@ -96,7 +92,7 @@ def gate_and_promote(
         except AliasConflict:
             production = read_production(registry, candidate.name, alias)
             continue
-        return GateOutcome(decision, True, candidate.version)
+        return Promotion(candidate, decision, True, candidate.version)
     raise RegistryError(
         f"alias {alias!r} of {candidate.name!r} changed {MAX_GATE_ROUNDS} times while "
         f"version {candidate.version} was being compared"
@@ -105,11 +101,11 @@ def gate_and_promote(
 
 def _already_promoted(
     registry: Registry, candidate: ModelArtifact, holdout: Dataset, alias: Alias
-) -> GateOutcome:
+) -> Promotion:
     """An earlier attempt promoted the candidate and died: rebuild its decision."""
     previous = alias.document.get("previous_version")
     replaced = registry.load(candidate.name, int(previous)) if previous is not None else None
-    return GateOutcome(decide(candidate, holdout, replaced), True, candidate.version)
+    return Promotion(candidate, decide(candidate, holdout, replaced), True, candidate.version)
 
 
 def write_report(
@@ -117,7 +113,7 @@ def write_report(
     candidate: ModelArtifact,
     holdout: Dataset,
     validation: ValidationReport,
-    gate: GateOutcome,
+    promotion: Promotion,
 ) -> dict[str, Any]:
     """Create report.json and report.png of the candidate (kept if they exist already)."""
     report = {
@@ -127,17 +123,17 @@ def write_report(
         "lineage": candidate.lineage,
         "validation": validation.as_dict(),
         "gate": {
-            **gate.decision.as_dict(),
-            "decision": gate.verdict,
-            "promoted": gate.promoted,
-            "serving_version": gate.serving_version,
+            **promotion.decision.as_dict(),
+            "decision": promotion.verdict,
+            "promoted": promotion.promoted,
+            "serving_version": promotion.serving_version,
         },
     }
     png = prediction_report_png(
         holdout.y,
         candidate.predict(holdout.X),
         f"{candidate.name} version {candidate.version}: held-out R² "
-        f"{candidate.metrics['r2']:.4f}, {gate.verdict}",
+        f"{candidate.metrics['r2']:.4f}, {promotion.verdict}",
     )
     registry.write_report(candidate.name, candidate.version, report, png)
     return report
@@ -148,12 +144,12 @@ def train_register_promote(
     dataset: Dataset,
     name: str,
     params: TrainingParameters | None = None,
-    holdout_rows: int = SEED_HOLDOUT_ROWS,
+    holdout_rows: int = DEFAULT_HOLDOUT_ROWS,
     promote: bool = True,
     alias: str = SERVING_ALIAS,
     validation: ValidationReport | None = None,
     production: Production | None = None,
-) -> Outcome:
+) -> Promotion:
     """Register a new version; move `alias` to it only if it passes the gate.
 
     `validation` is the report of data already validated (an uploaded CSV) against
@@ -172,6 +168,6 @@ def train_register_promote(
     run = train(dataset, name, params, holdout_rows, schema, validation)
     candidate = registry.register(run.artifact)
     holdout = run.split.holdout
-    gate = gate_and_promote(registry, candidate, holdout, production, alias, promote)
-    write_report(registry, candidate, holdout, run.validation, gate)
-    return Outcome(model=candidate, decision=gate.decision, promoted=gate.promoted)
+    promotion = gate_and_promote(registry, candidate, holdout, production, alias, promote)
+    write_report(registry, candidate, holdout, run.validation, promotion)
+    return promotion

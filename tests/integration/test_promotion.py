@@ -6,7 +6,7 @@ import pytest
 
 from infra import names
 from model.dataset import holdout_split, load_diabetes
-from model.pipeline import gate_and_promote, read_production, train_register_promote
+from model.promotion import gate_and_promote, read_production, train_register_promote
 from model.training import train
 from model.validation import validate_csv
 from tests import datasets
