@@ -32,39 +32,34 @@ from infra.pulling import pull_once
 
 MESSAGES = 1000
 TRIALS = 3
-# Before the first trial: the model is loaded, and the emulator's JVM has compiled its push
-# and publish paths (without it the first trials run at half speed). Before each: a little.
+# Before the first trial, each function gets a warm-up burst: the model is loaded, and the
+# emulator's JVM has compiled its push and publish paths (without it the first trials run at
+# half speed, and whichever went first would be measured slow). Before each trial: a little.
 WARMUP_MESSAGES = 1000
 TRIAL_WARMUP_MESSAGES = 20
 TIMEOUT = 180.0
+# What is measured, by its key in the results: the function the pushes go to.
+SERVED = {
+    "stream": "predict_stream",
+    "stream_floor": "stream_floor",
+    "stream_correct_floor": "stream_correct_floor",
+}
 
 
 def measure(system: LocalSystem, messages: int = MESSAGES, trials: int = TRIALS) -> dict[str, Any]:
     """{"stream": ..., "stream_floor": ..., "stream_correct_floor": ...}: medians over trials
     taken in turn, of the rig's three; and predict_stream's rate ÷ each floor's."""
-    runs: dict[str, list[dict[str, Any]]] = {
-        "stream": [],
-        "stream_floor": [],
-        "stream_correct_floor": [],
-    }
-    stream_log = system.children["predict_stream"].log_path
-    floor_log = system.children["stream_floor"].log_path
-    correct_log = system.children["stream_correct_floor"].log_path
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVED}
     with system.cloud.pubsub_clients() as (publisher, subscriber):
         burst = Burst(system.config, publisher, subscriber)
-        for trial in range(trials):
-            warmup = WARMUP_MESSAGES if trial == 0 else TRIAL_WARMUP_MESSAGES
-            system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
-            burst.results(burst.publish(f"warmup{trial}", warmup))
-            runs["stream"].append(burst.stream(f"stream{trial}", messages, stream_log))
-            system.push_to(names.PREDICTION_REQUESTS_PUSH, "stream_floor")
-            _follow(floor_log, burst.publish(f"floorwarmup{trial}", warmup), _received)
-            runs["stream_floor"].append(burst.floor(f"floor{trial}", messages, floor_log))
-            system.push_to(names.PREDICTION_REQUESTS_PUSH, "stream_correct_floor")
-            burst.results(burst.publish(f"correctwarmup{trial}", warmup))
-            runs["stream_correct_floor"].append(
-                burst.stream(f"correct{trial}", messages, correct_log)
-            )
+        for trial in range(-1, trials):  # -1: the warm-up round, nothing timed
+            for name, function in SERVED.items():
+                system.push_to(names.PREDICTION_REQUESTS_PUSH, function)
+                log = system.children[function].log_path
+                warmup = WARMUP_MESSAGES if trial < 0 else TRIAL_WARMUP_MESSAGES
+                burst.run(function, f"{name}warmup{trial}", warmup, log)
+                if trial >= 0:
+                    runs[name].append(burst.run(function, f"{name}{trial}", messages, log))
         system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
     summaries: dict[str, Any] = {name: _summary(of, messages) for name, of in runs.items()}
     rate = summaries["stream"]["msgs_per_s"]
@@ -91,6 +86,12 @@ class Burst:
         self._topic = config.topic_path(names.PREDICTION_REQUESTS)
         self._results = config.subscription_path(names.PREDICTION_RESULTS_SUB)
         self._run = uuid.uuid4().hex[:8]  # request ids of no earlier run, in the same logs
+
+    def run(self, function: str, prefix: str, count: int, log: Path) -> dict[str, Any]:
+        """A burst into function (the push subscription's endpoint already), timed."""
+        if function == "stream_floor":
+            return self.floor(prefix, count, log)
+        return self.stream(prefix, count, log)
 
     def stream(self, prefix: str, count: int, log: Path) -> dict[str, Any]:
         """A burst into a function that publishes results and logs predict_stream's request
