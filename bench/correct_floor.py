@@ -3,8 +3,8 @@
 It decodes the message's JSON, predicts with a numpy dot product, publishes the result to the
 results topic, waits for Pub/Sub to confirm it, writes one log line and returns (the push is
 acknowledged). No validation, no model registry, no prediction log, no retries: what is left
-is the work no correct handler can skip, so predict_stream ÷ this floor is the share of the
-stream's rate its own code costs.
+is the work no correct handler can skip, so where predict_stream's rate falls short of this
+floor's, its own code is the cause.
 
 Its own module, apart from bench/floor.py: it creates its publisher at import, which only a
 process served with the rig's environment (the emulator's address) can do.
