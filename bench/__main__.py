@@ -68,7 +68,7 @@ def main() -> None:
             env = {**running.system.cloud.env(), **running.system.env}
             results["stages"] = stages.run(env, rig.LOG_DIR.parent / "stages.json")
         if "stream" in steps:
-            _step(began, "stream and stream_floor", results)
+            _step(began, "stream, stream_floor and stream_correct_floor", results)
             results.update(
                 stream.measure(running.system, arguments.messages, arguments.stream_trials)
             )
@@ -106,7 +106,7 @@ def _arguments() -> argparse.Namespace:
         "--stream-trials",
         type=int,
         default=stream.TRIALS,
-        help=f"stream bursts, each followed by stream_floor's ({stream.TRIALS})",
+        help=f"stream bursts, each followed by each floor's ({stream.TRIALS})",
     )
     parser.add_argument(
         "--only",

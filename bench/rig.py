@@ -23,12 +23,14 @@ LOG_DIR = ROOT / ".local" / "bench" / "logs"  # git-ignored, like make run's log
 PREDICTION_LOG_TOPIC = "bench-prediction-log"
 # The servers, each a child of the system by its name: name -> (function, signature type,
 # source). predict_batch runs twice, the second with the prediction log off (LOG_OFF), to
-# measure what the log costs; the floors are bench/floor.py's.
+# measure what the log costs; the floors are bench/floor.py's and, for the stream's correct
+# floor, bench/correct_floor.py's.
 SERVERS = {
     "predict_batch": ("predict_batch", "http", "main.py"),
     "floor": ("floor", "http", FLOOR_SOURCE),
     "predict_stream": ("predict_stream", "cloudevent", "main.py"),
     "stream_floor": ("stream_floor", "cloudevent", FLOOR_SOURCE),
+    "stream_correct_floor": ("stream_correct_floor", "cloudevent", "bench/correct_floor.py"),
     "predict_batch_log_off": ("predict_batch", "http", "main.py"),
 }
 LOG_OFF = {"predict_batch_log_off": {"PREDICTION_LOG_SAMPLE_RATE": "0"}}

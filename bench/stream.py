@@ -1,12 +1,14 @@
-"""The stream and its floor: a burst of one-instance requests through the emulator's push
-subscription into predict_stream, then the same burst through the same subscription into
-`stream_floor`, an empty CloudEvent function under the same server; trial for trial in turn.
+"""The stream and its floors: a burst of one-instance requests through the emulator's push
+subscription into predict_stream, then the same burst into each floor under the same server:
+`stream_floor`, an empty CloudEvent function, and `stream_correct_floor`
+(bench/correct_floor.py), the least a correct handler does; trial for trial in turn.
 
 A request's time runs from its publish to its result's publish_time (stamped by the
-emulator); the floor's, to the moment it received the push. Nothing is pulled while a burst
-runs: both are followed through the functions' logs, and the results are pulled after, so
-the emulator serves the pushes and nothing else, as for the floor. The handler's own latency
-is the `latency_ms` predict_stream logs.
+emulator), for predict_stream and the correct floor alike; the empty floor's, to the moment
+it received the push. Nothing is pulled while a burst runs: all three are followed through
+the functions' logs, and the results are pulled after, so the emulator serves the pushes and
+their results' publishes and nothing else. The handlers' own latency is the `latency_ms`
+each logs.
 """
 
 from __future__ import annotations
@@ -30,33 +32,44 @@ from infra.pulling import pull_once
 
 MESSAGES = 1000
 TRIALS = 3
-# Before the first trial: the model is loaded, and the emulator's JVM has compiled its push
-# and publish paths (without it the first trials run at half speed). Before each: a little.
+# Before the first trial, each function gets a warm-up burst: the model is loaded, and the
+# emulator's JVM has compiled its push and publish paths (without it the first trials run at
+# half speed, and whichever went first would be measured slow). Before each trial: a little.
 WARMUP_MESSAGES = 1000
 TRIAL_WARMUP_MESSAGES = 20
 TIMEOUT = 180.0
+# What is measured, by its key in the results: the function the pushes go to.
+SERVED = {
+    "stream": "predict_stream",
+    "stream_floor": "stream_floor",
+    "stream_correct_floor": "stream_correct_floor",
+}
 
 
-def measure(
-    system: LocalSystem, messages: int = MESSAGES, trials: int = TRIALS
-) -> dict[str, dict[str, Any]]:
-    """{"stream": ..., "stream_floor": ...}: medians over trials taken in turn, of the rig's
-    predict_stream and stream_floor."""
-    runs: dict[str, list[dict[str, Any]]] = {"stream": [], "stream_floor": []}
-    stream_log = system.children["predict_stream"].log_path
-    floor_log = system.children["stream_floor"].log_path
+def measure(system: LocalSystem, messages: int = MESSAGES, trials: int = TRIALS) -> dict[str, Any]:
+    """{"stream": ..., "stream_floor": ..., "stream_correct_floor": ...}: medians over trials
+    taken in turn, of the rig's three; and predict_stream's rate ÷ each floor's."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SERVED}
     with system.cloud.pubsub_clients() as (publisher, subscriber):
         burst = Burst(system.config, publisher, subscriber)
-        for trial in range(trials):
-            warmup = WARMUP_MESSAGES if trial == 0 else TRIAL_WARMUP_MESSAGES
-            system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
-            burst.results(burst.publish(f"warmup{trial}", warmup))
-            runs["stream"].append(burst.stream(f"stream{trial}", messages, stream_log))
-            system.push_to(names.PREDICTION_REQUESTS_PUSH, "stream_floor")
-            _follow(floor_log, burst.publish(f"floorwarmup{trial}", warmup), _received)
-            runs["stream_floor"].append(burst.floor(f"floor{trial}", messages, floor_log))
+        for trial in range(-1, trials):  # -1: the warm-up round, nothing timed
+            for name, function in SERVED.items():
+                system.push_to(names.PREDICTION_REQUESTS_PUSH, function)
+                log = system.children[function].log_path
+                warmup = WARMUP_MESSAGES if trial < 0 else TRIAL_WARMUP_MESSAGES
+                burst.run(function, f"{name}warmup{trial}", warmup, log)
+                if trial >= 0:
+                    runs[name].append(burst.run(function, f"{name}{trial}", messages, log))
         system.push_to(names.PREDICTION_REQUESTS_PUSH, "predict_stream")
-    return {name: _summary(trials_of, messages) for name, trials_of in runs.items()}
+    summaries: dict[str, Any] = {name: _summary(of, messages) for name, of in runs.items()}
+    rate = summaries["stream"]["msgs_per_s"]
+    for floor, key in (
+        ("stream_floor", "stream_floor_ratio"),
+        ("stream_correct_floor", "stream_correct_ratio"),
+    ):
+        reference = summaries[floor]["msgs_per_s"]
+        summaries[key] = round(rate / reference, 3) if reference else None
+    return summaries
 
 
 class Burst:
@@ -74,7 +87,15 @@ class Burst:
         self._results = config.subscription_path(names.PREDICTION_RESULTS_SUB)
         self._run = uuid.uuid4().hex[:8]  # request ids of no earlier run, in the same logs
 
+    def run(self, function: str, prefix: str, count: int, log: Path) -> dict[str, Any]:
+        """A burst into function (the push subscription's endpoint already), timed."""
+        if function == "stream_floor":
+            return self.floor(prefix, count, log)
+        return self.stream(prefix, count, log)
+
     def stream(self, prefix: str, count: int, log: Path) -> dict[str, Any]:
+        """A burst into a function that publishes results and logs predict_stream's request
+        line (predict_stream or stream_correct_floor)."""
         sent = self.publish(prefix, count)
         handled = _follow(log, sent, _handled)
         answered = self.results(sent)
@@ -132,7 +153,8 @@ def _received(line: str) -> tuple[str, float] | None:
 
 
 def _handled(line: str) -> tuple[str, float] | None:
-    """predict_stream's request line: the request id and the handler's own latency."""
+    """A request line of predict_stream (or stream_correct_floor, which writes the same
+    fields): the request id and the handler's own latency."""
     if not line.startswith("{"):
         return None
     record = json.loads(line)
