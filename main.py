@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 
-import flask
 import functions_framework
-from cloudevents.http import CloudEvent
+import functions_framework.aio
+from starlette.convertors import PathConvertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import Response
 
 from functions.monitoring import monitor
+from functions.platform import cloud_events
 from functions.serving import http, stream
 from functions.training import retrain as retrain_function
 
@@ -20,30 +23,38 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
 
-# The framework's router refuses some paths (a newline in one) before any function runs: it
-# answers those with our JSON 404, not its HTML one.
-functions_framework.errorhandler(404)(http.unrouted)
+class _AnyPath(PathConvertor):
+    regex = "(?s:.*)"  # a line break too
 
 
-@functions_framework.http  # type: ignore[untyped-decorator]
-def predict_batch(request: flask.Request) -> flask.Response:
+# The framework routes every path to the function through one catch-all route, built when it
+# loads this module: its `path` convertor would not match a path with a line break (%0A), and
+# it answers /robots.txt and /favicon.ico itself. Both would get its plain-text 404; with
+# these two lines they reach predict_batch, which answers with its JSON 404 (docs/http.md).
+register_url_convertor("path", _AnyPath())
+functions_framework.aio._handle_not_found = http.handle
+
+
+@functions_framework.aio.http  # type: ignore[untyped-decorator]
+async def predict_batch(request: Request) -> Response:
     """HTTP batch predictions (docs/http.md)."""
-    return http.handle(request)
+    return await http.handle(request)
 
 
-@functions_framework.cloud_event  # type: ignore[untyped-decorator]
-def predict_stream(event: CloudEvent) -> None:
-    """Pub/Sub stream predictions (docs/stream.md)."""
-    stream.handle(event)
+@functions_framework.aio.http  # type: ignore[untyped-decorator]
+async def predict_stream(request: Request) -> Response:
+    """Pub/Sub stream predictions (docs/stream.md): pushed, or delivered by Eventarc."""
+    return await cloud_events.serve(request, stream.handle, stream.COMPONENT)
 
 
-@functions_framework.cloud_event  # type: ignore[untyped-decorator]
-def retrain(event: CloudEvent) -> None:
+@functions_framework.aio.http  # type: ignore[untyped-decorator]
+async def retrain(request: Request) -> Response:
     """Continuous training from dataset uploads (docs/training.md)."""
-    retrain_function.handle(event)
+    return await cloud_events.serve(request, retrain_function.handle, retrain_function.COMPONENT)
 
 
-@functions_framework.http  # type: ignore[untyped-decorator]
-def monitor_drift(request: flask.Request) -> flask.Response:
-    """One drift window per POST / (docs/monitoring.md)."""
+@functions_framework.aio.http  # type: ignore[untyped-decorator]
+def monitor_drift(request: Request) -> Response:
+    """One drift window per POST / (docs/monitoring.md); the framework runs it on a worker
+    thread, since a window blocks on Pub/Sub and Cloud Storage."""
     return monitor.handle(request)

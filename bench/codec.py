@@ -24,8 +24,9 @@ from bench.payloads import payload
 from bench.rig import ROOT
 from bench.timing import throughput
 from functions.platform.config import Settings
+from functions.platform.json_bodies import to_json
 from functions.serving.bodies import CSV, JSON, Body
-from functions.serving.core import PredictionRequest, predict, to_json
+from functions.serving.core import PredictionRequest, predict
 from model.artifact import ModelArtifact, from_json
 
 TRIAL_SECONDS = 0.5

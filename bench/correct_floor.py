@@ -17,13 +17,15 @@ import os
 import time
 from typing import Any
 
-import functions_framework
+import functions_framework.aio
 import numpy as np
 import orjson
-from cloudevents.http import CloudEvent
 from google.api_core import grpc_helpers
 from google.cloud import pubsub_v1
 from google.pubsub_v1 import PublishRequest, PublishResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 # Fixed weights of the first model's shape (one feature, bmi): the numbers do not matter,
 # the dot product does.
@@ -45,10 +47,16 @@ _PUBLISH = grpc_helpers.wrap_errors(
 _PUBLISH_TIMEOUT = 10.0  # seconds; a result not confirmed by then fails the push (redelivery)
 
 
-@functions_framework.cloud_event  # type: ignore[untyped-decorator]
-def stream_correct_floor(event: CloudEvent) -> None:
+@functions_framework.aio.http  # type: ignore[untyped-decorator]
+async def stream_correct_floor(request: Request) -> Response:
+    """The push read on the event loop, answered on a worker thread, as predict_stream is."""
+    message: dict[str, Any] = orjson.loads(await request.body())["message"]
+    await run_in_threadpool(_answer, message)
+    return Response(b"OK")
+
+
+def _answer(message: dict[str, Any]) -> None:
     started = time.perf_counter()
-    message: dict[str, Any] = event.data["message"]
     request_id = (message.get("attributes") or {}).get("request_id") or message["messageId"]
     instances = orjson.loads(base64.b64decode(message["data"]))["instances"]
     predictions = np.asarray(instances, dtype=np.float64) @ _WEIGHTS + _BIAS

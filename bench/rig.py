@@ -28,9 +28,9 @@ PREDICTION_LOG_TOPIC = "bench-prediction-log"
 SERVERS = {
     "predict_batch": ("predict_batch", "http", "main.py"),
     "floor": ("floor", "http", FLOOR_SOURCE),
-    "predict_stream": ("predict_stream", "cloudevent", "main.py"),
-    "stream_floor": ("stream_floor", "cloudevent", FLOOR_SOURCE),
-    "stream_correct_floor": ("stream_correct_floor", "cloudevent", "bench/correct_floor.py"),
+    "predict_stream": ("predict_stream", "http", "main.py"),
+    "stream_floor": ("stream_floor", "http", FLOOR_SOURCE),
+    "stream_correct_floor": ("stream_correct_floor", "http", "bench/correct_floor.py"),
     "predict_batch_log_off": ("predict_batch", "http", "main.py"),
 }
 LOG_OFF = {"predict_batch_log_off": {"PREDICTION_LOG_SAMPLE_RATE": "0"}}

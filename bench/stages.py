@@ -5,7 +5,7 @@
 Three things are timed in turn, with the same request each time (a fresh one per call,
 built outside the timing):
 
-- the whole function, `predict_batch` called through its WSGI entry as gunicorn calls it;
+- the whole function, `predict_batch` called through its ASGI app as uvicorn calls it;
 - the framework alone: the empty function of `bench/floor.py` through the same entry;
 - the stages of the function's own handler (`functions.serving.http.handle`, which runs
   the core `functions.serving.core.predict`), called directly with a stopwatch that reads
@@ -13,8 +13,9 @@ built outside the timing):
   repeated alone runs from warm caches and looks several times cheaper than in a request.
 
 The framework plus the steps should come to the whole function within the noise; the table
-says how near. The stream's message is taken apart the same way against `stream_floor`;
-its result's publish waits for the emulator's confirmation, so it is I/O, not CPU. Work of
+says how near. The stream's message is taken apart the same way against `stream_floor`
+(its whole also holds the push's conversion into a CloudEvent and the hop to the worker
+thread its handler runs on, which no stage of the handler covers); its result's publish waits for the emulator's confirmation, so it is I/O, not CPU. Work of
 the functions' background threads (log lines written, prediction records built and
 published) lands in whichever step holds the clock when they take the interpreter, as it
 would in a request; `prediction_log_build_us` is what building one record costs.
@@ -26,6 +27,7 @@ goes to /dev/null. Rounds alternate the three, and each figure is the median of 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import io
 import json
@@ -38,10 +40,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-import flask
 import functions_framework
 import orjson
-from werkzeug.test import EnvironBuilder
 
 from bench.floor import FLOOR_SOURCE
 from bench.timing import median
@@ -157,28 +157,28 @@ class Clock:
         self._last = now
 
 
-class WsgiPair:
-    """A function and its floor, both called through WSGI with the same request."""
+class AsgiPair:
+    """A function and its floor, both ASGI apps called on one event loop with the same request."""
 
-    def __init__(self, app: flask.Flask, floor_app: flask.Flask, environ: dict[str, Any]):
+    def __init__(self, app: Any, floor_app: Any, scope: dict[str, Any], body: bytes) -> None:
         self.app = app
         self.floor_app = floor_app
-        self.environ = environ
-        self.body = environ["wsgi.input"].getvalue()
+        self.scope = scope
+        self.body = body
+        self.loop = asyncio.new_event_loop()
 
-    def _environ(self) -> dict[str, Any]:
-        return {**self.environ, "wsgi.input": io.BytesIO(self.body)}
+    def call(self, app: Any) -> bytes:
+        """The answer's body: the app called as the server calls it."""
+        return self.loop.run_until_complete(_call_asgi(app, self.scope, self.body))
 
     def whole(self) -> Callable[[], object]:
-        environ = self._environ()
-        return lambda: _call_wsgi(self.app, environ)
+        return lambda: self.call(self.app)
 
     def floor(self) -> Callable[[], object]:
-        environ = self._environ()
-        return lambda: _call_wsgi(self.floor_app, environ)
+        return lambda: self.call(self.floor_app)
 
 
-class HttpStages(WsgiPair):
+class HttpStages(AsgiPair):
     """`POST /predict` with one instance, as `functions.serving.http.handle` answers it."""
 
     def __init__(self) -> None:
@@ -187,34 +187,38 @@ class HttpStages(WsgiPair):
 
         self.http_function = http_function
         self.runtime = runtime
-        environ = EnvironBuilder(
-            path="/predict", method="POST", data=BODY, content_type="application/json"
-        ).get_environ()
-        environ["wsgi.input_terminated"] = True  # as gunicorn says
+        scope = _scope("/predict", BODY)
         super().__init__(
             functions_framework.create_app("predict_batch", "main.py"),
             functions_framework.create_app("floor", FLOOR_SOURCE),
-            environ,
+            scope,
+            BODY,
         )
-        self.context = self.app.app_context()
-        self.context.push()  # what flask.Request needs outside a request
-        _call_wsgi(self.app, self._environ())  # loads the model
+        self.call(self.app)  # loads the model
 
-    def request(self) -> flask.Request:
-        return flask.Request(self._environ())
+    def request(self) -> Any:
+        from starlette.requests import Request
 
-    def replay(self, clock: Clock) -> flask.Response:
+        return Request(dict(self.scope), _receiver(self.body))
+
+    def replay(self, clock: Clock) -> Any:
         """The function's own handler on a fresh request, its stopwatch a tick per stage."""
         request = self.request()
-        clock.start()
-        return self.http_function.handle(request, clock.tick)
+
+        async def timed() -> Any:
+            clock.start()
+            return await self.http_function.handle(request, clock.tick)
+
+        return self.loop.run_until_complete(timed())
 
     def record_build_us(self, records: int = 2000) -> float:
         """Building one prediction record's message, as the log's thread does."""
+        from functions.serving.bodies import Body
         from functions.serving.core import PredictionRequest, predict
         from functions.serving.prediction_log import Entry, message
 
-        runtime, body = self.runtime, self.http_function.body_of(self.request())
+        runtime = self.runtime
+        body = Body(io.BytesIO(BODY).read, len(BODY), "application/json")
         request = PredictionRequest("id", "http", body.decode)
         prediction = predict(request, runtime.settings(), runtime.model_cache())
         entries = [
@@ -236,7 +240,7 @@ class HttpStages(WsgiPair):
         return (time.perf_counter() - began) / records * 1e6
 
 
-class StreamStages(WsgiPair):
+class StreamStages(AsgiPair):
     """A one-instance message pushed by Pub/Sub, as `functions.serving.stream.handle` answers it."""
 
     def __init__(self) -> None:
@@ -251,15 +255,12 @@ class StreamStages(WsgiPair):
             "publishTime": "2026-01-01T00:00:00Z",
         }
         push = {"message": message, "subscription": "projects/p/s/bench"}
+        body = orjson.dumps(push)
         super().__init__(
-            functions_framework.create_app("predict_stream", "main.py", "cloudevent"),
-            functions_framework.create_app("stream_floor", FLOOR_SOURCE, "cloudevent"),
-            EnvironBuilder(
-                path=f"/projects/{project}/topics/prediction-requests",
-                method="POST",
-                data=orjson.dumps(push),
-                content_type="application/json",
-            ).get_environ(),
+            functions_framework.create_app("predict_stream", "main.py"),
+            functions_framework.create_app("stream_floor", FLOOR_SOURCE),
+            _scope(f"/projects/{project}/topics/prediction-requests", body),
+            body,
         )
         self.event = _cloud_event(push)
 
@@ -269,6 +270,28 @@ class StreamStages(WsgiPair):
 
         clock.start()
         stream.handle(self.event, clock.tick)
+
+
+def _scope(path: str, body: bytes) -> dict[str, Any]:
+    """An HTTP/1.1 POST of a JSON body, as uvicorn hands it to the app."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"localhost"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
 
 
 def _cloud_event(push: dict[str, Any]) -> Any:
@@ -290,16 +313,24 @@ def _timed(prepare: Callable[[], Callable[[], object]], calls: int) -> float:
     return total / calls * 1e6
 
 
-def _call_wsgi(app: flask.Flask, environ: dict[str, Any]) -> bytes:
-    body = app(environ, _start_response)
-    try:
-        return b"".join(body)
-    finally:
-        getattr(body, "close", lambda: None)()
+async def _call_asgi(app: Any, scope: dict[str, Any], body: bytes) -> bytes:
+    answer: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            answer.append(message.get("body", b""))
+
+    await app(dict(scope), _receiver(body), send)
+    return b"".join(answer)
 
 
-def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-    return None
+def _receiver(body: bytes) -> Callable[[], Any]:
+    """An ASGI receive that hands over the body in one message."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 @contextmanager

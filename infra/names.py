@@ -72,7 +72,7 @@ PULL_SUBSCRIPTIONS = {
 # Functions: entry point -> (signature type, local port).
 FUNCTIONS = {
     "predict_batch": ("http", 8080),
-    "predict_stream": ("cloudevent", 8081),
-    "retrain": ("cloudevent", 8082),
+    "predict_stream": ("http", 8081),
+    "retrain": ("http", 8082),
     "monitor_drift": ("http", 8083),
 }

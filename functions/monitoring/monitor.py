@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import flask
+from starlette.requests import Request
+from starlette.responses import Response
 
 from functions.monitoring.drift_job import COMPONENT, DriftJob
 from functions.platform import logs, runtime, trace
 from functions.platform.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
-from functions.serving.responses import error_response, json_response
+from functions.platform.responses import error_response, json_response
 
 
 class BackendUnavailable(ServingError):
@@ -24,7 +25,7 @@ class BackendUnavailable(ServingError):
     status = "UNAVAILABLE"
 
 
-def handle(request: flask.Request) -> flask.Response:
+def handle(request: Request) -> Response:
     started = time.perf_counter()
     request_id = trace.request_id(request.headers)
     tracing = trace.fields(request.headers, runtime.settings().project_id)
@@ -52,7 +53,7 @@ def handle(request: flask.Request) -> flask.Response:
             response = error_response(ServingError("internal error"))
     response.headers["X-Request-Id"] = request_id
     logs.request(
-        f"{request.method} {request.path} {response.status_code}",
+        f"{request.method} {request.scope['path']} {response.status_code}",
         component=COMPONENT,
         request_id=request_id,
         model_version=None,  # a window covers every version served
@@ -65,15 +66,15 @@ def handle(request: flask.Request) -> flask.Response:
     return response
 
 
-def _route(request: flask.Request) -> dict[str, Any]:
-    path = request.path.rstrip("/") or "/"
+def _route(request: Request) -> dict[str, Any]:
+    path = request.scope["path"].rstrip("/") or "/"
     if path == "/":
         _allow(request, "POST")
         return job().run()
     if path == "/health":
         _allow(request, "GET")
         return {"status": "ok"}
-    raise NotFound(f"no route {request.path!r}: POST / runs a drift window")
+    raise NotFound(f"no route {request.scope['path']!r}: POST / runs a drift window")
 
 
 def job() -> DriftJob:
@@ -82,8 +83,8 @@ def job() -> DriftJob:
     )
 
 
-def _allow(request: flask.Request, method: str) -> None:
+def _allow(request: Request, method: str) -> None:
     if request.method != method:
         raise MethodNotAllowed(
-            f"{request.path} accepts {method} only, not {request.method}", (method,)
+            f"{request.scope['path']} accepts {method} only, not {request.method}", (method,)
         )

@@ -8,14 +8,12 @@ Cloud Run forwards `traceparent` (W3C Trace Context) and `X-Cloud-Trace-Context`
 
 from __future__ import annotations
 
+import contextvars
 import os
 import random
 import re
 from collections.abc import Mapping
 from typing import Any
-
-import flask
-from werkzeug.datastructures import Headers
 
 TRACE = "logging.googleapis.com/trace"
 SPAN_ID = "logging.googleapis.com/spanId"
@@ -28,6 +26,10 @@ _NO_TRACE = "0" * 32
 # A caller's X-Request-Id is echoed in the answer's header and in the logs: only a plain token.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ids = random.Random(os.urandom(32))  # noqa: S311 - trace ids must be unique, not secret
+# The headers of the delivery an event function is handling (functions/platform/cloud_events.py).
+delivery_headers: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "delivery_headers", default=None
+)
 
 
 def _reseed_ids() -> None:
@@ -35,7 +37,7 @@ def _reseed_ids() -> None:
     _ids.seed(os.urandom(32))
 
 
-def request_id(headers: Headers | Mapping[str, str]) -> str:
+def request_id(headers: Mapping[str, str]) -> str:
     """The caller's X-Request-Id when it is a plain token of at most 128 characters, else a
     new random id."""
     return given_or_new_request_id(headers.get("X-Request-Id"))
@@ -51,7 +53,7 @@ def given_or_new_request_id(given: str | None) -> str:
     return f"{_ids.getrandbits(128):032x}"
 
 
-def fields(headers: Headers | Mapping[str, str] | None, project_id: str) -> dict[str, Any]:
+def fields(headers: Mapping[str, str] | None, project_id: str) -> dict[str, Any]:
     """The trace fields for a request with these headers; empty when it carries none."""
     if headers is None:  # not `not headers`: the length of a WSGI request's headers walks
         return {}  # its whole environ
@@ -93,11 +95,9 @@ def header_fields(
 
 
 def current_request_fields(project_id: str) -> dict[str, Any]:
-    """The trace fields of the HTTP request being served, if any (an event function is
-    served inside one too: the Pub/Sub push or the Eventarc delivery)."""
-    if not flask.has_request_context():
-        return {}
-    return fields(flask.request.headers, project_id)
+    """The trace fields of the delivery an event function is handling, if any (the Pub/Sub
+    push or the Eventarc request that carried its event)."""
+    return fields(delivery_headers.get(), project_id)
 
 
 os.register_at_fork(after_in_child=_reseed_ids)

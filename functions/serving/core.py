@@ -14,17 +14,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
-import orjson
 
 from functions.platform.config import Settings
-from functions.platform.errors import InvalidArgument, ServingError
+from functions.platform.errors import InvalidArgument
 from functions.serving.parsing import Instances, parse_version
 from model.artifact import ModelArtifact
 from model.registry import check_alias_name
 
 Transport = Literal["http", "stream"]
 Lap = Callable[[str], None]  # told each stage's name as it ends
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 class ModelSource(Protocol):
@@ -123,18 +121,8 @@ def finite_predictions(model: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
     return predictions
 
 
-def error_body(error: ServingError) -> dict[str, Any]:
-    """`{"error": {"code", "status", "message"}}`, for HTTP and stream results alike."""
-    return {"error": error.to_dict()}
-
-
 def model_reference(model: ModelArtifact) -> dict[str, Any]:
     return {"name": model.name, "version": model.version}
-
-
-def to_json(document: object) -> bytes:
-    """Bodies and results as bytes; numpy arrays are written without a copy to lists."""
-    return orjson.dumps(document, option=_JSON_OPTIONS)
 
 
 def describe(model: ModelArtifact) -> dict[str, Any]:

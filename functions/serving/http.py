@@ -1,21 +1,31 @@
-"""`predict_batch`: the HTTP function (docs/http.md).
+"""`predict_batch`: the HTTP function (docs/http.md), on functions-framework's ASGI server.
 
 HTTP receives a request here and replies here; what lies between is the shared core
 (`functions.serving.core`). Every ServingError becomes a JSON answer in
-`functions.serving.responses.error_response`, the one place where errors meet HTTP.
+`functions.platform.responses.error_response`, the one place where errors meet HTTP.
+
+The handler runs on the server's event loop. Reading the body awaits the socket; the rest
+(decode, predict, encode) is CPU work, done on the loop for a small request and on a worker
+thread for a large one, so a 100,000-row batch does not hold up the small requests served
+beside it (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Callable
-from typing import Any
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-import flask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 from functions.platform import logs, runtime, trace
 from functions.platform.config import Settings
 from functions.platform.errors import MethodNotAllowed, NotFound, ServingError
+from functions.platform.responses import error_response, json_response
 from functions.serving import openapi
 from functions.serving.bodies import Body
 from functions.serving.core import (
@@ -28,72 +38,124 @@ from functions.serving.core import (
     predict,
 )
 from functions.serving.parsing import Instances, decode_batch_path, decode_stream_path
-from functions.serving.responses import error_response, json_response
 from functions.serving.routes import Route, match
 
 COMPONENT = "predict_batch"
+# A request whose body or path is longer than this is answered on a worker thread (measured:
+# docs/performance.md). Below it, the hop to a thread would cost more than the work.
+OFFLOAD_BYTES = 64 * 1024
 
 
-def handle(request: flask.Request, lap: Lap = no_lap) -> flask.Response:
+@dataclass(frozen=True)
+class Exchange:
+    """A request as the handler reads it: its line, its headers and its body, read."""
+
+    method: str
+    path: str
+    query: str  # the raw query string, "" for none
+    headers: Mapping[str, str]  # case-insensitive
+    body: bytes
+
+
+async def handle(request: Request, lap: Lap = no_lap) -> Response:
     """The answer to a request; `lap` is told each stage as it ends (bench/stages.py)."""
     started = time.perf_counter()
-    environ = request.environ  # headers read from it directly: no header object per request
-    request_id = trace.given_or_new_request_id(environ.get("HTTP_X_REQUEST_ID"))
+    scope = request.scope
+    headers = request.headers
+    request_id = trace.given_or_new_request_id(headers.get("x-request-id"))
     lap("request_id")
-    model_version = None
-    prediction = None
+    method, path = scope["method"], scope["path"]
+    body = await read_body(request, runtime.settings()) if _takes_body(method, path) else b""
+    exchange = Exchange(method, path, scope["query_string"].decode("latin-1"), headers, body)
+    if len(body) + len(path) > OFFLOAD_BYTES:
+        response, model_version, prediction = await run_in_threadpool(
+            _answer, exchange, request_id, lap
+        )
+    else:
+        response, model_version, prediction = _answer(exchange, request_id, lap)
+    latency_ms = (time.perf_counter() - started) * 1000
+    if prediction is not None:
+        runtime.prediction_log().record(prediction, latency_ms)
+        lap("prediction_log_handoff")
+    answered = _answered(exchange, response, request_id, model_version, latency_ms)
+    lap("request_log_line")
+    return answered
+
+
+def _takes_body(method: str, path: str) -> bool:
+    found = match(path)
+    return method == "POST" and found is not None and found[0].name == "predict"
+
+
+async def read_body(request: Request, config: Settings) -> bytes:
+    """The body, never more than one byte over the limit: the rest is not read at all. A body
+    that says it is too long is not read either; `Body` then refuses it by its length."""
+    limit = config.max_body_bytes
+    length = content_length(request.headers)
+    if length is not None and length > limit:
+        return b""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
+
+
+def content_length(headers: Mapping[str, str]) -> int | None:
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _answer(
+    exchange: Exchange, request_id: str, lap: Lap
+) -> tuple[Response, int | None, Prediction | None]:
+    """The answer, the model version that made it and its prediction, if any: never raises."""
     try:
-        response, model_version, prediction = _answer(request, request_id, lap)
+        return _routed(exchange, request_id, lap)
     except ServingError as error:
-        response = error_response(error)
+        return error_response(error), None, None
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
         logs.exception(
             f"unhandled {type(error).__name__}: {error}",
             component=COMPONENT,
             request_id=request_id,
-            **trace.environ_fields(environ, runtime.settings().project_id),
+            **trace.fields(exchange.headers, runtime.settings().project_id),
         )
-        response = error_response(ServingError("internal error"))
-    latency_ms = (time.perf_counter() - started) * 1000
-    if prediction is not None:
-        runtime.prediction_log().record(prediction, latency_ms)
-        lap("prediction_log_handoff")
-    answered = _answered(request, response, request_id, model_version, latency_ms)
-    lap("request_log_line")
-    return answered
+        return error_response(ServingError("internal error")), None, None
 
 
 def _answered(
-    request: flask.Request,
-    response: flask.Response,
+    exchange: Exchange,
+    response: Response,
     request_id: str,
     model_version: int | None,
     latency_ms: float,
-) -> flask.Response:
+) -> Response:
     """The response with its X-Request-Id, once the request's log line is written."""
     response.headers["X-Request-Id"] = request_id
     logs.request(
-        f"{request.method} {request.path} {response.status_code}",
+        f"{exchange.method} {exchange.path} {response.status_code}",
         component=COMPONENT,
         request_id=request_id,
         model_version=model_version,
         latency_ms=latency_ms,
         severity="INFO" if response.status_code < 500 else "ERROR",
         status=response.status_code,
-        **trace.environ_fields(request.environ, runtime.settings().project_id),
+        **trace.fields(exchange.headers, runtime.settings().project_id),
     )
     return response
 
 
-def _answer(
-    request: flask.Request, request_id: str, lap: Lap
-) -> tuple[flask.Response, int | None, Prediction | None]:
-    """The answer to a request, the model version that made it and its prediction, if any."""
-    route, parameter = route_of(request)
+def _routed(
+    exchange: Exchange, request_id: str, lap: Lap
+) -> tuple[Response, int | None, Prediction | None]:
+    route, parameter = route_of(exchange.method, exchange.path)
     if route.name not in _DECODERS:
-        response, model_version = _other(request, route)
+        response, model_version = _other(exchange, route)
         return response, model_version, None
-    predicting = _prediction_request(request, route, parameter, request_id)
+    predicting = _prediction_request(exchange, route, parameter, request_id)
     lap("routing")
     prediction = predict(predicting, runtime.settings(), runtime.model_cache(), lap)
     response = json_response(200, prediction.body())
@@ -101,61 +163,37 @@ def _answer(
     return response, prediction.model.version, prediction
 
 
-def unrouted(error: Exception) -> flask.Response:
-    """A path the framework's own router refuses before `handle` runs (one with a newline,
-    say): the same JSON 404 as any other unknown path, with its X-Request-Id and log line."""
-    request = flask.request
-    request_id = trace.given_or_new_request_id(request.environ.get("HTTP_X_REQUEST_ID"))
-    return _answered(request, error_response(_no_route(request.path)), request_id, None, 0.0)
-
-
 def _no_route(path: str) -> NotFound:
     return NotFound(f"no route {path!r}: use POST /predict, GET /health or GET /model")
 
 
-def route_of(request: flask.Request) -> tuple[Route, str]:
-    """The route of the request's path, if it allows the method, and the path's parameter."""
-    found = match(request.path)
+def route_of(method: str, path: str) -> tuple[Route, str]:
+    """The route of the path, if it allows the method, and the path's parameter."""
+    found = match(path)
     if found is None:
-        raise _no_route(request.path)
+        raise _no_route(path)
     route, parameter = found
-    if request.method not in route.allowed():
+    if method not in route.allowed():
         allowed = route.allowed()
-        raise MethodNotAllowed(
-            f"{request.path} accepts {' or '.join(allowed)} only, not {request.method}", allowed
-        )
+        raise MethodNotAllowed(f"{path} accepts {' or '.join(allowed)} only, not {method}", allowed)
     return route, parameter
 
 
-def _body(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
-    return body_of(request).decode
-
-
-def body_of(request: flask.Request) -> Body:
-    environ = request.environ
+def _body(exchange: Exchange, parameter: str) -> Callable[[Settings], Instances]:
+    headers = exchange.headers
     return Body(
-        read=body_stream(request).read,
-        length=request.content_length,
-        content_type=environ.get("CONTENT_TYPE"),
-        content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
-    )
+        read=io.BytesIO(exchange.body).read,
+        length=content_length(headers),
+        content_type=headers.get("content-type"),
+        content_encoding=headers.get("content-encoding"),
+    ).decode
 
 
-def body_stream(request: flask.Request) -> Any:
-    """The body as the server hands it over. A server that ends the body itself (gunicorn
-    says so with `wsgi.input_terminated`) gets no wrapper, as werkzeug would give it none;
-    it just costs less than `request.stream` to find out."""
-    environ = request.environ
-    if environ.get("wsgi.input_terminated"):
-        return environ["wsgi.input"]
-    return request.stream
-
-
-def _batch_path(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
+def _batch_path(exchange: Exchange, parameter: str) -> Callable[[Settings], Instances]:
     return lambda config: decode_batch_path(parameter, config.max_instances)
 
 
-def _stream_path(request: flask.Request, parameter: str) -> Callable[[Settings], Instances]:
+def _stream_path(exchange: Exchange, parameter: str) -> Callable[[Settings], Instances]:
     return lambda config: decode_stream_path(parameter)
 
 
@@ -164,24 +202,33 @@ _DECODERS = {"predict": _body, "batch_path": _batch_path, "stream_path": _stream
 
 
 def _prediction_request(
-    request: flask.Request, route: Route, parameter: str, request_id: str
+    exchange: Exchange, route: Route, parameter: str, request_id: str
 ) -> PredictionRequest:
-    version, alias = selector_of(request)
-    decode = _DECODERS[route.name](request, parameter)
+    version, alias = selector_of(exchange.query)
+    decode = _DECODERS[route.name](exchange, parameter)
     return PredictionRequest(request_id, "http", decode, version, alias)
 
 
-def selector_of(request: flask.Request) -> tuple[str | None, str | None]:
-    if not request.query_string:
+def selector_of(query: str) -> tuple[str | None, str | None]:
+    if not query:
         return None, None  # most requests: skip parsing the query
-    return request.args.get("version"), request.args.get("alias")
+    parameters = parse_qs(query)
+    return parameters.get("version"), parameters.get("alias")
 
 
-def _other(request: flask.Request, route: Route) -> tuple[flask.Response, int | None]:
+def parse_qs(query: str) -> dict[str, str]:
+    """The first value of each query parameter, as werkzeug's `args.get` gives it."""
+    found: dict[str, str] = {}
+    for name, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        found.setdefault(name, value)
+    return found
+
+
+def _other(exchange: Exchange, route: Route) -> tuple[Response, int | None]:
     """The routes that predict nothing: health, the model served, the OpenAPI document."""
     if route.name == "health":
         return json_response(200, {"status": "ok"}), None
     if route.name == "openapi":
         return json_response(200, openapi.document(runtime.settings())), None
-    model = ModelSelector.parse(*selector_of(request)).model(runtime.model_cache())
+    model = ModelSelector.parse(*selector_of(exchange.query)).model(runtime.model_cache())
     return json_response(200, describe(model)), model.version

@@ -19,7 +19,7 @@ from google.api_core import retry as retries
 from google.pubsub_v1 import PublishRequest
 
 from functions.platform import runtime
-from functions.serving.core import to_json
+from functions.platform.json_bodies import to_json
 
 _RAW_REQUEST = PublishRequest.pb()  # the protobuf class under proto-plus's wrapper
 # The GAPIC default's transient codes; the deadline is the caller's.

@@ -22,13 +22,13 @@ from cloudevents.http import CloudEvent
 from functions.platform import logs, runtime, trace
 from functions.platform.config import Settings
 from functions.platform.errors import InvalidArgument, ServingError, is_transient
+from functions.platform.json_bodies import error_body
 from functions.serving import publishing
 from functions.serving.bodies import JSON, Body
 from functions.serving.core import (
     Lap,
     Prediction,
     PredictionRequest,
-    error_body,
     no_lap,
     predict,
 )

@@ -115,7 +115,7 @@ def main_entry_points() -> set[str]:
     return {
         node.name
         for node in tree.body
-        if isinstance(node, ast.FunctionDef)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and any(
             "functions_framework" in ast.unparse(decorator) for decorator in node.decorator_list
         )

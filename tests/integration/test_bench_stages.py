@@ -18,22 +18,22 @@ pytestmark = pytest.mark.emulators
 def http(serving_env, production) -> Iterator[stages.HttpStages]:
     replayed = stages.HttpStages()
     yield replayed
-    replayed.context.pop()
+    replayed.loop.close()
 
 
 def test_the_http_handler_tells_every_stage_and_answers(http, production):
     clock = stages.Clock()
     answered = http.replay(clock)
     assert answered.status_code == 200
-    assert json.loads(answered.get_data())["predictions"] == production.predict([[0.5]]).tolist()
+    assert json.loads(answered.body)["predictions"] == production.predict([[0.5]]).tolist()
     assert list(clock.spent) == list(stages.HTTP_STAGES)  # each stage, in its order
     assert all(seconds > 0 for seconds in clock.spent.values())
 
 
-def test_the_whole_function_and_its_floor_answer_through_wsgi(http):
-    answer = json.loads(stages._call_wsgi(http.app, http._environ()))
+def test_the_whole_function_and_its_floor_answer_through_asgi(http):
+    answer = json.loads(http.call(http.app))
     assert answer["model"]["version"] == 1
-    floor = json.loads(stages._call_wsgi(http.floor_app, http._environ()))
+    floor = json.loads(http.call(http.floor_app))
     assert set(floor) == set(answer)  # the floor sends the same shape back
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from functions_framework import create_app
 from google.api_core import exceptions as api_exceptions
 from PIL import Image
 
@@ -22,6 +21,7 @@ from functions.platform.config import Settings
 from functions.serving.prediction_log import Entry, message
 from model.dataset import load_diabetes
 from model.registry import Registry
+from tests.clients import function_client
 from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
@@ -238,14 +238,14 @@ def test_unreadable_records_are_counted_and_acknowledged(local_cloud, gcs, topic
 
 
 def test_the_http_function(local_cloud, gcs, topics, production):
-    client = create_app("monitor_drift", "main.py").test_client()
-    assert client.get("/health").get_json() == {"status": "ok"}
+    client = function_client("monitor_drift")
+    assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/").status_code == 405
     assert client.post("/nowhere").status_code == 404
     publish_records(local_cloud, topics[0], production, 2, ["http"] * 10)
     response = client.post("/")
     assert response.status_code == 200
-    assert response.get_json()["window"]["records"] == 10
+    assert response.json()["window"]["records"] == 10
 
 
 def test_report_names_sort_by_time():

@@ -7,21 +7,20 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.platform import runtime
 from infra.names import MODEL_NAME as MODEL
 from model.registry import Registry
+from tests.clients import function_client
 
 pytestmark = pytest.mark.emulators
 
 
 @pytest.fixture
 def client(serving_env, repository_root):
-    app = create_app("predict_batch", str(repository_root / "main.py"))
-    return app.test_client()
+    return function_client("predict_batch")
 
 
 @pytest.fixture
@@ -37,9 +36,9 @@ def expected(artifact, rows):
 
 
 def error_of(response, code: int, status: str, message: str) -> None:
-    assert response.status_code == code, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
+    assert response.status_code == code, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
     assert error["code"] == code
     assert error["status"] == status
     assert message in error["message"]
@@ -48,7 +47,7 @@ def error_of(response, code: int, status: str, message: str) -> None:
 def test_health(client):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize("path", ["/", "/predict"])
@@ -57,7 +56,7 @@ def test_json_lists_and_objects(client, promoted, path):
     for instances in ([[0.5], [0.2]], [{"bmi": 0.5}, {"bmi": 0.2}]):
         response = client.post(path, json={"instances": instances})
         assert response.status_code == 200
-        body = response.get_json()
+        body = response.json()
         assert body["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2]]))
         assert body["model"] == {"name": MODEL, "version": 1}
 
@@ -65,37 +64,37 @@ def test_json_lists_and_objects(client, promoted, path):
 @pytest.mark.parametrize("csv", ["0.5\n0.2\n", "bmi\n0.5\n0.2\n", "bmi\r\n0.5\r\n0.2"])
 def test_csv_with_or_without_header(client, promoted, csv):
     v1, _ = promoted
-    response = client.post("/predict", data=csv, content_type="text/csv")
+    response = client.post("/predict", content=csv, headers={"Content-Type": "text/csv"})
     assert response.status_code == 200
-    assert response.get_json()["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2]]))
+    assert response.json()["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2]]))
 
 
 def test_legacy_urls(client, promoted):
     v1, _ = promoted
-    batch = client.get("/batch/[0.5,0.2,0.6]").get_json()
+    batch = client.get("/batch/[0.5,0.2,0.6]").json()
     assert batch["predictions"] == pytest.approx(expected(v1, [[0.5], [0.2], [0.6]]))
-    stream = client.get("/stream/0.5").get_json()
+    stream = client.get("/stream/0.5").json()
     assert stream["predictions"] == pytest.approx(expected(v1, [[0.5]]))
 
 
 def test_model_describes_the_served_version(client, promoted):
     v1, _ = promoted
-    body = client.get("/model").get_json()
+    body = client.get("/model").json()
     assert body["name"] == MODEL
     assert body["version"] == 1
     assert body["features"] == ["bmi"]
     assert body["metrics"]["r2"] == pytest.approx(v1.metrics["r2"])
     assert body["created_at"] == v1.lineage["created_at"]
-    assert client.get("/model?version=2").get_json()["version"] == 2
+    assert client.get("/model?version=2").json()["version"] == 2
 
 
 def test_version_and_alias_pin_the_model(client, promoted, registry):
     _, v2 = promoted
-    pinned = client.post("/predict?version=2", json={"instances": [[0.5]]}).get_json()
+    pinned = client.post("/predict?version=2", json={"instances": [[0.5]]}).json()
     assert pinned["model"]["version"] == 2
     assert pinned["predictions"] == pytest.approx(expected(v2, [[0.5]]))
     registry.promote(MODEL, 2, alias="staging")
-    assert client.get("/stream/0.5?alias=staging").get_json()["model"]["version"] == 2
+    assert client.get("/stream/0.5?alias=staging").json()["model"]["version"] == 2
 
 
 def test_a_large_batch_is_answered_in_order(client, promoted):
@@ -103,34 +102,49 @@ def test_a_large_batch_is_answered_in_order(client, promoted):
     rows = np.random.default_rng(0).normal(size=(100_000, 1))
     response = client.post("/predict", json={"instances": rows.tolist()})
     assert response.status_code == 200
-    assert np.allclose(response.get_json()["predictions"], v1.predict(rows))
+    assert np.allclose(response.json()["predictions"], v1.predict(rows))
 
 
 @pytest.mark.parametrize(
     ("request_args", "code", "status", "message"),
     [
         (
-            {"data": "{", "content_type": "application/json"},
+            {"content": "{", "headers": {"Content-Type": "application/json"}},
             400,
             "INVALID_ARGUMENT",
             "malformed JSON",
         ),
-        ({"data": "", "content_type": "application/json"}, 400, "INVALID_ARGUMENT", "empty"),
+        (
+            {"content": "", "headers": {"Content-Type": "application/json"}},
+            400,
+            "INVALID_ARGUMENT",
+            "empty",
+        ),
         ({"json": {"instances": []}}, 400, "INVALID_ARGUMENT", "instances is empty"),
         ({"json": {"rows": [[1]]}}, 400, "INVALID_ARGUMENT", '"instances"'),
         ({"json": {"instances": [[0.5, 1]]}}, 400, "INVALID_ARGUMENT", "instances[0]: expected 1"),
         ({"json": {"instances": [[0.5], ["x"]]}}, 400, "INVALID_ARGUMENT", "instances[1][0]"),
         ({"json": {"instances": [[False]]}}, 400, "INVALID_ARGUMENT", "boolean"),
         ({"json": {"instances": [{"age": 1}]}}, 400, "INVALID_ARGUMENT", "missing features"),
-        ({"data": "bmi\nx\n", "content_type": "text/csv"}, 400, "INVALID_ARGUMENT", "not a number"),
-        ({"data": "inf\n", "content_type": "text/csv"}, 400, "INVALID_ARGUMENT", "not a finite"),
         (
-            {"data": "bmi=1", "content_type": "application/x-www-form-urlencoded"},
+            {"content": "bmi\nx\n", "headers": {"Content-Type": "text/csv"}},
+            400,
+            "INVALID_ARGUMENT",
+            "not a number",
+        ),
+        (
+            {"content": "inf\n", "headers": {"Content-Type": "text/csv"}},
+            400,
+            "INVALID_ARGUMENT",
+            "not a finite",
+        ),
+        (
+            {"content": "bmi=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
             415,
             "UNSUPPORTED_MEDIA_TYPE",
             "application/json or text/csv",
         ),
-        ({"data": "0.5"}, 415, "UNSUPPORTED_MEDIA_TYPE", "none"),
+        ({"content": "0.5"}, 415, "UNSUPPORTED_MEDIA_TYPE", "none"),
     ],
 )
 def test_bad_bodies_get_clear_errors(client, promoted, request_args, code, status, message):
@@ -173,7 +187,7 @@ def test_limits_are_413(client, promoted, monkeypatch):
         "limit is 3",
     )
     error_of(
-        client.post("/predict", data="1\n" * 4, content_type="text/csv"),
+        client.post("/predict", content="1\n" * 4, headers={"Content-Type": "text/csv"}),
         413,
         "PAYLOAD_TOO_LARGE",
         "limit is 3",
@@ -181,7 +195,7 @@ def test_limits_are_413(client, promoted, monkeypatch):
     big = json.dumps({"instances": [[0.123456789]] * 3, "pad": "x" * 300})
     # Over the byte limit: refused before the body is parsed (it would be a 400 otherwise).
     error_of(
-        client.post("/predict", data=big, content_type="application/json"),
+        client.post("/predict", content=big, headers={"Content-Type": "application/json"}),
         413,
         "PAYLOAD_TOO_LARGE",
         "200",
@@ -201,6 +215,6 @@ def test_no_model_is_503_with_retry_after(client):
 )
 @given(body=st.binary(max_size=300), content_type=st.sampled_from(["application/json", "text/csv"]))
 def test_junk_never_yields_a_5xx(client, promoted, body, content_type):
-    response = client.post("/predict", data=body, content_type=content_type)
+    response = client.post("/predict", content=body, headers={"Content-Type": content_type})
     assert response.status_code in (200, 400)
-    assert response.mimetype == "application/json"
+    assert response.headers["content-type"] == "application/json"

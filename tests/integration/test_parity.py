@@ -10,9 +10,9 @@ import gzip
 import json
 
 import pytest
-from functions_framework import create_app
 
 import main
+from tests.clients import function_client
 from tests.pubsub_helpers import message, push_event
 
 pytestmark = pytest.mark.emulators
@@ -58,13 +58,13 @@ def limits(serving_env, monkeypatch):
 
 
 def through_http(repository_root, body, content_type, encoding, version, alias) -> dict:
-    client = create_app("predict_batch", str(repository_root / "main.py")).test_client()
+    client = function_client("predict_batch")
     headers = {"Content-Type": content_type}
     if encoding:
         headers["Content-Encoding"] = encoding
     query = {key: value for key, value in (("version", version), ("alias", alias)) if value}
-    response = client.post("/predict", data=body, headers=headers, query_string=query)
-    error = response.get_json()["error"]
+    response = client.post("/predict", content=body, headers=headers, params=query)
+    error = response.json()["error"]
     assert response.status_code == error["code"]
     return error
 

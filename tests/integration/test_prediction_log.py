@@ -7,11 +7,11 @@ import uuid
 
 import numpy as np
 import pytest
-from functions_framework import create_app
 
 import main
 from functions.platform import logs, runtime
 from infra import names
+from tests.clients import function_client
 from tests.integration.test_stream_function import message, push_event
 from tests.pubsub_helpers import pull, temporary_topic
 
@@ -50,7 +50,7 @@ def prediction_log(local_cloud, serving_env, monkeypatch):
 
 @pytest.fixture
 def client():
-    return create_app("predict_batch", "main.py").test_client()
+    return function_client("predict_batch")
 
 
 def test_an_http_request_is_logged_in_the_contract_format(client, production, prediction_log):
@@ -66,7 +66,7 @@ def test_an_http_request_is_logged_in_the_contract_format(client, production, pr
     assert data["model"] == {"name": MODEL, "version": 1}
     assert data["features"] == ["bmi"]
     assert data["instances"] == [[0.05], [-0.02]]
-    assert data["predictions"] == response.get_json()["predictions"]
+    assert data["predictions"] == response.json()["predictions"]
     assert data["instance_count"] == 2
     assert data["latency_ms"] > 0
     assert data["time"].endswith("Z")
@@ -75,11 +75,11 @@ def test_an_http_request_is_logged_in_the_contract_format(client, production, pr
 def test_every_prediction_route_is_logged_and_failures_are_not(client, production, prediction_log):
     assert client.get("/batch/[0.1,0.2]").status_code == 200
     assert client.get("/stream/0.3").status_code == 200
-    csv = client.post("/predict", data="bmi\n0.4\n", content_type="text/csv")
+    csv = client.post("/predict", content="bmi\n0.4\n", headers={"Content-Type": "text/csv"})
     assert csv.status_code == 200
     assert client.post("/predict", json={"instances": [[True]]}).status_code == 400
     assert client.get("/model").status_code == 200  # not a prediction
-    assert client.get("/predict?version=9", json={}).status_code == 405
+    assert client.request("GET", "/predict?version=9", json={}).status_code == 405
     runtime.reset()  # publishes what is queued: a short pull then sees every record sent
     records = prediction_log(4, timeout=3)
     assert sorted(r["data"]["instances"][0][0] for r in records) == [0.1, 0.3, 0.4]

@@ -8,11 +8,10 @@ import uuid
 
 import pytest
 from cloudevents.http import CloudEvent
-from functions_framework import create_app
 
-import main
 from functions.platform import logs
 from functions.platform.errors import is_transient
+from functions.training import retrain as retrain_function
 from infra import names
 from model.continuous_training import upload_of
 from model.dataset import load_diabetes, seeded_split
@@ -22,6 +21,7 @@ from model.run_ledger import RunLedger, run_path
 from model.training import train_on_split
 from model.validation import validate_csv
 from tests import datasets
+from tests.clients import function_client
 from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
@@ -109,7 +109,7 @@ def assert_only_the_sentinel_follows(events, gcs, bucket) -> None:
     """Nothing was published before an upload handled after: its event comes alone (a
     bounded wait for something, instead of waiting out a timeout for nothing)."""
     sentinel = upload(gcs, bucket, b"", name=f"sentinel-{uuid.uuid4().hex[:6]}")
-    main.retrain(push_event(notification(sentinel)))
+    retrain_function.handle(push_event(notification(sentinel)))
     received = events(count=1)
     assert [event["data"]["dataset"] for event in received] == [
         f"gs://{bucket}/{sentinel.name}#{sentinel.generation}"
@@ -118,7 +118,7 @@ def assert_only_the_sentinel_follows(events, gcs, bucket) -> None:
 
 def test_a_stronger_relation_is_promoted_with_its_report(events, production, registry, gcs, bucket):
     blob = upload(gcs, bucket, datasets.stronger())
-    main.retrain(push_event(notification(blob)))
+    retrain_function.handle(push_event(notification(blob)))
 
     (event,) = events()
     dataset = f"gs://{bucket}/{blob.name}#{blob.generation}"
@@ -153,7 +153,7 @@ def test_a_stronger_relation_is_promoted_with_its_report(events, production, reg
 
 def test_noise_is_rejected_and_production_stays(events, production, registry, gcs, bucket):
     blob = upload(gcs, bucket, datasets.noise())
-    main.retrain(push_event(notification(blob)))
+    retrain_function.handle(push_event(notification(blob)))
 
     (event,) = events()
     data = event["data"]
@@ -172,7 +172,7 @@ def test_noise_is_rejected_and_production_stays(events, production, registry, gc
 def test_malformed_data_registers_nothing(events, production, registry, gcs, bucket, name):
     body, reason = datasets.MALFORMED[name]
     blob = upload(gcs, bucket, body, name=name.removesuffix(".csv"))
-    main.retrain(push_event(notification(blob)))
+    retrain_function.handle(push_event(notification(blob)))
 
     (event,) = events()
     data = event["data"]
@@ -188,8 +188,10 @@ def test_the_same_notification_twice_registers_one_version(
 ):
     blob = upload(gcs, bucket, datasets.stronger(seed=3))
     message = notification(blob)
-    main.retrain(push_event(message))
-    main.retrain(push_event({**message, "messageId": uuid.uuid4().hex}))  # a second delivery
+    retrain_function.handle(push_event(message))
+    retrain_function.handle(
+        push_event({**message, "messageId": uuid.uuid4().hex})
+    )  # a second delivery
 
     first, second = events(count=2)
     assert first == second  # the same outcome, published again
@@ -198,7 +200,7 @@ def test_the_same_notification_twice_registers_one_version(
 
 def test_a_new_model_is_gated_by_the_threshold_alone(events, registry, gcs, bucket, serving_env):
     blob = upload(gcs, bucket, datasets.other_features(), model="weather")
-    main.retrain(storage_event(blob))
+    retrain_function.handle(storage_event(blob))
 
     (event,) = events()
     assert event["data"]["event"] == "promoted"
@@ -219,7 +221,7 @@ def test_objects_outside_incoming_are_acknowledged_and_ignored(
 ):
     blob = gcs.bucket(bucket).blob(name)
     blob.upload_from_string(b"bmi,target\n")
-    main.retrain(push_event(notification(blob)))  # returns: acknowledged
+    retrain_function.handle(push_event(notification(blob)))  # returns: acknowledged
     assert_only_the_sentinel_follows(events, gcs, bucket)
     logs.flush()
     assert f"ignored: {name}" in capsys.readouterr().out
@@ -227,10 +229,10 @@ def test_objects_outside_incoming_are_acknowledged_and_ignored(
 
 def test_other_event_types_and_buckets_are_ignored(events, production, gcs, bucket):
     blob = upload(gcs, bucket, datasets.stronger())
-    main.retrain(push_event(notification(blob, event_type="OBJECT_DELETE")))
+    retrain_function.handle(push_event(notification(blob, event_type="OBJECT_DELETE")))
     elsewhere = notification(blob)
     elsewhere["attributes"]["bucketId"] = "someone-elses-bucket"
-    main.retrain(push_event(elsewhere))
+    retrain_function.handle(push_event(elsewhere))
     assert_only_the_sentinel_follows(events, gcs, bucket)
 
 
@@ -257,7 +259,7 @@ def test_a_resumed_run_reuses_the_version_a_dead_attempt_registered(
     )
     assert registry.register(run.artifact).version == 2
 
-    main.retrain(push_event(notification(blob)))  # waits out the lease, then takes over
+    retrain_function.handle(push_event(notification(blob)))  # waits out the lease, then takes over
     (event,) = events()
     assert (event["data"]["event"], event["data"]["version"]) == ("promoted", 2)
     assert registry.versions(MODEL) == [1, 2]
@@ -281,7 +283,7 @@ def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch
         "messageId": "m-1",
     }
     with pytest.raises(Exception, match=r"127\.0\.0\.1.*9|Connection|connect") as caught:
-        main.retrain(push_event(message))
+        retrain_function.handle(push_event(message))
     assert is_transient(caught.value), repr(caught.value)
     logs.flush()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -295,7 +297,7 @@ def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch
 def test_push_and_eventarc_requests_through_the_framework(
     events, production, gcs, bucket, repository_root
 ):
-    client = create_app("retrain", str(repository_root / "main.py"), "cloudevent").test_client()
+    client = function_client("retrain")
     first = upload(gcs, bucket, datasets.MALFORMED["empty.csv"][0])
     response = client.post(
         "/projects/local-ml/topics/dataset-events",

@@ -7,9 +7,9 @@ import json
 import uuid
 
 import pytest
-from functions_framework import create_app
 
 from functions.platform import logs
+from tests.clients import function_client
 
 pytestmark = pytest.mark.emulators
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -43,7 +43,7 @@ def lines_with(capsys, needle: str) -> list[dict]:
 )
 def test_a_stream_push_line_carries_its_trace(serving_env, capsys, header):
     request_id = f"traced-{uuid.uuid4().hex[:8]}"
-    client = create_app("predict_stream", "main.py").test_client()
+    client = function_client("predict_stream")
     # No model is promoted in this bucket: a 503, a failed invocation, and its log line.
     body = push_body(b'{"instances": [[0.1]]}', {"request_id": request_id})
     assert client.post("/", json=body, headers=header).status_code >= 500
@@ -64,7 +64,7 @@ def test_a_retrain_event_line_carries_its_trace(serving_env, capsys):
             "objectGeneration": "1",
         },
     )
-    client = create_app("retrain", "main.py").test_client()
+    client = function_client("retrain")
     headers = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
     assert client.post("/", json=body, headers=headers).status_code == 200
     (line,) = lines_with(capsys, name)
@@ -75,11 +75,11 @@ def test_a_retrain_event_line_carries_its_trace(serving_env, capsys):
 
 def test_a_drift_window_line_carries_its_trace(serving_env, capsys, monkeypatch):
     monkeypatch.setenv("DRIFT_SUBSCRIPTION", f"missing-{uuid.uuid4().hex[:8]}")
-    client = create_app("monitor_drift", "main.py").test_client()
+    client = function_client("monitor_drift")
     headers = {"X-Cloud-Trace-Context": f"{TRACE_ID}/7", "X-Request-Id": "drift-traced"}
     response = client.post("/", headers=headers)
     assert response.status_code == 503  # the subscription does not exist: a backend failure
-    assert response.get_json()["error"]["status"] == "UNAVAILABLE"
+    assert response.json()["error"]["status"] == "UNAVAILABLE"
     (line,) = [line for line in lines_with(capsys, "drift-traced") if "latency_ms" in line]
     assert line["logging.googleapis.com/trace"] == TRACE
     assert line["logging.googleapis.com/spanId"] == f"{7:016x}"
@@ -89,14 +89,14 @@ def test_a_drift_window_line_carries_its_trace(serving_env, capsys, monkeypatch)
 def test_an_unhandled_error_is_logged_with_its_traceback(serving_env, capsys, monkeypatch):
     from functions.serving import http as http_function
 
-    def broken(request):
+    def broken(method, path):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(http_function, "route_of", broken)
-    client = create_app("predict_batch", "main.py").test_client()
+    client = function_client("predict_batch")
     response = client.get("/health", headers={"X-Request-Id": "with-traceback"})
     assert response.status_code == 500
-    assert "Traceback" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.text
     lines = lines_with(capsys, "with-traceback")
     (error,) = [line for line in lines if "stack_trace" in line]
     assert error["severity"] == "ERROR"

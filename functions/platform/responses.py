@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import flask
+from starlette.responses import Response
 
 from functions.platform import runtime
 from functions.platform.errors import MethodNotAllowed, ServingError
-from functions.serving.core import error_body, to_json
+from functions.platform.json_bodies import error_body, to_json
+
+JSON = "application/json"
 
 
-def json_response(status: int, body: object) -> flask.Response:
-    return flask.Response(to_json(body), status=status, mimetype="application/json")
+def json_response(status: int, body: object) -> Response:
+    return Response(to_json(body), status_code=status, media_type=JSON)
 
 
-def error_response(error: ServingError) -> flask.Response:
+def error_response(error: ServingError) -> Response:
     """`{"error": {...}}` with the error's status; `Allow` on a 405, `Retry-After` on a 503."""
     response = json_response(error.code, error_body(error))
     if isinstance(error, MethodNotAllowed):
