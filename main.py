@@ -6,12 +6,11 @@ import gc
 
 import functions_framework
 import functions_framework.aio
-from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 
 from functions.monitoring import monitor
-from functions.platform import cloud_events
+from functions.platform import asgi_framework, cloud_events
 from functions.serving import http, stream
 from functions.training import retrain as retrain_function
 
@@ -23,16 +22,8 @@ gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
 
-class _AnyPath(PathConvertor):
-    regex = "(?s:.*)"  # a line break too
-
-
-# The framework routes every path to the function through one catch-all route, built when it
-# loads this module: its `path` convertor would not match a path with a line break (%0A), and
-# it answers /robots.txt and /favicon.ico itself. Both would get its plain-text 404; with
-# these two lines they reach predict_batch, which answers with its JSON 404 (docs/http.md).
-register_url_convertor("path", _AnyPath())
-functions_framework.aio._handle_not_found = http.handle
+# Every path to the function, a clean end on SIGTERM (functions/platform/asgi_framework.py).
+asgi_framework.adapt(not_found=http.handle)
 
 
 @functions_framework.aio.http  # type: ignore[untyped-decorator]

@@ -15,8 +15,9 @@ built outside the timing):
 The framework plus the steps should come to the whole function within the noise; the table
 says how near. The stream's message is taken apart the same way against `stream_floor`
 (its whole also holds the push's conversion into a CloudEvent and the hop to the worker
-thread its handler runs on, which no stage of the handler covers); its result's publish waits for the emulator's confirmation, so it is I/O, not CPU. Work of
-the functions' background threads (log lines written, prediction records built and
+thread its handler runs on, which no stage of the handler covers); its result's publish
+waits for the emulator's confirmation, so it is I/O, not CPU. Work of the functions'
+background threads (log lines written, prediction records built and
 published) lands in whichever step holds the clock when they take the interpreter, as it
 would in a request; `prediction_log_build_us` is what building one record costs.
 

@@ -153,6 +153,12 @@ def model_cache() -> ModelCache:
         return _cache
 
 
+def shutdown() -> None:
+    """The process ends: publish the prediction log's queued records (bounded wait)."""
+    if _prediction_log is not None:
+        _prediction_log.stop()
+
+
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
     global _settings, _storage, _cache, _publisher, _publish_rpc

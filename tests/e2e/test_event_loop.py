@@ -38,6 +38,7 @@ def test_probes_sent_while_a_large_batch_computes_are_answered_before_it(start_s
         response = connection.getresponse()
         assert (response.status, len(orjson.loads(response.read())["predictions"])) == (200, ROWS)
         answered["batch"] = time.monotonic()
+        connection.close()
 
     probe = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
     probe.request("GET", "/health")
@@ -53,5 +54,6 @@ def test_probes_sent_while_a_large_batch_computes_are_answered_before_it(start_s
         if began - sent >= GRACE:
             probes.append(time.monotonic())
     batch.join()
+    probe.close()
     before = [moment for moment in probes if moment < answered["batch"]]
     assert len(before) >= PROBES_BEFORE_THE_BATCH, f"{len(before)} of {len(probes)} probes"
