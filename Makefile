@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench soak venv checkov-venv prerequisites deploy clean
+.PHONY: run test lint format bench bench-peers wrk soak venv checkov-venv prerequisites deploy clean
 
 ## run: start the local cloud and every function, serve until Ctrl-C
 run: prerequisites venv
@@ -33,15 +33,24 @@ format: venv
 	@$(PY) -m ruff check --fix .
 
 ## bench: measure the speed of every path into bench/results.json (asserts nothing)
+bench: prerequisites venv wrk
+	@$(PY) -m bench
+
+## bench-peers: predict_batch, KServe and MLServer side by side on the same one-instance
+## request into bench/peers.json (docs/performance.md; about 5 minutes)
+PEER_VENVS := .venv-kserve .venv-mlserver
+PEER_INSTALLED := $(PEER_VENVS:%=%/.installed)
+bench-peers: prerequisites venv wrk $(PEER_INSTALLED)
+	@$(PY) -m bench.peers
+
 # wrk generates the HTTP load: installed from Debian when missing and apt works, else bench
 # falls back to its own Python client and records which one it used.
-bench: prerequisites venv
+wrk:
 	@command -v wrk >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ apt-get update -qq >/dev/null 2>&1 && \
 		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
 		echo "wrk could not be installed: bench uses its Python load client instead"
-	@$(PY) -m bench
 
 ## soak: the soak tier of the tests (tests/soak, left out of make test): the whole local system
 ## under volume, faults and load; figures into soak/results.json; fails on any missed target
@@ -83,6 +92,13 @@ $(CHECKOV_INSTALLED): infra/requirements-checkov.txt $(UV_INSTALLED)
 	@$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python -r $<
 	@touch $@
 
+# Each peer of make bench-peers lives apart (.venv-kserve, .venv-mlserver): their web stacks
+# (FastAPI, uvicorn, pandas) have no place in .venv, nor in make test.
+$(PEER_INSTALLED): .venv-%/.installed: bench/peers/requirements-%.txt $(UV_INSTALLED)
+	@test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	@$(UV) pip install --quiet --python .venv-$*/bin/python -r $<
+	@touch $@
+
 # Reinstalls only when a requirements file changed: a second run reuses the environment.
 # Bytecode compiled at install, as pip did: every function process of the tests imports
 # numpy, scipy and scikit-learn, and PYTHONDONTWRITEBYTECODE may forbid caching it later.
@@ -95,4 +111,4 @@ prerequisites:
 	@$(PYTHON) -m infra.local.prerequisites
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) $(PEER_VENVS) .local .pytest_cache .ruff_cache .mypy_cache .hypothesis

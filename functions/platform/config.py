@@ -30,6 +30,8 @@ class Settings:
     pinned_models: int = 8
     max_instances: int = 100_000
     max_body_bytes: int = 16 * 1024 * 1024
+    # A body or path longer than this is answered on a worker thread, off the event loop.
+    offload_bytes: int = 64 * 1024
     storage_timeout_seconds: float = 10.0
     retry_after_seconds: int = 10
     results_topic: str = names.PREDICTION_RESULTS
@@ -75,6 +77,7 @@ class Settings:
             pinned_models=_read(env, "PINNED_MODELS", _positive(int), default.pinned_models),
             max_instances=_read(env, "MAX_INSTANCES", _positive(int), default.max_instances),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive(int), default.max_body_bytes),
+            offload_bytes=_read(env, "OFFLOAD_BYTES", _positive(int), default.offload_bytes),
             storage_timeout_seconds=_read(
                 env, "STORAGE_TIMEOUT_SECONDS", _positive(float), default.storage_timeout_seconds
             ),

@@ -41,9 +41,6 @@ from functions.serving.parsing import Instances, decode_batch_path, decode_strea
 from functions.serving.routes import Route, match
 
 COMPONENT = "predict_batch"
-# A request whose body or path is longer than this is answered on a worker thread (measured:
-# docs/performance.md). Below it, the hop to a thread would cost more than the work.
-OFFLOAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,9 +62,12 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     request_id = trace.given_or_new_request_id(headers.get("x-request-id"))
     lap("request_id")
     method, path = scope["method"], scope["path"]
-    body = await read_body(request, runtime.settings()) if _takes_body(method, path) else b""
+    config = runtime.settings()
+    body = await read_body(request, config) if _takes_body(method, path) else b""
     exchange = Exchange(method, path, scope["query_string"].decode("latin-1"), headers, body)
-    if len(body) + len(path) > OFFLOAD_BYTES:
+    # Below the threshold the hop to a thread would cost more than the work it frees the
+    # loop from (OFFLOAD_BYTES, measured: docs/performance.md).
+    if len(body) + len(path) > config.offload_bytes:
         response, model_version, prediction = await run_in_threadpool(
             _answer, exchange, request_id, lap
         )

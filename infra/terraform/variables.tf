@@ -129,6 +129,7 @@ variable "function_settings" {
     PINNED_MODELS           = "8"
     MAX_INSTANCES           = "100000"
     MAX_BODY_BYTES          = "16777216"
+    OFFLOAD_BYTES           = "65536"
     STORAGE_TIMEOUT_SECONDS = "10.0"
     RETRY_AFTER_SECONDS     = "10"
     PUBLISH_TIMEOUT_SECONDS = "10.0"
