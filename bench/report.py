@@ -12,11 +12,12 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"machine: {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}, "
         f"numpy {machine['numpy']}; load: {generator['name']} {generator['version']}; "
-        f"server: gunicorn {server['workers']} worker x {server['threads']} threads",
+        f"server: {server['workers']} uvicorn worker, {server['loop']}, {server['http']}",
         "python loop µs before each step (lower is faster; about 7 on a quiet core): "
         + ", ".join(f"{step} {us}" for step, us in machine.get("python_loop_us", {}).items()),
         "",
         _single(results["http_single"], results["framework_floor"]),
+        _flask_floor(results["framework_floor"], results["flask_floor"]),
         _prediction_log(results["prediction_log"]),
         "",
         _stages(results["stages"]),
@@ -53,6 +54,16 @@ def _single(http: dict[str, Any], floor: dict[str, Any]) -> str:
             f"{floor['p50_ms'][index]:>8.2f}{p99:>9.2f}{floor_p99:>8.2f}{_ratio(p99, floor_p99):>8}"
         )
     return "\n".join(rows)
+
+
+def _flask_floor(floor: dict[str, Any], flask: dict[str, Any]) -> str:
+    rates = ", ".join(
+        f"{level}: {rate:,.0f} ({_ratio(asgi, rate).strip()}x)"
+        for level, rate, asgi in zip(
+            flask["concurrency"], flask["req_per_s"], floor["req_per_s"], strict=True
+        )
+    )
+    return f"{'  Flask path empty function':<27}req/s by concurrency {rates} (ASGI floor ÷ it)"
 
 
 def _prediction_log(log: dict[str, Any]) -> str:

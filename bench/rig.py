@@ -1,6 +1,6 @@
 """What the benchmark runs against: a LocalSystem on free ports with its first model, and the
-servers it measures, as production runs them (functions-framework, gunicorn with its
-defaults)."""
+servers it measures, as production runs them (functions-framework's ASGI server: gunicorn
+with one uvicorn worker)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 
 from bench.floor import FLOOR_SOURCE
 from infra.local.cloud import PUBSUB_EMULATOR
@@ -23,11 +24,13 @@ LOG_DIR = ROOT / ".local" / "bench" / "logs"  # git-ignored, like make run's log
 PREDICTION_LOG_TOPIC = "bench-prediction-log"
 # The servers, each a child of the system by its name: name -> (function, signature type,
 # source). predict_batch runs twice, the second with the prediction log off (LOG_OFF), to
-# measure what the log costs; the floors are bench/floor.py's and, for the stream's correct
-# floor, bench/correct_floor.py's.
+# measure what the log costs; the floors are bench/floor.py's (`floor` on the ASGI server
+# the functions run on, `flask_floor` on the framework's Flask server, for the record) and,
+# for the stream's correct floor, bench/correct_floor.py's.
 SERVERS = {
     "predict_batch": ("predict_batch", "http", "main.py"),
     "floor": ("floor", "http", FLOOR_SOURCE),
+    "flask_floor": ("flask_floor", "http", FLOOR_SOURCE),
     "predict_stream": ("predict_stream", "http", "main.py"),
     "stream_floor": ("stream_floor", "http", FLOOR_SOURCE),
     "stream_correct_floor": ("stream_correct_floor", "http", "bench/correct_floor.py"),
@@ -45,14 +48,15 @@ class Rig:
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> dict[str, object]:
-    """gunicorn's settings as functions-framework 3.x derives them (WORKERS, THREADS)."""
+    """The server as functions-framework 3.x runs an ASGI function (WORKERS), with the event
+    loop and HTTP parser uvicorn picks up."""
     env = os.environ if env is None else env
-    cores = os.cpu_count() or 1
     return {
-        "server": "gunicorn (functions-framework default)",
-        "worker_class": "gthread",
+        "server": "gunicorn + uvicorn worker (functions-framework's ASGI path)",
+        "worker_class": "uvicorn_worker.UvicornWorker",
         "workers": int(env.get("WORKERS", 1)),
-        "threads": int(env.get("THREADS", cores * 4)),
+        "loop": "uvloop " + metadata.version("uvloop"),
+        "http": "httptools " + metadata.version("httptools"),
         "timeout": int(env.get("CLOUD_RUN_TIMEOUT_SECONDS", 0)),
     }
 

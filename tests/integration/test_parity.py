@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-import main
+from functions.serving import stream
 from tests.clients import function_client
 from tests.pubsub_helpers import message, push_event
 
@@ -74,7 +74,7 @@ def through_stream(results, body, content_type, encoding, version, alias) -> dic
     for key, value in (("content_encoding", encoding), ("version", version), ("alias", alias)):
         if value:
             attributes[key] = value
-    main.predict_stream(push_event(message(body, attributes)))  # returns: acknowledged
+    stream.handle(push_event(message(body, attributes)))  # returns: acknowledged
     (result,) = results()
     data = json.loads(result.data)
     assert (data["status"], result.attributes["status"]) == ("error", "error")

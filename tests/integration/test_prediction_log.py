@@ -8,8 +8,8 @@ import uuid
 import numpy as np
 import pytest
 
-import main
 from functions.platform import logs, runtime
+from functions.serving import stream
 from infra import names
 from tests.clients import function_client
 from tests.integration.test_stream_function import message, push_event
@@ -87,8 +87,8 @@ def test_every_prediction_route_is_logged_and_failures_are_not(client, productio
 
 def test_a_stream_request_is_logged_once_its_result_is_out(production, prediction_log):
     body = json.dumps({"instances": [[0.01], [0.02], [0.03]]}).encode()
-    main.predict_stream(push_event(message(body, {"request_id": "stream-1"})))
-    main.predict_stream(push_event(message(b'{"instances": [["x"]]}', {"request_id": "bad"})))
+    stream.handle(push_event(message(body, {"request_id": "stream-1"})))
+    stream.handle(push_event(message(b'{"instances": [["x"]]}', {"request_id": "bad"})))
     runtime.reset()  # publishes what is queued: a short pull then sees every record sent
     records = prediction_log(2, timeout=3)
     (record,) = records  # the invalid request got its error result, and no log record
