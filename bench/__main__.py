@@ -18,6 +18,7 @@ from bench import (
     batches,
     calibration,
     cold_start,
+    event_loop,
     machine,
     prediction_log,
     report,
@@ -64,6 +65,11 @@ def main() -> None:
             results["prediction_log"]["pubsub_emulator_nice"] = nice
             _step(began, "http_batch and codec_bound", results)
             results.update(batches.measure(url("predict_batch"), running.model, SIZES))
+            _step(began, "event_loop (a health probe beside 100,000-row batches)", results)
+            results["event_loop"] = event_loop.measure(
+                {"offloaded": url("predict_batch"), "on_loop": url("predict_batch_on_loop")},
+                running.model.features,
+            )
         if "stages" in steps:
             _step(began, "stages (µs per one-instance request, in one process)", results)
             env = {**running.system.cloud.env(), **running.system.env}

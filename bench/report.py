@@ -23,6 +23,7 @@ def table(results: dict[str, Any]) -> str:
         _stages(results["stages"]),
         "",
         _batch(results["http_batch"], results["codec_bound"]),
+        _event_loop(results["event_loop"]),
         "",
     ]
     lines += [_stream(results), ""]
@@ -64,6 +65,19 @@ def _flask_floor(floor: dict[str, Any], flask: dict[str, Any]) -> str:
         )
     )
     return f"{'  Flask path empty function':<27}req/s by concurrency {rates} (ASGI floor ÷ it)"
+
+
+def _event_loop(loop: dict[str, Any]) -> str:
+    rows = [
+        f"GET /health beside {loop['batch_rows']:,}-row batches   probes  p50 ms  p99 ms"
+        f"  max ms  batch ms  (a thread hop: {loop['hop_us']} µs)"
+    ]
+    for name, probe in loop["probe_during_batch"].items():
+        rows.append(
+            f"  {name:<41}{probe['probes']:>7}{probe['p50_ms']:>8.2f}{probe['p99_ms']:>8.2f}"
+            f"{probe['max_ms']:>8.2f}{probe['batch_ms']:>10,.0f}"
+        )
+    return "\n".join(rows)
 
 
 def _prediction_log(log: dict[str, Any]) -> str:

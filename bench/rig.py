@@ -23,10 +23,11 @@ LOG_DIR = ROOT / ".local" / "bench" / "logs"  # git-ignored, like make run's log
 # publishing costs what it costs in production, and the emulator keeps nothing.
 PREDICTION_LOG_TOPIC = "bench-prediction-log"
 # The servers, each a child of the system by its name: name -> (function, signature type,
-# source). predict_batch runs twice, the second with the prediction log off (LOG_OFF), to
-# measure what the log costs; the floors are bench/floor.py's (`floor` on the ASGI server
-# the functions run on, `flask_floor` on the framework's Flask server, for the record) and,
-# for the stream's correct floor, bench/correct_floor.py's.
+# source). predict_batch runs three times: as shipped, with the prediction log off (what the
+# log costs) and with every request answered on the event loop (what offloading saves). The
+# floors are bench/floor.py's (`floor` on the ASGI server the functions run on,
+# `flask_floor` on the framework's Flask server, for the record) and, for the stream's
+# correct floor, bench/correct_floor.py's.
 SERVERS = {
     "predict_batch": ("predict_batch", "http", "main.py"),
     "floor": ("floor", "http", FLOOR_SOURCE),
@@ -35,8 +36,13 @@ SERVERS = {
     "stream_floor": ("stream_floor", "http", FLOOR_SOURCE),
     "stream_correct_floor": ("stream_correct_floor", "http", "bench/correct_floor.py"),
     "predict_batch_log_off": ("predict_batch", "http", "main.py"),
+    "predict_batch_on_loop": ("predict_batch", "http", "main.py"),
 }
-LOG_OFF = {"predict_batch_log_off": {"PREDICTION_LOG_SAMPLE_RATE": "0"}}
+# The servers with settings of their own: the log off; every request on the event loop.
+SETTINGS = {
+    "predict_batch_log_off": {"PREDICTION_LOG_SAMPLE_RATE": "0"},
+    "predict_batch_on_loop": {"OFFLOAD_BYTES": str(2**62)},
+}
 # The niceness of the Pub/Sub emulator while one-instance requests are measured.
 EMULATOR_NICE = 19
 
@@ -91,5 +97,5 @@ def running() -> Iterator[Rig]:
         system.env["PREDICTION_LOG_TOPIC"] = system.add_topic(PREDICTION_LOG_TOPIC)
         for name, (function, signature_type, source) in SERVERS.items():
             server = Function(function, signature_type, free_port(), source)
-            system.start_function(server, LOG_OFF.get(name), name)
+            system.start_function(server, SETTINGS.get(name), name)
         yield Rig(system, model)

@@ -41,6 +41,7 @@ def test_the_stream_handler_tells_every_stage_and_publishes_its_result(
     serving_env, production, local_cloud
 ):
     stream = stages.StreamStages()
+    stream.loop.close()  # only its handler is called here
     clock = stages.Clock()
     stream.replay(clock)
     assert list(clock.spent) == list(stages.STREAM_STAGES)
