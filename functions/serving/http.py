@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from functions.platform import logs, runtime, trace
 from functions.platform.config import Settings
@@ -58,12 +59,12 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     """The answer to a request; `lap` is told each stage as it ends (bench/stages.py)."""
     started = time.perf_counter()
     scope = request.scope
-    headers = request.headers
+    headers = headers_of(scope)
     request_id = trace.given_or_new_request_id(headers.get("x-request-id"))
     lap("request_id")
     method, path = scope["method"], scope["path"]
     config = runtime.settings()
-    body = await read_body(request, config) if _takes_body(method, path) else b""
+    body = await read_body(request, headers, config) if _takes_body(method, path) else b""
     exchange = Exchange(method, path, scope["query_string"].decode("latin-1"), headers, body)
     # Below the threshold the hop to a thread would cost more than the work it frees the
     # loop from (OFFLOAD_BYTES, measured: docs/performance.md).
@@ -87,20 +88,29 @@ def _takes_body(method: str, path: str) -> bool:
     return method == "POST" and found is not None and found[0].name == "predict"
 
 
-async def read_body(request: Request, config: Settings) -> bytes:
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name, read once: every later lookup is a dict's.
+    ASGI servers give names in lower case; a repeated header keeps its last value."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+async def read_body(request: Request, headers: Mapping[str, str], config: Settings) -> bytes:
     """The body, never more than one byte over the limit: the rest is not read at all. A body
     that says it is too long is not read either; `Body` then refuses it by its length."""
     limit = config.max_body_bytes
-    length = content_length(request.headers)
+    length = content_length(headers)
     if length is not None and length > limit:
         return b""
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks, size, more = [], 0, True
+    while more and size <= limit:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            break  # the client has gone
+        chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
-        if size > limit:
-            break
-    return b"".join(chunks)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def content_length(headers: Mapping[str, str]) -> int | None:
@@ -134,7 +144,7 @@ def _answered(
     latency_ms: float,
 ) -> Response:
     """The response with its X-Request-Id, once the request's log line is written."""
-    response.headers["X-Request-Id"] = request_id
+    response.raw_headers.append((b"x-request-id", request_id.encode()))
     logs.request(
         f"{exchange.method} {exchange.path} {response.status_code}",
         component=COMPONENT,
