@@ -42,18 +42,24 @@ class _Posted:
 
 def cloud_event_of(headers: Mapping[str, str], path: str, body: bytes) -> CloudEvent:
     """The CloudEvent a delivery carries; InvalidArgument when it carries none."""
-    try:
-        return from_http(dict(headers), body)
-    except Exception as not_a_cloud_event:  # cloudevents raises several unrelated classes
+    if _is_cloud_event(headers):
         try:
-            event: CloudEvent = event_conversion.background_event_to_cloud_event(
-                _Posted(orjson.loads(body), path)
-            )
-            return event
-        except Exception:
-            raise InvalidArgument(
-                f"the request is neither a CloudEvent nor a Pub/Sub push: {not_a_cloud_event}"
-            ) from None
+            return from_http(dict(headers), body)
+        except Exception as error:  # cloudevents raises several unrelated classes
+            raise InvalidArgument(f"the request is not a valid CloudEvent: {error}") from None
+    try:
+        event: CloudEvent = event_conversion.background_event_to_cloud_event(
+            _Posted(orjson.loads(body), path)
+        )
+    except Exception:
+        raise InvalidArgument("the request is neither a CloudEvent nor a Pub/Sub push") from None
+    return event
+
+
+def _is_cloud_event(headers: Mapping[str, str]) -> bool:
+    """Binary mode says so in `ce-specversion`, structured mode in its media type."""
+    media_type = headers.get("content-type", "")
+    return "ce-specversion" in headers or media_type.startswith("application/cloudevents")
 
 
 async def serve(request: Request, handle: Callable[[CloudEvent], None], component: str) -> Response:

@@ -18,6 +18,7 @@ from google.pubsub_v1 import PublishRequest, PublishResponse
 from functions.platform.config import Settings
 from functions.serving.model_cache import ModelCache
 from functions.serving.prediction_log import PredictionLog
+from model.artifact import ModelArtifact
 from model.gcs import storage_client
 from model.registry import Registry
 from model.run_ledger import RunLedger
@@ -151,6 +152,17 @@ def model_cache() -> ModelCache:
                 max_pinned=config.pinned_models,
             )
         return _cache
+
+
+class _ProcessModels:
+    """The process's model cache as the prediction core takes it, created on first use: a
+    request refused before it needs a model (a bad body, say) never touches storage."""
+
+    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact:
+        return model_cache().get(version=version, alias=alias)
+
+
+models = _ProcessModels()
 
 
 def shutdown() -> None:

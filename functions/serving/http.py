@@ -167,7 +167,7 @@ def _routed(
         return response, model_version, None
     predicting = _prediction_request(exchange, route, parameter, request_id)
     lap("routing")
-    prediction = predict(predicting, runtime.settings(), runtime.model_cache(), lap)
+    prediction = predict(predicting, runtime.settings(), runtime.models, lap)
     response = json_response(200, prediction.body())
     lap("encode")
     return response, prediction.model.version, prediction

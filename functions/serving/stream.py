@@ -122,7 +122,7 @@ def _answer(request: StreamRequest, lap: Lap) -> tuple[Prediction | None, str]:
     """Predict and publish the result (ok, or an error result for an invalid request): the
     prediction, if any, and what was published. A transient failure raises."""
     try:
-        config, models = runtime.settings(), runtime.model_cache()
+        config, models = runtime.settings(), runtime.models
         prediction = predict(request.prediction_request(), config, models, lap)
     except ServingError as error:
         if is_transient(error):

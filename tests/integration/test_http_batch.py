@@ -218,3 +218,12 @@ def test_junk_never_yields_a_5xx(client, promoted, body, content_type):
     response = client.post("/predict", content=body, headers={"Content-Type": content_type})
     assert response.status_code in (200, 400)
     assert response.headers["content-type"] == "application/json"
+
+
+def test_a_bad_body_is_refused_before_any_model_is_looked_up(client, monkeypatch):
+    def no_storage() -> None:
+        raise AssertionError("the model cache was asked for")
+
+    monkeypatch.setattr(runtime, "model_cache", no_storage)
+    response = client.post("/predict", content=b"{", headers={"Content-Type": "application/json"})
+    error_of(response, 400, "INVALID_ARGUMENT", "malformed JSON")
