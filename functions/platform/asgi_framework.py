@@ -2,9 +2,10 @@
 (docs/http.md, "The server"), applied once when main.py is imported, before the framework
 builds its app from main.py's functions:
 
-- every path reaches the function: the framework's catch-all route would not match a path
-  with a line break (%0A), and it answers /robots.txt and /favicon.ico itself, both with a
-  plain-text 404 instead of the function's JSON one;
+- every request reaches the function: the framework's catch-all route would not match a
+  path with a line break (%0A) nor take a method outside its list (TRACE, PROPFIND, ...),
+  and it answers /robots.txt and /favicon.ico itself, all with a plain-text 404 or 405
+  instead of the function's JSON answer;
 - a clean end: uvicorn drains the requests in flight on SIGTERM, then ends the worker by
   raising SIGTERM again, which skips `atexit`. The app's lifespan shutdown, run after the
   drain, publishes the prediction log's queued records and writes the last log lines.
@@ -21,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from functions.platform import logs, runtime
 
@@ -44,9 +46,12 @@ def adapt(not_found: Callable[[Request], Awaitable[Response]]) -> None:
     framework._handle_not_found = not_found
     build = framework._create_asgi_app_with_function
 
-    def built_with_lifespan(*arguments: Any) -> Starlette:
+    def adapted(*arguments: Any) -> Starlette:
         app: Starlette = build(*arguments)
+        for route in app.routes:
+            if isinstance(route, Route):
+                route.methods = None  # any method: the function says which it allows
         app.router.lifespan_context = _lifespan
         return app
 
-    framework._create_asgi_app_with_function = built_with_lifespan
+    framework._create_asgi_app_with_function = adapted
