@@ -280,7 +280,8 @@ def gzip_bodies(draw: st.DrawFn) -> Raw:
 
 def oversized() -> list[Raw]:
     """Over the limits, once each: the body, the decompressed body, the instances; a body
-    without a length (chunked); a compression bomb."""
+    without a length (chunked); a compression bomb. (Too many instances in a /batch/ path
+    would make a request line over 64 KiB, which the server refuses before the function.)"""
     body = b"[" + b"0.1," * (LIMIT // 4) + b"0.1]"
     too_many = b"[" + b"0.1," * MAX_INSTANCES + b"0.1]"
     bomb = gzip.compress(b"0" * (4 * LIMIT), compresslevel=9, mtime=0)
@@ -291,7 +292,6 @@ def oversized() -> list[Raw]:
         Raw("oversized", "POST", "/predict", {"Content-Type": JSON}, iter([chunk] * 17)),
         _post("oversized", b'{"instances": ' + too_many + b"}"),
         _post("oversized", f"{FEATURE}\n".encode() + b"0.1\n" * (MAX_INSTANCES + 1), CSV),
-        Raw("oversized", "GET", "/batch/" + (too_many.decode())),
         _post("oversized", bomb, JSON, **{"Content-Encoding": "gzip"}),
         _post("oversized", prefixed, JSON, **{"Content-Encoding": "gzip"}),
         _post("oversized", gzip.compress(bomb, mtime=0), JSON, **{"Content-Encoding": "gzip"}),
