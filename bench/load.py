@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -55,13 +56,25 @@ class Wrk:
         version = (shown.stdout or shown.stderr).split("Copyright")[0].strip()
         return {"name": "wrk", "version": version, "threads": WRK_THREADS, "script": SCRIPT.name}
 
-    def run(self, url: str, connections: int, seconds: float) -> LoadResult:
-        # wrk takes whole seconds only.
-        whole = max(1, round(seconds))
+    def run(
+        self,
+        url: str,
+        connections: int,
+        seconds: float,
+        script: Path = SCRIPT,
+        env: Mapping[str, str] | None = None,
+    ) -> LoadResult:
+        """script: post.lua, or one that runs it with another body (bench/peers)."""
+        whole = max(1, round(seconds))  # wrk takes whole seconds only
         command = [self.binary, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{whole}s"]
-        command += ["--timeout", "10s", "-s", str(SCRIPT), url]
+        command += ["--timeout", "10s", "-s", str(script), url]
         finished = subprocess.run(
-            command, capture_output=True, text=True, check=True, timeout=whole + 30
+            command,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=whole + 30,
+            env=None if env is None else {**os.environ, **env},
         )
         for line in finished.stdout.splitlines():
             if line.startswith(_MARKER):

@@ -3,15 +3,11 @@
 bench/single.py's measure (warm-up, trials in turn, medians) asks its load generator for
 `server + /predict`; here `server` is a name, and Routed sends that server's own request
 instead, so the three servers get exactly the load, trials and summary of make bench's
-http_single. bench/load.py's Wrk only sends post.lua's body: peers/post.lua runs post.lua
-with another body.
+http_single. peers/post.lua runs bench/post.lua with the target's body.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +42,8 @@ class Routed:
     def run(self, url: str, connections: int, seconds: float) -> load.LoadResult:
         target = self.targets[url.removesuffix(PATH)]
         if self.wrk is not None:
-            return _wrk(self.wrk, target, connections, seconds)
+            env = {"PEERS_POST_LUA": str(load.SCRIPT), "PEERS_BODY": target.body.decode()}
+            return load.Wrk(self.wrk).run(target.url, connections, seconds, SCRIPT, env)
         measured = pyload.run(target.url, target.body, connections, seconds)
         return load.LoadResult(
             requests=len(measured.latencies),
@@ -55,26 +52,3 @@ class Routed:
             p99_ms=measured.percentile_ms(99),
             errors=measured.errors,
         )
-
-
-def _wrk(binary: str, target: Target, connections: int, seconds: float) -> load.LoadResult:
-    """bench/load.py's Wrk.run, with peers/post.lua and the target's body."""
-    whole = max(1, round(seconds))
-    command = [binary, f"-t{load.WRK_THREADS}", f"-c{connections}", f"-d{whole}s"]
-    command += ["--timeout", "10s", "-s", str(SCRIPT), target.url]
-    env = {**os.environ, "PEERS_POST_LUA": str(load.SCRIPT), "PEERS_BODY": target.body.decode()}
-    finished = subprocess.run(
-        command, capture_output=True, text=True, check=True, timeout=whole + 30, env=env
-    )
-    marker = "BENCH_RESULT "  # the line post.lua's done() prints
-    for line in finished.stdout.splitlines():
-        if line.startswith(marker):
-            found = json.loads(line.removeprefix(marker))
-            return load.LoadResult(
-                requests=found["requests"],
-                seconds=found["duration_us"] / 1e6,
-                p50_ms=found["p50_us"] / 1000,
-                p99_ms=found["p99_us"] / 1000,
-                errors=found["errors"] + found["non_2xx"],
-            )
-    raise RuntimeError(f"wrk printed no result: {finished.stdout!r} {finished.stderr!r}")
