@@ -96,16 +96,7 @@ def main() -> None:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    default = single.Plan()
-    parser.add_argument(
-        "--trials", type=int, default=default.trials, help=f"trials per point ({default.trials})"
-    )
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=default.seconds,
-        help=f"seconds per trial ({default.seconds:g})",
-    )
+    single.add_plan_arguments(parser)
     parser.add_argument(
         "--messages", type=int, default=stream.MESSAGES, help="stream burst size (1000)"
     )

@@ -6,6 +6,7 @@ machine (another process, thermal state) weighs on both alike.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,20 @@ class Plan:
     seconds: float = 3.0
     warmup_seconds: float = 2.0
     concurrency: Sequence[int] = CONCURRENCY
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """--trials and --seconds, a Plan's, for every command that runs one."""
+    default = Plan()
+    parser.add_argument(
+        "--trials", type=int, default=default.trials, help=f"trials per point ({default.trials})"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=default.seconds,
+        help=f"seconds per trial ({default.seconds:g})",
+    )
 
 
 def measure(

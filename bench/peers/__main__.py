@@ -121,16 +121,7 @@ def _table(results: dict[str, Any]) -> str:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__)
-    default = single.Plan()
-    parser.add_argument(
-        "--trials", type=int, default=default.trials, help=f"trials per point ({default.trials})"
-    )
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=default.seconds,
-        help=f"seconds per trial ({default.seconds:g})",
-    )
+    single.add_plan_arguments(parser)
     return parser.parse_args()
 
 
