@@ -21,8 +21,9 @@ from infra.local.processes import LOOPBACK, Child, last_log_line, wait_http_ok
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_START_TIMEOUT = 60.0  # imports numpy and friends on a busy 2-core machine; ~2 s usually
 # How to tell a function is up without invoking it: a path that answers 200, else any answer
-# to /robots.txt, which functions-framework serves itself for every signature type.
-HEALTH_PATHS = {"predict_batch": "/health"}
+# to /robots.txt (a 404: main.py's functions route it to predict_batch's answer, the
+# bench's floors to the framework's).
+HEALTH_PATHS = {"predict_batch": "/health", "monitor_drift": "/health"}
 _PROBE_PATH = "/robots.txt"
 
 
@@ -54,7 +55,7 @@ class Function:
 
 
 def push_endpoint(function_url: str, project: str, topic: str) -> str:
-    """Where a push subscription of topic delivers to a CloudEvent function: the path is the
+    """Where a push subscription of topic delivers to an event function: the path is the
     topic's resource name, from which functions-framework makes the CloudEvent's source."""
     return f"{function_url}/projects/{project}/topics/{topic}"
 
