@@ -84,6 +84,9 @@ def prediction_log() -> PredictionLog:
         if _prediction_log is None:
             _prediction_log = PredictionLog(
                 topic_path(config.prediction_log_topic),
+                publish_factory=lambda: raw_publish(
+                    pubsub_v1.PublisherClient().transport.grpc_channel
+                ),
                 sample_rate=config.prediction_log_sample_rate,
                 max_instances=config.prediction_log_max_instances,
                 publish_timeout=config.publish_timeout_seconds,
@@ -101,13 +104,19 @@ def publish_rpc() -> Callable[..., Any]:
     channel = publisher().transport.grpc_channel
     with _lock:
         if _publish_rpc is None:
-            stub = channel.unary_unary(
-                _PUBLISH_METHOD,
-                request_serializer=PublishRequest.pb().SerializeToString,
-                response_deserializer=PublishResponse.pb().FromString,
-            )
-            _publish_rpc = grpc_helpers.wrap_errors(stub)
+            _publish_rpc = raw_publish(channel)
         return _publish_rpc
+
+
+def raw_publish(channel: Any) -> Callable[..., Any]:
+    """Pub/Sub's Publish method on a gRPC channel, past the GAPIC layers and proto-plus."""
+    stub = channel.unary_unary(
+        _PUBLISH_METHOD,
+        request_serializer=PublishRequest.pb().SerializeToString,
+        response_deserializer=PublishResponse.pb().FromString,
+    )
+    call: Callable[..., Any] = grpc_helpers.wrap_errors(stub)
+    return call
 
 
 def topic_path(topic: str) -> str:

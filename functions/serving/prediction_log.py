@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import orjson
 from google.api_core.retry import Retry
-from google.cloud import pubsub_v1
 from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
 from functions.platform import logs
@@ -69,17 +68,20 @@ class PredictionLog:
     def __init__(
         self,
         topic_path: str,
+        publish_factory: Callable[[], Callable[..., Any]],
         sample_rate: float,
         max_instances: int,
         publish_timeout: float,
-        client_factory: Callable[[], Any] = pubsub_v1.PublisherClient,
     ) -> None:
         self._topic_path = topic_path
         self._sample_rate = sample_rate
         self._max_instances = max_instances
         self._publish_timeout = publish_timeout
-        self._client_factory = client_factory
-        self._client: Any = None
+        # Publish(request, timeout=, metadata=) on a channel of the log's own, made by the
+        # thread: plain protobuf, no GAPIC layers, so the thread holds the interpreter (which
+        # the requests' event loop waits for) as briefly as the call allows.
+        self._publish_factory = publish_factory
+        self._publish_call: Callable[..., Any] | None = None
         self._pending: deque[Entry] = deque()
         # Its own generator: sampling never moves the process's global random state.
         self._random = random.Random()  # noqa: S311 - picks a sample to log, not a secret
@@ -154,12 +156,12 @@ class PredictionLog:
 
     def _publish(self, batch: list[Any]) -> None:
         try:
-            if self._client is None:
-                self._client = self._client_factory()
-            self._client.api.publish(
-                request=_RAW_REQUEST(topic=self._topic_path, messages=batch),
-                retry=Retry(deadline=self._publish_timeout),
+            if self._publish_call is None:
+                self._publish_call = self._publish_factory()
+            Retry(timeout=self._publish_timeout)(self._publish_call)(
+                _RAW_REQUEST(topic=self._topic_path, messages=batch),
                 timeout=self._publish_timeout,
+                metadata=(("x-goog-request-params", f"topic={self._topic_path}"),),
             )
         except Exception as error:  # whatever went wrong, the log must not stop serving
             self.dropped += len(batch)

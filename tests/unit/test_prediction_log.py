@@ -1,7 +1,7 @@
 """The prediction log's queue and record format, with a publisher that records its calls.
 
 Pub/Sub itself is exercised in tests/integration/test_prediction_log.py; here the
-`client_factory` seam counts what the thread would send.
+`publish_factory` seam counts what the thread would send.
 """
 
 from __future__ import annotations
@@ -21,18 +21,14 @@ from functions.serving.prediction_log import PredictionLog, message, rfc3339
 
 
 class RecordingPublisher:
-    """Stands in for the publishing client's `api.publish`; fails while `failing` is set."""
+    """Stands in for the Publish call; fails while `failing` is set."""
 
     def __init__(self) -> None:
         self.requests: list = []
         self.failing: Exception | None = None
         self.called = threading.Event()
 
-    @property
-    def api(self) -> RecordingPublisher:
-        return self
-
-    def publish(self, request, retry, timeout) -> None:
+    def __call__(self, request, timeout, metadata) -> None:
         self.called.set()
         if self.failing is not None:
             raise self.failing
@@ -49,7 +45,7 @@ def publisher():
 
 def a_log(publisher, sample_rate=1.0, max_instances=1_000) -> PredictionLog:
     return PredictionLog(
-        "projects/p/topics/log", sample_rate, max_instances, 1.0, client_factory=lambda: publisher
+        "projects/p/topics/log", lambda: publisher, sample_rate, max_instances, 1.0
     )
 
 
@@ -176,15 +172,13 @@ def test_a_failing_topic_drops_and_counts_and_says_so(publisher, trained_artifac
 def test_a_full_queue_drops_instead_of_growing(publisher, trained_artifact, monkeypatch):
     monkeypatch.setattr(prediction_log, "MAX_PENDING", 5)
     entered, release = threading.Event(), threading.Event()
-    original = publisher.publish
 
-    def slow(request, retry, timeout):
+    def slow(request, timeout, metadata):
         entered.set()
         release.wait(10)
-        original(request, retry, timeout)
+        publisher(request, timeout, metadata)
 
-    publisher.publish = slow
-    log = a_log(publisher)
+    log = a_log(slow)
     log.record(a_prediction(trained_artifact, 1, "first", "http"), 0.1)
     wait_for(entered.is_set)  # the thread is stuck in its first publish
     for index in range(8):
