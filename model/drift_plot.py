@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from model.report_plot import titled_png
 
 # Beyond this many panels the figure is unreadable: the report's JSON has every figure.
 MAX_PANELS = 12
@@ -45,11 +46,7 @@ def drift_report_png(title: str, panels: Sequence[Panel]) -> bytes:
             _draw(axis, panel)
         for axis in list(axes.flat)[len(shown) :]:
             axis.set_visible(False)
-        figure.suptitle(title)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return titled_png(figure, title)
     finally:
         plt.close(figure)
 

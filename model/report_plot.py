@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,15 @@ def prediction_report_png(actual: np.ndarray, predicted: np.ndarray, title: str)
         right.set_xlabel("predicted")
         right.set_ylabel("residual (actual - predicted)")
         right.set_title("residuals")
-        figure.suptitle(title)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return titled_png(figure, title)
     finally:
         plt.close(figure)
+
+
+def titled_png(figure: Any, title: str) -> bytes:
+    """The figure under its title, as PNG bytes (both reports' last step)."""
+    figure.suptitle(title)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
