@@ -37,15 +37,18 @@ def _reseed_ids() -> None:
     _ids.seed(os.urandom(32))
 
 
+# Headers are looked up by lower-case name: what ASGI servers hand over, and what both
+# Starlette's case-insensitive headers and predict_batch's plain dict of them answer to.
+
+
 def request_id(headers: Mapping[str, str]) -> str:
     """The caller's X-Request-Id when it is a plain token of at most 128 characters, else a
     new random id."""
-    return given_or_new_request_id(headers.get("X-Request-Id"))
+    return given_or_new_request_id(headers.get("x-request-id"))
 
 
 def given_or_new_request_id(given: str | None) -> str:
-    """request_id for the header's value, when the caller has it at hand (a WSGI environ's
-    `HTTP_X_REQUEST_ID`: no header object to build)."""
+    """request_id for the header's value, when the caller has it at hand."""
     if given and _REQUEST_ID.fullmatch(given):
         return given
     # Not os.urandom: it releases the GIL, which hands the request's core to any thread
@@ -55,17 +58,10 @@ def given_or_new_request_id(given: str | None) -> str:
 
 def fields(headers: Mapping[str, str] | None, project_id: str) -> dict[str, Any]:
     """The trace fields for a request with these headers; empty when it carries none."""
-    if headers is None:  # not `not headers`: the length of a WSGI request's headers walks
-        return {}  # its whole environ
+    if headers is None:
+        return {}
     return header_fields(
-        headers.get("traceparent"), headers.get("X-Cloud-Trace-Context"), project_id
-    )
-
-
-def environ_fields(environ: Mapping[str, Any], project_id: str) -> dict[str, Any]:
-    """fields, read straight from a WSGI environ: the HTTP function's every request."""
-    return header_fields(
-        environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_X_CLOUD_TRACE_CONTEXT"), project_id
+        headers.get("traceparent"), headers.get("x-cloud-trace-context"), project_id
     )
 
 

@@ -102,3 +102,17 @@ def test_an_unhandled_error_is_logged_with_its_traceback(serving_env, capsys, mo
     assert error["severity"] == "ERROR"
     assert "Traceback (most recent call last)" in error["stack_trace"]
     assert 'raise RuntimeError("a bug")' in error["stack_trace"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
+        {"X-Cloud-Trace-Context": f"{TRACE_ID}/1;o=1"},
+    ],
+)
+def test_a_predict_batch_line_carries_its_trace(serving_env, capsys, header):
+    client = function_client("predict_batch")
+    assert client.get("/health", headers={**header, "X-Request-Id": "batch-traced"}).is_success
+    (line,) = lines_with(capsys, "batch-traced")
+    assert line["logging.googleapis.com/trace"] == TRACE

@@ -17,7 +17,7 @@ def test_traceparent_names_the_project_and_the_trace():
 
 
 def test_cloud_trace_context_with_a_decimal_span():
-    found = trace.fields({"X-Cloud-Trace-Context": f"{TRACE_ID}/123;o=0"}, "p")
+    found = trace.fields({"x-cloud-trace-context": f"{TRACE_ID}/123;o=0"}, "p")
     assert found == {
         trace.TRACE: f"projects/p/traces/{TRACE_ID}",
         trace.SPAN_ID: f"{123:016x}",
@@ -26,7 +26,7 @@ def test_cloud_trace_context_with_a_decimal_span():
 
 
 def test_cloud_trace_context_without_span():
-    assert trace.fields({"X-Cloud-Trace-Context": TRACE_ID}, "p") == {
+    assert trace.fields({"x-cloud-trace-context": TRACE_ID}, "p") == {
         trace.TRACE: f"projects/p/traces/{TRACE_ID}"
     }
 
@@ -34,7 +34,7 @@ def test_cloud_trace_context_without_span():
 def test_traceparent_wins_over_cloud_trace_context():
     other = "a" * 32
     found = trace.fields(
-        {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-00", "X-Cloud-Trace-Context": other},
+        {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-00", "x-cloud-trace-context": other},
         "p",
     )
     assert found[trace.TRACE].endswith(TRACE_ID)
@@ -49,7 +49,7 @@ def test_traceparent_wins_over_cloud_trace_context():
         {"traceparent": "garbage"},
         {"traceparent": f"00-{'0' * 32}-00f067aa0ba902b7-01"},  # the all-zero id is invalid
         {"traceparent": f"ff-{TRACE_ID}-00f067aa0ba902b7-01"},  # version ff is invalid
-        {"X-Cloud-Trace-Context": "not-hex/1"},
+        {"x-cloud-trace-context": "not-hex/1"},
     ],
 )
 def test_no_usable_header_no_trace(headers):
@@ -61,14 +61,14 @@ def test_outside_a_request_there_is_no_trace():
 
 
 def test_a_plain_request_id_is_kept():
-    assert trace.request_id({"X-Request-Id": "order-42.retry_1:a"}) == "order-42.retry_1:a"
+    assert trace.request_id({"x-request-id": "order-42.retry_1:a"}) == "order-42.retry_1:a"
 
 
 @pytest.mark.parametrize(
     "given", ["", "has space", "x" * 129, "new\\nline", "<script>", "ümlaut"], ids=repr
 )
 def test_anything_else_gets_a_new_request_id(given):
-    made = trace.request_id({"X-Request-Id": given})
+    made = trace.request_id({"x-request-id": given})
     assert made != given
     assert len(made) == 32
     assert int(made, 16) >= 0
