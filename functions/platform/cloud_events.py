@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from functions.platform import logs, trace
 from functions.platform.errors import InvalidArgument, PayloadTooLarge, ServingError
+from functions.platform.incoming import body_within
 from functions.platform.responses import error_response
 
 # A Pub/Sub message holds at most 10 MB, 13.4 MB once base64-encoded in a push.
@@ -90,10 +91,7 @@ async def serve(request: Request, handle: Callable[[CloudEvent], None], componen
 
 
 async def _read(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_DELIVERY_BYTES:
-            raise PayloadTooLarge(f"a delivery is at most {MAX_DELIVERY_BYTES} bytes")
-    return b"".join(chunks)
+    body = await body_within(request, MAX_DELIVERY_BYTES)
+    if len(body) > MAX_DELIVERY_BYTES:
+        raise PayloadTooLarge(f"a delivery is at most {MAX_DELIVERY_BYTES} bytes")
+    return body

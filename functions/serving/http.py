@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Scope
 
 from functions.platform import logs, runtime, trace
 from functions.platform.config import Settings
 from functions.platform.errors import MethodNotAllowed, NotFound, ServingError
+from functions.platform.incoming import body_within, content_length, headers_of
 from functions.platform.responses import error_response, json_response
 from functions.serving import openapi
 from functions.serving.bodies import Body
@@ -51,8 +51,9 @@ class Exchange:
     method: str
     path: str
     query: str  # the raw query string, "" for none
-    headers: Mapping[str, str]  # case-insensitive
+    headers: Mapping[str, str]  # by lower-case name
     body: bytes
+    route: tuple[Route, str] | None  # the path's route and parameter; None: no route
 
 
 async def handle(request: Request, lap: Lap = no_lap) -> Response:
@@ -64,8 +65,11 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     lap("request_id")
     method, path = scope["method"], scope["path"]
     config = runtime.settings()
-    body = await read_body(request, headers, config) if _takes_body(method, path) else b""
-    exchange = Exchange(method, path, scope["query_string"].decode("latin-1"), headers, body)
+    route = match(path)
+    takes_body = method == "POST" and route is not None and route[0].name == "predict"
+    body = await read_body(request, headers, config) if takes_body else b""
+    query = scope["query_string"].decode("latin-1")
+    exchange = Exchange(method, path, query, headers, body, route)
     # Below the threshold the hop to a thread would cost more than the work it frees the
     # loop from (OFFLOAD_BYTES, measured: docs/performance.md).
     if len(body) + len(path) > config.offload_bytes:
@@ -83,39 +87,13 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     return answered
 
 
-def _takes_body(method: str, path: str) -> bool:
-    found = match(path)
-    return method == "POST" and found is not None and found[0].name == "predict"
-
-
-def headers_of(scope: Scope) -> dict[str, str]:
-    """The request's headers by lower-case name, read once: every later lookup is a dict's.
-    ASGI servers give names in lower case; a repeated header keeps its last value."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-
-
 async def read_body(request: Request, headers: Mapping[str, str], config: Settings) -> bytes:
-    """The body, never more than one byte over the limit: the rest is not read at all. A body
-    that says it is too long is not read either; `Body` then refuses it by its length."""
-    limit = config.max_body_bytes
+    """The body within MAX_BODY_BYTES (one byte past it at most). A body that says it is too
+    long is not read at all; `Body` then refuses it by its length."""
     length = content_length(headers)
-    if length is not None and length > limit:
+    if length is not None and length > config.max_body_bytes:
         return b""
-    chunks, size, more = [], 0, True
-    while more and size <= limit:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            break  # the client has gone
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def content_length(headers: Mapping[str, str]) -> int | None:
-    value = headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+    return await body_within(request, config.max_body_bytes)
 
 
 def _answer(
@@ -161,7 +139,7 @@ def _answered(
 def _routed(
     exchange: Exchange, request_id: str, lap: Lap
 ) -> tuple[Response, int | None, Prediction | None]:
-    route, parameter = route_of(exchange.method, exchange.path)
+    route, parameter = route_of(exchange)
     if route.name not in _DECODERS:
         response, model_version = _other(exchange, route)
         return response, model_version, None
@@ -177,12 +155,12 @@ def _no_route(path: str) -> NotFound:
     return NotFound(f"no route {path!r}: use POST /predict, GET /health or GET /model")
 
 
-def route_of(method: str, path: str) -> tuple[Route, str]:
+def route_of(exchange: Exchange) -> tuple[Route, str]:
     """The route of the path, if it allows the method, and the path's parameter."""
-    found = match(path)
-    if found is None:
+    method, path = exchange.method, exchange.path
+    if exchange.route is None:
         raise _no_route(path)
-    route, parameter = found
+    route, parameter = exchange.route
     if method not in route.allowed():
         allowed = route.allowed()
         raise MethodNotAllowed(f"{path} accepts {' or '.join(allowed)} only, not {method}", allowed)
@@ -240,5 +218,5 @@ def _other(exchange: Exchange, route: Route) -> tuple[Response, int | None]:
         return json_response(200, {"status": "ok"}), None
     if route.name == "openapi":
         return json_response(200, openapi.document(runtime.settings())), None
-    model = ModelSelector.parse(*selector_of(exchange.query)).model(runtime.model_cache())
+    model = ModelSelector.parse(*selector_of(exchange.query)).model(runtime.models)
     return json_response(200, describe(model)), model.version

@@ -89,7 +89,7 @@ def test_a_drift_window_line_carries_its_trace(serving_env, capsys, monkeypatch)
 def test_an_unhandled_error_is_logged_with_its_traceback(serving_env, capsys, monkeypatch):
     from functions.serving import http as http_function
 
-    def broken(method, path):
+    def broken(exchange):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(http_function, "route_of", broken)
