@@ -157,8 +157,8 @@ class PredictionLog:
     def _publish(self, batch: list[Any]) -> None:
         try:
             if self._publish_call is None:
-                self._publish_call = self._publish_factory()
-            Retry(timeout=self._publish_timeout)(self._publish_call)(
+                self._publish_call = Retry(timeout=self._publish_timeout)(self._publish_factory())
+            self._publish_call(
                 _RAW_REQUEST(topic=self._topic_path, messages=batch),
                 timeout=self._publish_timeout,
                 metadata=(("x-goog-request-params", f"topic={self._topic_path}"),),

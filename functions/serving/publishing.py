@@ -12,7 +12,9 @@ google.api_core exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from google.api_core import exceptions as api_exceptions
 from google.api_core import retry as retries
@@ -46,11 +48,17 @@ def publish_confirmed(
     message = request.messages.add()
     message.data = to_json(document)
     message.attributes.update(attributes)
-    call = retries.Retry(predicate=_RETRYABLE, initial=0.05, maximum=1.0, timeout=timeout)(
-        runtime.publish_rpc()
-    )
+    call = _retrying(runtime.publish_rpc(), timeout)
     # The routing header the GAPIC method would add: Pub/Sub routes by topic.
     response = call(
         request, timeout=timeout, metadata=(("x-goog-request-params", f"topic={topic}"),)
     )
     return str(response.message_ids[0])
+
+
+@functools.lru_cache(maxsize=4)
+def _retrying(rpc: Callable[..., Any], timeout: float) -> Callable[..., Any]:
+    """rpc retried on transient errors until timeout, wrapped once, not per message."""
+    retry = retries.Retry(predicate=_RETRYABLE, initial=0.05, maximum=1.0, timeout=timeout)
+    wrapped: Callable[..., Any] = retry(rpc)
+    return wrapped
