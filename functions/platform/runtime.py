@@ -85,7 +85,7 @@ def prediction_log() -> PredictionLog:
             _prediction_log = PredictionLog(
                 topic_path(config.prediction_log_topic),
                 publish_factory=lambda: raw_publish(
-                    pubsub_v1.PublisherClient().transport.grpc_channel
+                    pubsub_v1.PublisherClient().transport.grpc_channel, serialized=True
                 ),
                 sample_rate=config.prediction_log_sample_rate,
                 max_instances=config.prediction_log_max_instances,
@@ -108,11 +108,12 @@ def publish_rpc() -> Callable[..., Any]:
         return _publish_rpc
 
 
-def raw_publish(channel: Any) -> Callable[..., Any]:
-    """Pub/Sub's Publish method on a gRPC channel, past the GAPIC layers and proto-plus."""
+def raw_publish(channel: Any, serialized: bool = False) -> Callable[..., Any]:
+    """Pub/Sub's Publish method on a gRPC channel, past the GAPIC layers and proto-plus; it
+    takes a PublishRequest, or its bytes when `serialized`."""
     stub = channel.unary_unary(
         _PUBLISH_METHOD,
-        request_serializer=PublishRequest.pb().SerializeToString,
+        request_serializer=None if serialized else PublishRequest.pb().SerializeToString,
         response_deserializer=PublishResponse.pb().FromString,
     )
     call: Callable[..., Any] = grpc_helpers.wrap_errors(stub)

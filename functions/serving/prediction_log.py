@@ -1,10 +1,13 @@
 """The prediction log: one record per successful request to `prediction-log` (its record
 format: docs/monitoring.md).
 
-The request path only appends a tuple to a queue (about a microsecond); one background
-thread builds the records and publishes them in batches of up to a thousand messages per
-call. A prediction never waits for the log and never fails because of it: when the topic
-is unavailable or the queue is full, records are dropped and counted in a log line.
+The request path encodes its record (about 5 µs) and appends it to a queue; one background
+thread publishes them in batches of up to a thousand messages per call. The thread only
+joins bytes: building a thousand protobuf messages there would hold the interpreter, which
+the requests' event loop waits for, for a millisecond at a time (docs/performance.md).
+
+A prediction never waits for the log and never fails because of it: when the topic is
+unavailable or the queue is full, records are dropped and counted in a log line.
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ MAX_PENDING = 20_000
 # Messages per publish call: Pub/Sub takes at most 1,000 messages or 10 MB per request.
 BATCH_MESSAGES = 1_000
 BATCH_BYTES = 8 * 1024 * 1024
-# Records built between two chances for the request threads to run (about 5 µs each).
-BUILD_CHUNK = 8
 # How often, at most, a line reports dropped records.
 REPORT_SECONDS = 10.0
 _STOP_TIMEOUT_SECONDS = 2.0
@@ -49,8 +50,8 @@ _RAW_REQUEST = PublishRequest.pb()
 
 
 class Entry(NamedTuple):
-    """What the request path hands over: references, no formatting. Only the (sampled) rows
-    are kept, never the request's whole arrays: a queue of these stays as small as its cap."""
+    """What a record is made of. Only the (sampled) rows are kept, never the request's whole
+    arrays."""
 
     transport: str
     request_id: str
@@ -74,15 +75,16 @@ class PredictionLog:
         publish_timeout: float,
     ) -> None:
         self._topic_path = topic_path
+        self._topic_field = _RAW_REQUEST(topic=topic_path).SerializeToString()
         self._sample_rate = sample_rate
         self._max_instances = max_instances
         self._publish_timeout = publish_timeout
         # Publish(request, timeout=, metadata=) on a channel of the log's own, made by the
-        # thread: plain protobuf, no GAPIC layers, so the thread holds the interpreter (which
-        # the requests' event loop waits for) as briefly as the call allows.
+        # thread, taking the request already serialized (`encoded`): no GAPIC layers, no
+        # protobuf work in the thread.
         self._publish_factory = publish_factory
         self._publish_call: Callable[..., Any] | None = None
-        self._pending: deque[Entry] = deque()
+        self._pending: deque[bytes] = deque()  # encoded records
         # Its own generator: sampling never moves the process's global random state.
         self._random = random.Random()  # noqa: S311 - picks a sample to log, not a secret
         self._thread: threading.Thread | None = None
@@ -108,18 +110,17 @@ class PredictionLog:
             # A uniform sample, in request order; the record keeps the total count.
             rows = np.sort(self._random.sample(range(len(predictions)), self._max_instances))
             instances, predictions = instances[rows], predictions[rows]
-        self._pending.append(
-            Entry(
-                prediction.transport,
-                prediction.request_id,
-                prediction.model,
-                instances,
-                predictions,
-                len(prediction.predictions),
-                latency_ms,
-                time.time(),
-            )
+        entry = Entry(
+            prediction.transport,
+            prediction.request_id,
+            prediction.model,
+            instances,
+            predictions,
+            len(prediction.predictions),
+            latency_ms,
+            time.time(),
         )
+        self._pending.append(encoded(entry))
         if self._thread is None:
             self._start()
 
@@ -147,19 +148,19 @@ class PredictionLog:
         self._flush()
 
     def _flush(self) -> None:
-        entries = []
+        records = []
         with contextlib.suppress(IndexError):
             while True:
-                entries.append(self._pending.popleft())
-        for batch in _batches(_built(entries)):
+                records.append(self._pending.popleft())
+        for batch in _batches(records):
             self._publish(batch)
 
-    def _publish(self, batch: list[Any]) -> None:
+    def _publish(self, batch: list[bytes]) -> None:
         try:
             if self._publish_call is None:
                 self._publish_call = Retry(timeout=self._publish_timeout)(self._publish_factory())
             self._publish_call(
-                _RAW_REQUEST(topic=self._topic_path, messages=batch),
+                self._topic_field + b"".join(batch),
                 timeout=self._publish_timeout,
                 metadata=(("x-goog-request-params", f"topic={self._topic_path}"),),
             )
@@ -223,24 +224,23 @@ def rfc3339(timestamp: float) -> str:
     return f"{seconds}.{int(timestamp % 1 * 1_000_000):06d}Z"
 
 
-def _built(entries: list[Entry]) -> Iterator[Any]:
-    """The messages of entries, letting the request threads in every BUILD_CHUNK: building
-    holds the interpreter, and a request waiting for it would otherwise wait out the whole
-    backlog (a tenth of a second of traffic) or the interpreter's 5 ms switch interval."""
-    for index, entry in enumerate(entries, 1):
-        yield message(entry)
-        if index % BUILD_CHUNK == 0:
-            time.sleep(0)  # releases the GIL: a waiting request thread takes it now
+def encoded(entry: Entry) -> bytes:
+    """The record as a serialized PublishRequest holding its one message. Serialized requests
+    concatenated are one request with all their messages (protobuf appends the repeated
+    field), so a batch is these bytes joined after the topic's."""
+    request = _RAW_REQUEST()
+    request.messages.append(message(entry))
+    return request.SerializeToString()  # type: ignore[no-any-return]
 
 
-def _batches(messages: Iterator[Any]) -> Iterator[list[Any]]:
-    batch: list[Any] = []
+def _batches(records: list[bytes]) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
     size = 0
-    for item in messages:
-        if batch and (len(batch) >= BATCH_MESSAGES or size + len(item.data) > BATCH_BYTES):
+    for record in records:
+        if batch and (len(batch) >= BATCH_MESSAGES or size + len(record) > BATCH_BYTES):
             yield batch
             batch, size = [], 0
-        batch.append(item)
-        size += len(item.data)
+        batch.append(record)
+        size += len(record)
     if batch:
         yield batch

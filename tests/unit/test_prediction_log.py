@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 from google.api_core import exceptions
+from google.pubsub_v1.types import PublishRequest
 
 from functions.platform import logs
 from functions.serving import prediction_log
@@ -32,7 +33,7 @@ class RecordingPublisher:
         self.called.set()
         if self.failing is not None:
             raise self.failing
-        self.requests.append(request)
+        self.requests.append(PublishRequest.pb().FromString(request))  # the log sends bytes
 
     def messages(self) -> list:
         return [message for request in self.requests for message in request.messages]
@@ -114,6 +115,7 @@ def test_records_are_published_in_batches(publisher, trained_artifact):
     assert len(publisher.messages()) == 2_500
     assert len(publisher.requests) >= 3  # at most 1,000 a call
     assert all(len(request.messages) <= 1_000 for request in publisher.requests)
+    assert {request.topic for request in publisher.requests} == {"projects/p/topics/log"}
 
 
 def test_a_large_request_logs_a_uniform_sample_with_the_total(publisher, trained_artifact):
