@@ -32,12 +32,9 @@ def table(results: dict[str, Any]) -> str:
         f"cold start  import main {cold['import']:,.0f} ms; "
         f"spawn → first prediction {cold['first_prediction']:,.0f} ms"
     )
-    train = results["train"]
-    lines.append(
-        f"train       gradient descent {train['seconds'] * 1000:,.2f} ms, R² {train['r2']:.4f}; "
-        f"closed form {train['closed_form_seconds'] * 1000:,.3f} ms, "
-        f"R² {train['closed_form_r2']:.4f}"
-    )
+    lines.append("train       fit and export on the first model's rows, held-out R²:")
+    for family, trained in results["train"].items():
+        lines.append(f"  {family:<24} {trained['seconds'] * 1000:9,.1f} ms  R² {trained['r2']:.4f}")
     return "\n".join(lines)
 
 

@@ -23,10 +23,11 @@ from model.dataset import (
     load_diabetes,
     to_csv,
 )
-from model.estimator import TrainingParameters
+from model.families import FAMILIES, FamilyError, parse_params
 from model.gcs import storage_client
 from model.promotion import read_production, train_register_promote
 from model.registry import Registry, RegistryError
+from model.training_settings import TrainingSettings, read_settings, write_settings
 from model.validation import Schema, validate_csv
 
 
@@ -48,22 +49,32 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--csv", type=Path, help="CSV with feature columns and 'target'")
     source.add_argument(
         "--features",
-        default=",".join(DEFAULT_FEATURES),
-        help="diabetes columns to train on, comma-separated (%(default)s)",
+        help="diabetes columns to train on, comma-separated (default: the model's "
+        f"training settings, else {','.join(DEFAULT_FEATURES)})",
     )
     train.add_argument(
         "--holdout", type=int, default=DEFAULT_HOLDOUT_ROWS, help="last rows held out (%(default)s)"
     )
     train.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
-    train.add_argument("--max-iterations", type=int, default=TrainingParameters.max_iterations)
+    _add_family_arguments(train, "default: the model's training settings, else linear")
     train.add_argument("--no-promote", action="store_true", help="register only, never promote")
+    _accept_model_after(train)
+
+    settings_command = commands.add_parser(
+        "settings",
+        help="show the model's training settings, or change them (compare-and-swap)",
+    )
+    _add_family_arguments(settings_command, "a new family starts from no parameters")
+    settings_command.add_argument(
+        "--features", help="diabetes columns mlctl train takes, comma-separated"
+    )
+    _accept_model_after(settings_command)
 
     upload = commands.add_parser(
         "upload", help=f"upload a CSV to {names.incoming_prefix('<model>')}: retrain takes it"
     )
     upload.add_argument("file", type=Path, help="CSV with the model's features and 'target'")
-    # SUPPRESS: `mlctl --model X upload F` and `mlctl upload F --model X` both work.
-    upload.add_argument("--model", default=argparse.SUPPRESS, help="model to train")
+    _accept_model_after(upload)
 
     export = commands.add_parser(
         "export", help="write bundled diabetes columns as a CSV to upload (features + target)"
@@ -88,6 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _accept_model_after(command: argparse.ArgumentParser) -> None:
+    """SUPPRESS: `mlctl --model X cmd` and `mlctl cmd --model X` both work."""
+    command.add_argument("--model", default=argparse.SUPPRESS, help="model name")
+
+
+def _add_family_arguments(command: argparse.ArgumentParser, family_default: str) -> None:
+    command.add_argument("--family", help=f"one of {', '.join(FAMILIES)} ({family_default})")
+    command.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an estimator parameter by scikit-learn's name; repeat for more",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -100,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             registry = Registry(storage_client(Settings.from_env().project_id), args.bucket)
             result = COMMANDS[args.command](registry, args)
+    except FamilyError as error:  # a usage error, like argparse's own: nothing was done
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (DatasetError, RegistryError, ValueError, OSError, GoogleAPIError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -108,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    settings = read_settings(registry, args.model)
+    requested = settings.changed(args.family, _params(args))
     validation = production = None
     if args.csv:
         # The same validation as an upload's: the production version's features and reference,
@@ -118,19 +149,44 @@ def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
             args.csv.read_bytes(), Schema.of(production.model), rules
         )
     else:
-        dataset = load_diabetes(tuple(name.strip() for name in args.features.split(",")))
-    params = TrainingParameters(seed=args.seed, max_iterations=args.max_iterations)
+        features = _features(args.features) or settings.features or DEFAULT_FEATURES
+        dataset = load_diabetes(features)
+    spec = requested.spec(args.seed).checked()
     outcome = train_register_promote(
         registry,
         dataset,
         args.model,
-        params,
+        spec,
         args.holdout,
         promote=not args.no_promote,
         validation=validation,
         production=production,
     )
     return outcome.as_dict()
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any] | None:
+    return None if args.param is None else parse_params(args.param)
+
+
+def _features(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(name.strip() for name in text.split(","))
+
+
+def _settings(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    """Show the settings, or change what is given by compare-and-swap."""
+    current = read_settings(registry, args.model)
+    features = _features(args.features)
+    if args.family is None and args.param is None and features is None:
+        return _settings_shown(args.model, current)
+    if features is not None:
+        load_diabetes(features)  # names a column the bundled data lacks
+    changed = current.changed(args.family, _params(args), features)
+    return _settings_shown(args.model, write_settings(registry, args.model, changed))
+
+
+def _settings_shown(model: str, settings: TrainingSettings) -> dict[str, Any]:
+    return {"model": model, **settings.to_document(), "generation": settings.generation}
 
 
 def _upload(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
@@ -179,8 +235,11 @@ def _describe(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         "model": model.name,
         "version": model.version,
         "features": list(model.features),
-        "weights": list(model.weights),
-        "bias": model.bias,
+        "family": model.family,
+        "params": model.params,
+        "format": model.format,
+        "libraries": model.libraries,
+        **{key: value for key, value in model.predictor.manifest().items() if key != "files"},
         "metrics": model.metrics,
         "lineage": model.lineage,
         **_gate(report := registry.report_if_any(args.model, args.version)),
@@ -210,6 +269,7 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
 MONITORING = {"drift": monitoring.drift, "alerts": monitoring.alerts}
 COMMANDS = {
     "train": _train,
+    "settings": _settings,
     "upload": _upload,
     "export": _export,
     "list": _list,

@@ -15,7 +15,7 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, seeded_split
-from model.estimator import TrainingParameters
+from model.estimator import TrainingSpec
 from model.layout import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.model_events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
 from model.promotion import Production, gate_and_promote, read_production, write_report
@@ -124,7 +124,7 @@ def _candidate(
             claim = ledger.heartbeat(claim, version=version)
     if version is not None:
         return registry.load(upload.model, version), claim
-    params = TrainingParameters(seed=settings.seed)
+    spec = TrainingSpec(seed=settings.seed)
     lineage = {
         "dataset": _lineage_dataset(upload),
         "split": {
@@ -133,7 +133,7 @@ def _candidate(
             "seed": settings.seed,
         },
     }
-    run = train_on_split(split, upload.model, params, validation, dataset.fingerprint(), lineage)
+    run = train_on_split(split, upload.model, spec, validation, dataset.fingerprint(), lineage)
     claim = ledger.heartbeat(claim)  # still ours: nobody took over while we trained
     candidate = registry.register(run.artifact)
     return candidate, ledger.heartbeat(claim, version=candidate.version)

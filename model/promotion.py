@@ -12,7 +12,7 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.dataset import DEFAULT_HOLDOUT_ROWS, Dataset
-from model.estimator import TrainingParameters
+from model.estimator import TrainingSpec
 from model.gate import GateDecision, decide
 from model.layout import SERVING_ALIAS
 from model.registry import Alias, AliasConflict, Registry, RegistryError
@@ -143,7 +143,7 @@ def train_register_promote(
     registry: Registry,
     dataset: Dataset,
     name: str,
-    params: TrainingParameters | None = None,
+    spec: TrainingSpec | None = None,
     holdout_rows: int = DEFAULT_HOLDOUT_ROWS,
     promote: bool = True,
     alias: str = SERVING_ALIAS,
@@ -165,7 +165,7 @@ def train_register_promote(
         )
         reference = production.model.reference if production.model and same_features else None
         schema = Schema(reference=reference)
-    run = train(dataset, name, params, holdout_rows, schema, validation)
+    run = train(dataset, name, spec, holdout_rows, schema, validation)
     candidate = registry.register(run.artifact)
     holdout = run.split.holdout
     promotion = gate_and_promote(registry, candidate, holdout, production, alias, promote)

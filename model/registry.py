@@ -2,7 +2,10 @@
 
 Versions are immutable: each object is created with ifGenerationMatch=0, so two trainers
 registering at once can never overwrite each other; the loser of a race takes the next
-number. Aliases change only by compare-and-swap on the alias object's generation.
+number. A version's files (model.onnx) are created before its model.json, whose creation
+registers it: a registered version is never half-written, and a trainer that died between
+the two leaves only an unlisted number behind. Aliases change only by compare-and-swap on
+the alias object's generation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from google.api_core.retry import Retry
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from model.artifact import ModelArtifact, from_json
+from model.artifact import ArtifactError, ModelArtifact, from_json
 from model.layout import SERVING_ALIAS
 
 _VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
@@ -27,6 +30,9 @@ ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _ALIAS_NAME = re.compile(ALIAS_PATTERN)
 # Enough for many concurrent trainers; each lost race costs one failed create.
 _MAX_REGISTRATION_ATTEMPTS = 50
+# The largest file of a version that is read (model.json, model.onnx): a setting of the
+# functions (MAX_ARTIFACT_BYTES), so a huge object cannot exhaust an instance's memory.
+DEFAULT_MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
 
 
 class RegistryError(Exception):
@@ -41,7 +47,11 @@ class AliasNotFound(RegistryError):
     pass
 
 
-class AliasConflict(RegistryError):
+class RegistryConflict(RegistryError):
+    """A document changed between our read and our write: re-read and decide again."""
+
+
+class AliasConflict(RegistryConflict):
     """The alias changed between our read and our write: re-read and decide again."""
 
 
@@ -80,9 +90,11 @@ class Registry:
         bucket: str,
         timeout: float = 10.0,
         retry: Retry | None = None,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     ) -> None:
         self._bucket = client.bucket(bucket)
         self._timeout = timeout
+        self._max_artifact_bytes = max_artifact_bytes
         # Reads are idempotent; creates are too, thanks to their generation precondition.
         self._retry = retry if retry is not None else DEFAULT_RETRY.with_timeout(timeout)
 
@@ -128,9 +140,7 @@ class Registry:
         version = (existing[-1] if existing else 0) + 1
         for _ in range(_MAX_REGISTRATION_ATTEMPTS):
             candidate = artifact.with_version(version)
-            if self._create(
-                version_path(artifact.name, version), candidate.to_json(), "application/json"
-            ):
+            if self._create_version(candidate):
                 break
             version += 1  # another trainer took this number first
         else:
@@ -141,6 +151,15 @@ class Registry:
         if report is not None:
             self.write_report(artifact.name, version, report, report_png)
         return candidate
+
+    def _create_version(self, artifact: ModelArtifact) -> bool:
+        """Its files, then its model.json; False when another trainer has the number."""
+        for filename, data in artifact.files().items():
+            path = version_path(artifact.name, artifact.version, filename)
+            if not self._create(path, data, "application/octet-stream"):
+                return False
+        path = version_path(artifact.name, artifact.version)
+        return self._create(path, artifact.to_json(), "application/json")
 
     def write_report(
         self, model: str, version: int, report: dict[str, Any], report_png: bytes | None = None
@@ -166,11 +185,19 @@ class Registry:
         return None
 
     def load(self, model: str, version: int) -> ModelArtifact:
-        """The verified artifact; IntegrityError if its bytes do not match its sha256."""
-        data = self._read(version_path(model, version))
+        """The verified artifact, its files read and checked; ArtifactError (IntegrityError
+        for bytes that do not match their sha256) naming why it cannot be served."""
+        data = self._read_artifact_file(model, version, "model.json")
         if data is None:
             raise VersionNotFound(f"model {model!r} has no version {version}")
-        artifact = from_json(data)
+
+        def read_file(filename: str) -> bytes:
+            found = self._read_artifact_file(model, version, filename)
+            if found is None:
+                raise ArtifactError(f"model {model!r} version {version} has no {filename}")
+            return found
+
+        artifact = from_json(data, read_file)
         if artifact.name != model or artifact.version != version:
             raise VersionNotFound(
                 f"models/{model}/versions/{version}/model.json holds "
@@ -292,6 +319,37 @@ class Registry:
             model, alias, int(target), current, f"rollback from {current.version}"
         )
 
+    # Documents changed by compare-and-swap (a model's training settings) ----------------
+
+    def document(self, path: str) -> tuple[dict[str, Any] | None, int]:
+        """The JSON document at path and its generation (0: absent), read consistently."""
+        blob = self._bucket.get_blob(path, timeout=self._timeout, retry=self._retry)
+        if blob is None:
+            return None, 0
+        pinned = self._bucket.blob(blob.name, generation=blob.generation)
+        try:
+            data = pinned.download_as_bytes(timeout=self._timeout, retry=self._retry)
+        except api_exceptions.NotFound:
+            return self.document(path)  # replaced between the two reads: read again
+        found: dict[str, Any] = json.loads(data)
+        return found, int(blob.generation)
+
+    def replace_document(self, path: str, document: dict[str, Any], generation: int) -> int:
+        """Write document if the object is still at `generation` (0: absent); its new
+        generation, or RegistryConflict when another writer came first."""
+        blob = self._bucket.blob(path)
+        try:
+            blob.upload_from_string(
+                json.dumps(document, indent=2, sort_keys=True).encode(),
+                content_type="application/json",
+                if_generation_match=generation,
+                timeout=self._timeout,
+                retry=self._retry,
+            )
+        except api_exceptions.PreconditionFailed:
+            raise RegistryConflict(f"{path} changed since it was read: read it again") from None
+        return int(blob.generation)
+
     # Objects ------------------------------------------------------------------------
 
     def _create(self, path: str, data: bytes, content_type: str) -> bool:
@@ -316,6 +374,22 @@ class Registry:
         except api_exceptions.NotFound:
             return None
         return int(blob.generation) if found == data else None
+
+    def _read_artifact_file(self, model: str, version: int, filename: str) -> bytes | None:
+        """The file within MAX_ARTIFACT_BYTES: one byte past the limit is all that is read."""
+        path = version_path(model, version, filename)
+        limit = self._max_artifact_bytes
+        try:
+            data: bytes = self._bucket.blob(path).download_as_bytes(
+                start=0, end=limit, timeout=self._timeout, retry=self._retry
+            )
+        except api_exceptions.NotFound:
+            return None
+        if len(data) > limit:
+            raise ArtifactError(
+                f"{path} is larger than the {limit}-byte limit (MAX_ARTIFACT_BYTES)"
+            )
+        return data
 
     def _read(self, path: str) -> bytes | None:
         try:

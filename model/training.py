@@ -11,7 +11,7 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.dataset import DEFAULT_HOLDOUT_ROWS, Dataset, Split, holdout_split
-from model.estimator import TrainingParameters, fit
+from model.estimator import TrainingSpec, fit
 from model.metrics import regression_metrics
 from model.statistics import reference_statistics
 from model.validation import InvalidData, Schema, ValidationReport, validate
@@ -24,12 +24,13 @@ class TrainingRun:
     artifact: ModelArtifact
     split: Split
     validation: ValidationReport
+    pipeline: Any  # the fitted scikit-learn Pipeline the artifact serves
 
 
 def train(
     dataset: Dataset,
     name: str,
-    params: TrainingParameters | None = None,
+    spec: TrainingSpec | None = None,
     holdout_rows: int = DEFAULT_HOLDOUT_ROWS,
     schema: Schema | None = None,
     validation: ValidationReport | None = None,
@@ -42,40 +43,38 @@ def train(
         raise InvalidData(validation)
     split = holdout_split(dataset, holdout_rows)
     method = {"method": "last rows", "holdout_rows": holdout_rows}
-    return train_on_split(split, name, params, validation, dataset.fingerprint(), {"split": method})
+    return train_on_split(split, name, spec, validation, dataset.fingerprint(), {"split": method})
 
 
 def train_on_split(
     split: Split,
     name: str,
-    params: TrainingParameters | None,
+    spec: TrainingSpec | None,
     validation: ValidationReport,
     data_sha256: str,
     lineage: dict[str, Any] | None = None,
 ) -> TrainingRun:
     """Fit on the training rows, evaluate on the held-out ones; `lineage` adds to the record."""
-    params = params or TrainingParameters()
+    spec = spec or TrainingSpec()
     train_rows, holdout = split.train, split.holdout
-    fitted = fit(train_rows.X, train_rows.y, params)
+    fitted = fit(train_rows.X, train_rows.y, spec)
     artifact = ModelArtifact(
         name=name,
         version=0,
         features=train_rows.features,
-        weights=tuple(float(w) for w in fitted.weights),
-        bias=float(fitted.bias),
-        mean=tuple(float(m) for m in fitted.mean),
-        scale=tuple(float(s) for s in fitted.scale),
-        reference=reference_statistics(train_rows.X, train_rows.features, seed=params.seed),
+        family=spec.family,
+        params=dict(spec.params),
+        predictor=fitted.predictor,
+        reference=reference_statistics(train_rows.X, train_rows.features, seed=spec.seed),
         metrics={},
+        libraries=fitted.libraries,
         lineage={
             "data_sha256": data_sha256,
             "rows": train_rows.rows + holdout.rows,
             "train_rows": train_rows.rows,
             "holdout_rows": holdout.rows,
-            "parameters": params.as_dict(),
-            "seed": params.seed,
-            "iterations": fitted.iterations,
-            "converged": fitted.converged,
+            "parameters": spec.as_dict(),
+            "seed": spec.seed,
             "code_version": code_version(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             **(lineage or {}),
@@ -83,7 +82,7 @@ def train_on_split(
     )
     metrics = regression_metrics(holdout.y, artifact.predict(holdout.X))
     artifact = replace(artifact, metrics=metrics)
-    return TrainingRun(artifact=artifact, split=split, validation=validation)
+    return TrainingRun(artifact, split, validation, fitted.pipeline)
 
 
 @cache

@@ -181,7 +181,10 @@ class DriftJob:
         if key in _artifacts:
             return _artifacts[key]
         registry = Registry(
-            self.storage_client, self.settings.bucket, timeout=self.settings.storage_timeout_seconds
+            self.storage_client,
+            self.settings.bucket,
+            timeout=self.settings.storage_timeout_seconds,
+            max_artifact_bytes=self.settings.max_artifact_bytes,
         )
         try:
             artifact: ModelArtifact | None = registry.load(model, version)

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from infra import names
 from model.continuous_training import RetrainSettings
+from model.registry import DEFAULT_MAX_ARTIFACT_BYTES
 from model.validation import Rules
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ class Settings:
     # A body or path longer than this is answered on a worker thread, off the event loop.
     offload_bytes: int = 64 * 1024
     storage_timeout_seconds: float = 10.0
+    # The largest file of a model version that is read (model.json, model.onnx).
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     retry_after_seconds: int = 10
     results_topic: str = names.PREDICTION_RESULTS
     # How long an invocation waits for its result to be confirmed published.
@@ -80,6 +83,9 @@ class Settings:
             offload_bytes=_read(env, "OFFLOAD_BYTES", _positive(int), default.offload_bytes),
             storage_timeout_seconds=_read(
                 env, "STORAGE_TIMEOUT_SECONDS", _positive(float), default.storage_timeout_seconds
+            ),
+            max_artifact_bytes=_read(
+                env, "MAX_ARTIFACT_BYTES", _positive(int), default.max_artifact_bytes
             ),
             retry_after_seconds=_read(
                 env, "RETRY_AFTER_SECONDS", _positive(int), default.retry_after_seconds

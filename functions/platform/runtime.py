@@ -128,7 +128,12 @@ def registry() -> Registry:
     global _registry
     if _registry is None:
         config = settings()
-        _registry = Registry(storage(), config.bucket, timeout=config.storage_timeout_seconds)
+        _registry = Registry(
+            storage(),
+            config.bucket,
+            timeout=config.storage_timeout_seconds,
+            max_artifact_bytes=config.max_artifact_bytes,
+        )
     return _registry
 
 

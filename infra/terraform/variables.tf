@@ -131,6 +131,7 @@ variable "function_settings" {
     MAX_BODY_BYTES          = "16777216"
     OFFLOAD_BYTES           = "65536"
     STORAGE_TIMEOUT_SECONDS = "10.0"
+    MAX_ARTIFACT_BYTES      = "104857600"
     RETRY_AFTER_SECONDS     = "10"
     PUBLISH_TIMEOUT_SECONDS = "10.0"
     MAX_DATASET_BYTES       = "67108864"

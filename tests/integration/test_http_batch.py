@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from functions.platform import runtime
 from infra.names import MODEL_NAME as MODEL
+from model.artifact import LinearWeights
 from model.registry import Registry
 from tests.clients import function_client
 
@@ -27,7 +28,9 @@ def client(serving_env, repository_root):
 def promoted(registry: Registry, trained_artifact, production):
     """Version 1 in production, and a version 2 with other weights, not promoted."""
     v1 = production
-    v2 = registry.register(replace(trained_artifact, bias=trained_artifact.bias + 100.0), {})
+    weights = trained_artifact.predictor
+    other = LinearWeights(weights.weights, weights.bias + 100.0)
+    v2 = registry.register(replace(trained_artifact, predictor=other), {})
     return v1, v2
 
 

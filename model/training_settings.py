@@ -1,0 +1,101 @@
+"""A model's training settings: `models/<model>/settings.json` in the registry (docs/training.md).
+
+They say how the model is trained when a command does not: the family and its parameters,
+and the features `mlctl train` takes from the bundled data. They change by compare-and-swap
+on the object's generation, like the aliases, so two writers never lose each other's change
+silently. Continuous training uses them; without them, the production version's family and
+parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from model.artifact import ModelArtifact
+from model.estimator import TrainingSpec
+from model.families import DEFAULT_FAMILY, FamilyError
+from model.registry import Registry
+
+FIELDS = ("family", "params", "features")
+
+
+def settings_path(model: str) -> str:
+    return f"models/{model}/settings.json"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    family: str | None = None  # None: not set
+    params: dict[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] | None = None
+    generation: int = 0  # of the object read; 0: there is none
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], generation: int) -> TrainingSettings:
+        unknown = sorted(set(document) - set(FIELDS))
+        if unknown:
+            raise FamilyError(f"settings.json: unknown fields {unknown}; known: {list(FIELDS)}")
+        features = document.get("features")
+        return cls(
+            family=document.get("family"),
+            params=dict(document.get("params") or {}),
+            features=tuple(features) if features else None,
+            generation=generation,
+        ).checked()
+
+    def checked(self) -> TrainingSettings:
+        """Itself, if its family and parameter names are known; FamilyError if not."""
+        if self.family is not None:
+            TrainingSpec(self.family, self.params).checked()
+        elif self.params:
+            raise FamilyError("parameters need a family: give --family")
+        return self
+
+    def changed(
+        self,
+        family: str | None = None,
+        params: dict[str, Any] | None = None,
+        features: tuple[str, ...] | None = None,
+    ) -> TrainingSettings:
+        """With what is given replaced; a new family starts from no parameters."""
+        updated = self
+        if family is not None and family != self.family:
+            updated = replace(updated, family=family, params={})
+        if params is not None:
+            updated = replace(updated, params=params)
+        if features is not None:
+            updated = replace(updated, features=features)
+        return updated.checked()
+
+    def spec(self, seed: int, production: ModelArtifact | None = None) -> TrainingSpec:
+        """What to train: these settings, else the production version's family and
+        parameters, else the default family."""
+        if self.family is not None:
+            return TrainingSpec(self.family, self.params, seed)
+        if production is not None:
+            return TrainingSpec(production.family, production.params, seed)
+        return TrainingSpec(DEFAULT_FAMILY, {}, seed)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "params": self.params,
+            "features": list(self.features) if self.features else None,
+        }
+
+
+def read_settings(registry: Registry, model: str) -> TrainingSettings:
+    document, generation = registry.document(settings_path(model))
+    if document is None:
+        return TrainingSettings()
+    return TrainingSettings.from_document(document, generation)
+
+
+def write_settings(registry: Registry, model: str, settings: TrainingSettings) -> TrainingSettings:
+    """Store settings if the object is still at the generation they were read from;
+    RegistryConflict if another writer changed it meanwhile."""
+    generation = registry.replace_document(
+        settings_path(model), settings.checked().to_document(), settings.generation
+    )
+    return replace(settings, generation=generation)
