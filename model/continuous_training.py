@@ -1,6 +1,7 @@
 """Continuous training: one uploaded dataset in, one outcome (a ModelEvent) out.
 
-validate → seeded held-out split → train → register → gate against production on the same
+validate → seeded held-out split → train (the model's training settings, else production's
+family and parameters) → register → gate against production on the same
 held-out rows → promote by compare-and-swap → report → outcome. The run ledger (runs.py)
 makes a redelivered upload change nothing and publish the same outcome; an attempt that
 resumes a dead one's run reuses the version it registered, found in the lineage.
@@ -15,13 +16,13 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, seeded_split
-from model.estimator import TrainingSpec
 from model.layout import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.model_events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
 from model.promotion import Production, gate_and_promote, read_production, write_report
 from model.registry import Registry
 from model.run_ledger import Claim, RunLedger, run_path
 from model.training import train_on_split
+from model.training_settings import read_settings
 from model.validation import InvalidData, Rules, Schema, ValidationReport, validate_csv
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -95,7 +96,7 @@ def retrain(
     # Valid data has a target that varies, so at least 2 rows: one can always be held out.
     split = seeded_split(dataset, settings.holdout_fraction, settings.seed)
     candidate, claim = _candidate(
-        registry, ledger, claim, upload, split, dataset, validation, settings
+        registry, ledger, claim, upload, split, dataset, validation, settings, production
     )
     # A report means an earlier attempt decided and died before recording it: its decision.
     report = registry.report_if_any(upload.model, candidate.version)
@@ -115,6 +116,7 @@ def _candidate(
     dataset: Dataset,
     validation: ValidationReport,
     settings: RetrainSettings,
+    production: Production,
 ) -> tuple[ModelArtifact, Claim]:
     """The version this upload registered before, else a newly trained and registered one."""
     version = claim.version
@@ -124,7 +126,8 @@ def _candidate(
             claim = ledger.heartbeat(claim, version=version)
     if version is not None:
         return registry.load(upload.model, version), claim
-    spec = TrainingSpec(seed=settings.seed)
+    # The model's training settings, else production's family and parameters.
+    spec = read_settings(registry, upload.model).spec(settings.seed, production.model)
     lineage = {
         "dataset": _lineage_dataset(upload),
         "split": {

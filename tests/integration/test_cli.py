@@ -15,6 +15,8 @@ from functions.serving.prediction_log import Entry, message
 from infra import names
 from mlctl.cli import main
 from model.dataset import load_diabetes, to_csv
+from model.registry import RegistryConflict
+from model.training_settings import read_settings, write_settings
 from tests.pubsub_helpers import temporary_topic
 
 pytestmark = pytest.mark.emulators
@@ -37,6 +39,7 @@ def test_help_lists_every_command(repository_root):
     )
     for command in (
         "train",
+        "settings",
         "upload",
         "events",
         "list",
@@ -181,3 +184,71 @@ def test_drift_and_alerts_through_a_running_monitor_drift(start_system, monkeypa
     alert = json.loads(line)
     assert alert["attributes"] == {"model": "diabetes-bmi", "version": "1", "feature": "bmi"}
     assert alert["data"]["psi"] >= 0.2
+
+
+def test_train_a_family_with_parameters_for_any_model(serving_env, capsys):
+    code, _outcome, err = run(
+        capsys, "train", "--family", "ridge", "--param", "alpha=0.5", "--model", "other"
+    )
+    assert code == 0, err
+    code, described, _ = run(capsys, "--model", "other", "describe", "1")
+    assert (described["family"], described["params"], described["format"]) == (
+        "ridge",
+        {"alpha": 0.5},
+        "linear-json",
+    )
+    assert described["features"] == ["bmi"]
+    assert len(described["weights"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--family", "svm"], "error: unknown family 'svm': use one of linear, ridge, lasso, "),
+        (["--family", "ridge", "--param", "depth=2"], "error: family ridge: unknown parameter"),
+        (["--family", "lasso", "--param", "alpha=-1"], "error: family lasso: The 'alpha' param"),
+        (["--param", "alpha=1"], "error: parameters need a family: give --family"),
+    ],
+)
+def test_a_bad_family_or_parameter_exits_2_and_registers_nothing(
+    serving_env, capsys, argv, message
+):
+    code, _, err = run(capsys, "train", *argv)
+    assert code == 2
+    assert err.startswith(message)
+    assert err.count("\n") == 1
+    assert run(capsys, "list")[1]["versions"] == []
+
+
+def test_settings_choose_what_train_fits_and_change_by_compare_and_swap(serving_env, capsys):
+    assert run(capsys, "settings")[1] == {
+        "model": names.MODEL_NAME, "family": None, "params": {}, "features": None, "generation": 0
+    }  # fmt: skip
+    code, settings, err = run(
+        capsys, "settings", "--family", "hist_gradient_boosting", "--param", "max_iter=5",
+        "--features", "bmi,bp",
+    )  # fmt: skip
+    assert code == 0, err
+    assert (settings["family"], settings["params"], settings["features"]) == (
+        "hist_gradient_boosting",
+        {"max_iter": 5},
+        ["bmi", "bp"],
+    )
+    code, outcome, err = run(capsys, "train")
+    assert code == 0, err
+    described = run(capsys, "describe", str(outcome["version"]))[1]
+    assert (described["format"], described["params"]) == ("onnx", {"max_iter": 5})
+    assert described["features"] == ["bmi", "bp"]
+
+    assert run(capsys, "settings", "--family", "ridge")[1]["params"] == {}  # a new family
+    code, _, err = run(capsys, "settings", "--param", "alfa=1")
+    assert code == 2
+    assert "unknown parameter 'alfa'" in err
+
+
+def test_settings_written_from_a_stale_read_are_refused(registry):
+    first = read_settings(registry, "m")
+    write_settings(registry, "m", first.changed("ridge"))
+    with pytest.raises(RegistryConflict, match="changed since it was read"):
+        write_settings(registry, "m", first.changed("lasso"))
+    assert read_settings(registry, "m").family == "ridge"

@@ -15,10 +15,12 @@ from functions.training import retrain as retrain_function
 from infra import names
 from model.continuous_training import upload_of
 from model.dataset import load_diabetes, seeded_split
+from model.estimator import TrainingSpec
 from model.promotion import train_register_promote
 from model.registry import version_path
 from model.run_ledger import RunLedger, run_path
 from model.training import train_on_split
+from model.training_settings import read_settings, write_settings
 from model.validation import validate_csv
 from tests import datasets
 from tests.clients import function_client
@@ -321,3 +323,26 @@ def test_push_and_eventarc_requests_through_the_framework(
         f"gs://{bucket}/{first.name}": "invalid_data",
         f"gs://{bucket}/{second.name}": "invalid_data",
     }
+
+
+def test_an_upload_trains_as_the_settings_say_else_as_production(
+    events, registry, gcs, bucket, serving_env
+):
+    train_register_promote(registry, load_diabetes(), MODEL, TrainingSpec("ridge", {"alpha": 0.5}))
+    retrain_function.handle(push_event(notification(upload(gcs, bucket, datasets.stronger()))))
+    assert events()[0]["data"]["version"] == 2
+    assert (registry.load(MODEL, 2).family, registry.load(MODEL, 2).params) == (
+        "ridge",
+        {"alpha": 0.5},
+    )
+
+    settings = read_settings(registry, MODEL).changed("random_forest", {"n_estimators": 5})
+    write_settings(registry, MODEL, settings)
+    retrain_function.handle(push_event(notification(upload(gcs, bucket, datasets.stronger()))))
+    assert events()[0]["data"]["version"] == 3
+    trees = registry.load(MODEL, 3)
+    assert (trees.family, trees.params, trees.format) == (
+        "random_forest",
+        {"n_estimators": 5},
+        "onnx",
+    )
