@@ -84,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--features", default=",".join(DEFAULT_FEATURES), help="diabetes columns (%(default)s)"
     )
 
-    commands.add_parser("list", help="versions with their metrics, gate decision and the aliases")
+    listing = commands.add_parser(
+        "list", help="versions with their metrics, gate decision and the aliases"
+    )
+    _accept_model_after(listing)
     commands.add_parser("models", help="registered model names")
     describe = commands.add_parser("describe", help="a version's artifact summary and report")
     describe.add_argument("version", type=int)
@@ -94,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="point an alias back at its previous version")
     rollback.add_argument("--to", type=int, dest="to_version", help="a specific version instead")
     rollback.add_argument("--alias", default=settings.serving_alias)
+    for command in (describe, promote, rollback):
+        _accept_model_after(command)
     messaging.add_commands(commands, settings)
     monitoring.add_commands(commands, settings)
     return parser

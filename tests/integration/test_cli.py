@@ -191,7 +191,7 @@ def test_train_a_family_with_parameters_for_any_model(serving_env, capsys):
         capsys, "train", "--family", "ridge", "--param", "alpha=0.5", "--model", "other"
     )
     assert code == 0, err
-    code, described, _ = run(capsys, "--model", "other", "describe", "1")
+    code, described, _ = run(capsys, "describe", "1", "--model", "other")
     assert (described["family"], described["params"], described["format"]) == (
         "ridge",
         {"alpha": 0.5},

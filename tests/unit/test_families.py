@@ -34,6 +34,7 @@ def test_the_loaded_artifact_predicts_what_the_pipeline_does(run):
     assert served.dtype == np.float64
     np.testing.assert_allclose(served, expected, rtol=TOLERANCE[loaded.format], atol=0)
     assert (loaded.family, loaded.features) == (run.artifact.family, FEATURES)
+    assert set(loaded.reference) == set(FEATURES)  # drift monitoring's reference, every family
 
 
 def test_the_same_data_and_settings_give_the_same_artifact(run):
