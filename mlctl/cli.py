@@ -17,16 +17,17 @@ from mlctl import messaging, monitoring
 from model.continuous_training import upload_of
 from model.dataset import (
     DEFAULT_FEATURES,
-    DEFAULT_HOLDOUT_ROWS,
     TARGET,
     DatasetError,
     load_diabetes,
     to_csv,
 )
+from model.evaluation import CvScheme
 from model.families import FAMILIES, FamilyError, parse_params
 from model.gcs import storage_client
 from model.promotion import read_production, train_register_promote
 from model.registry import Registry, RegistryError
+from model.training import DEFAULT_TEST_FRACTION, Protocol
 from model.training_settings import TrainingSettings, read_settings, write_settings
 from model.validation import Schema, validate_csv
 
@@ -52,9 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="diabetes columns to train on, comma-separated (default: the model's "
         f"training settings, else {','.join(DEFAULT_FEATURES)})",
     )
-    train.add_argument(
-        "--holdout", type=int, default=DEFAULT_HOLDOUT_ROWS, help="last rows held out (%(default)s)"
+    split = train.add_mutually_exclusive_group()
+    split.add_argument(
+        "--test-fraction",
+        type=float,
+        default=DEFAULT_TEST_FRACTION,
+        help="seeded share of the rows held out as the test split (%(default)s)",
     )
+    split.add_argument("--holdout", type=int, help="the last N rows as the test split instead")
+    train.add_argument("--cv", default="5x5", help="cross-validation, FOLDSxREPEATS (%(default)s)")
     train.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
     _add_family_arguments(train, "default: the model's training settings, else linear")
     train.add_argument("--no-promote", action="store_true", help="register only, never promote")
@@ -68,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     settings_command.add_argument(
         "--features", help="diabetes columns mlctl train takes, comma-separated"
     )
+    settings_command.add_argument(
+        "--confidence", type=float, help="how sure the gate must be that a candidate is better"
+    )
+    settings_command.add_argument("--min-r2", type=float, help="a minimum test R² (none)")
     _accept_model_after(settings_command)
 
     upload = commands.add_parser(
@@ -157,15 +168,17 @@ def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         features = _features(args.features) or settings.features or DEFAULT_FEATURES
         dataset = load_diabetes(features)
     spec = requested.spec(args.seed).checked()
+    protocol = Protocol(args.test_fraction, args.holdout, CvScheme.parse(args.cv))
     outcome = train_register_promote(
         registry,
         dataset,
         args.model,
         spec,
-        args.holdout,
+        protocol,
         promote=not args.no_promote,
         validation=validation,
         production=production,
+        gate=settings.gate(args.seed),
     )
     return outcome.as_dict()
 
@@ -182,11 +195,12 @@ def _settings(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     """Show the settings, or change what is given by compare-and-swap."""
     current = read_settings(registry, args.model)
     features = _features(args.features)
-    if args.family is None and args.param is None and features is None:
+    gate = (args.confidence, args.min_r2)
+    if args.family is None and args.param is None and features is None and gate == (None, None):
         return _settings_shown(args.model, current)
     if features is not None:
         load_diabetes(features)  # names a column the bundled data lacks
-    changed = current.changed(args.family, _params(args), features)
+    changed = current.changed(args.family, _params(args), features, *gate)
     return _settings_shown(args.model, write_settings(registry, args.model, changed))
 
 

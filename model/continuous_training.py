@@ -95,14 +95,18 @@ def retrain(
     claim = ledger.heartbeat(claim)
     # Valid data has a target that varies, so at least 2 rows: one can always be held out.
     split = seeded_split(dataset, settings.holdout_fraction, settings.seed)
-    candidate, claim = _candidate(
+    training = read_settings(registry, upload.model)
+    candidate, evaluation, claim = _candidate(
         registry, ledger, claim, upload, split, dataset, validation, settings, production
     )
     # A report means an earlier attempt decided and died before recording it: its decision.
     report = registry.report_if_any(upload.model, candidate.version)
     if report is None:
-        promotion = gate_and_promote(registry, candidate, split.holdout, production, settings.alias)
-        report = write_report(registry, candidate, split.holdout, validation, promotion)
+        gate = training.gate(settings.seed)
+        promotion = gate_and_promote(
+            registry, candidate, split.holdout, production, settings.alias, gate=gate
+        )
+        report = write_report(registry, candidate, split.holdout, validation, promotion, evaluation)
     event = _decided(upload, candidate, report["gate"])
     return ModelEvent.from_data(ledger.finish(claim, event.data()))
 
@@ -117,15 +121,16 @@ def _candidate(
     validation: ValidationReport,
     settings: RetrainSettings,
     production: Production,
-) -> tuple[ModelArtifact, Claim]:
-    """The version this upload registered before, else a newly trained and registered one."""
+) -> tuple[ModelArtifact, dict[str, Any] | None, Claim]:
+    """The version this upload registered before (no evaluation: that attempt died with
+    it), else a newly trained and registered one with its evaluation."""
     version = claim.version
     if version is None and claim.resumed:
         version = registry.find_version(upload.model, "dataset", _lineage_dataset(upload))
         if version is not None:
             claim = ledger.heartbeat(claim, version=version)
     if version is not None:
-        return registry.load(upload.model, version), claim
+        return registry.load(upload.model, version), None, claim
     # The model's training settings, else production's family and parameters.
     spec = read_settings(registry, upload.model).spec(settings.seed, production.model)
     lineage = {
@@ -139,7 +144,7 @@ def _candidate(
     run = train_on_split(split, upload.model, spec, validation, dataset.fingerprint(), lineage)
     claim = ledger.heartbeat(claim)  # still ours: nobody took over while we trained
     candidate = registry.register(run.artifact)
-    return candidate, ledger.heartbeat(claim, version=candidate.version)
+    return candidate, run.evaluation, ledger.heartbeat(claim, version=candidate.version)
 
 
 def _lineage_dataset(upload: Upload) -> dict[str, Any]:

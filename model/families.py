@@ -104,12 +104,24 @@ def parse_params(assignments: Iterable[str]) -> dict[str, Any]:
 def pipeline(name: str, params: Mapping[str, Any], seed: int) -> Pipeline:
     """The unfitted Pipeline of a family: FamilyError for an unknown family or parameter."""
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     chosen = family(name)
-    steps: list[tuple[str, Any]] = [("scale", StandardScaler())] if chosen.linear else []
-    steps.append(("estimator", chosen.new_estimator(params, seed)))
-    return Pipeline(steps)
+    if chosen.linear:
+        first: tuple[str, Any] = ("scale", StandardScaler())
+    else:
+        # The trees are served in float32 (onnxruntime's tree operator takes no float64), so
+        # they learn and predict on float32 values too: thresholds then fall between values a
+        # float32 can tell apart, and serving takes every branch scikit-learn takes
+        # (model/export.py).
+        first = ("float32", FunctionTransformer(to_float32))
+    return Pipeline([first, ("estimator", chosen.new_estimator(params, seed))])
+
+
+def to_float32(X: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(X, dtype=np.float32)
 
 
 def fit_pipeline(pipeline: Pipeline, X: Any, y: Any, family_name: str) -> Pipeline:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.artifact import ModelArtifact
-from model.dataset import DEFAULT_HOLDOUT_ROWS, Dataset
+from model.dataset import Dataset
 from model.estimator import TrainingSpec
-from model.gate import GateDecision, decide
+from model.gate import GateDecision, GateSettings, decide
 from model.layout import SERVING_ALIAS
 from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.report_plot import prediction_report_png
-from model.training import train
+from model.training import Protocol, TrainingRun, train
 from model.validation import Schema, ValidationReport
 
 # Each round is one lost compare-and-swap: another promotion won and we compare again.
@@ -76,13 +76,14 @@ def gate_and_promote(
     production: Production,
     alias: str = SERVING_ALIAS,
     promote: bool = True,
+    gate: GateSettings | None = None,
 ) -> Promotion:
     """Decide against `production`; if the alias moved meanwhile, decide again against the
     version it moved to, so no version is promoted over one it was never compared with."""
     for _ in range(MAX_GATE_ROUNDS):
         if production.alias is not None and production.alias.version == candidate.version:
-            return _already_promoted(registry, candidate, holdout, production.alias)
-        decision = decide(candidate, holdout, production.model)
+            return _already_promoted(registry, candidate, holdout, production.alias, gate)
+        decision = decide(candidate, holdout, production.model, gate)
         if not (promote and decision.promote):
             return Promotion(candidate, decision, False, production.version)
         try:
@@ -100,12 +101,17 @@ def gate_and_promote(
 
 
 def _already_promoted(
-    registry: Registry, candidate: ModelArtifact, holdout: Dataset, alias: Alias
+    registry: Registry,
+    candidate: ModelArtifact,
+    holdout: Dataset,
+    alias: Alias,
+    gate: GateSettings | None,
 ) -> Promotion:
     """An earlier attempt promoted the candidate and died: rebuild its decision."""
     previous = alias.document.get("previous_version")
     replaced = registry.load(candidate.name, int(previous)) if previous is not None else None
-    return Promotion(candidate, decide(candidate, holdout, replaced), True, candidate.version)
+    decision = decide(candidate, holdout, replaced, gate)
+    return Promotion(candidate, decision, True, candidate.version)
 
 
 def write_report(
@@ -114,10 +120,13 @@ def write_report(
     holdout: Dataset,
     validation: ValidationReport,
     promotion: Promotion,
+    evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Create report.json and report.png of the candidate (kept if they exist already)."""
+    """Create report.json and report.png of the candidate (kept if they exist already).
+    `evaluation`: the run's; None for a candidate registered by an attempt that died."""
     report = {
         "metrics": candidate.metrics,
+        "evaluation": evaluation,
         "data_sha256": candidate.lineage["data_sha256"],
         "dataset": candidate.lineage.get("dataset"),
         "lineage": candidate.lineage,
@@ -132,7 +141,7 @@ def write_report(
     png = prediction_report_png(
         holdout.y,
         candidate.predict(holdout.X),
-        f"{candidate.name} version {candidate.version}: held-out R² "
+        f"{candidate.name} version {candidate.version}: test R² "
         f"{candidate.metrics['r2']:.4f}, {promotion.verdict}",
     )
     registry.write_report(candidate.name, candidate.version, report, png)
@@ -144,11 +153,12 @@ def train_register_promote(
     dataset: Dataset,
     name: str,
     spec: TrainingSpec | None = None,
-    holdout_rows: int = DEFAULT_HOLDOUT_ROWS,
+    protocol: Protocol | None = None,
     promote: bool = True,
     alias: str = SERVING_ALIAS,
     validation: ValidationReport | None = None,
     production: Production | None = None,
+    gate: GateSettings | None = None,
 ) -> Promotion:
     """Register a new version; move `alias` to it only if it passes the gate.
 
@@ -165,9 +175,22 @@ def train_register_promote(
         )
         reference = production.model.reference if production.model and same_features else None
         schema = Schema(reference=reference)
-    run = train(dataset, name, spec, holdout_rows, schema, validation)
+    run = train(dataset, name, spec, protocol, schema, validation)
+    return register_and_promote(registry, run, production, alias, promote, gate)
+
+
+def register_and_promote(
+    registry: Registry,
+    run: TrainingRun,
+    production: Production,
+    alias: str = SERVING_ALIAS,
+    promote: bool = True,
+    gate: GateSettings | None = None,
+) -> Promotion:
+    """Register the run's artifact, gate it on its test split, promote it if it passed, and
+    write its report."""
     candidate = registry.register(run.artifact)
-    holdout = run.split.holdout
-    promotion = gate_and_promote(registry, candidate, holdout, production, alias, promote)
-    write_report(registry, candidate, holdout, run.validation, promotion)
+    test = run.split.holdout
+    promotion = gate_and_promote(registry, candidate, test, production, alias, promote, gate)
+    write_report(registry, candidate, test, run.validation, promotion, run.evaluation)
     return promotion

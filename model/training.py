@@ -1,20 +1,45 @@
-"""One training run: validate, split, fit, evaluate and package an unregistered artifact."""
+"""One training run (docs/evaluation.md): validate, hold out the test split, cross-validate on
+the rest, fit the final model on all of the rest, score it once on the test split, and
+package an unregistered artifact."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from model.artifact import ModelArtifact
-from model.dataset import DEFAULT_HOLDOUT_ROWS, Dataset, Split, holdout_split
+from model.dataset import Dataset, Split, holdout_split, seeded_split
 from model.estimator import TrainingSpec, fit
+from model.evaluation import CrossValidation, CvScheme, cross_validate
 from model.metrics import regression_metrics
 from model.statistics import reference_statistics
 from model.validation import InvalidData, Schema, ValidationReport, validate
+
+DEFAULT_TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a run is evaluated: a seeded test split (or the last `test_rows` rows, as the app
+    this project replaces held out) and repeated k-fold cross-validation on the rest."""
+
+    test_fraction: float = DEFAULT_TEST_FRACTION
+    test_rows: int | None = None
+    cv: CvScheme = field(default_factory=CvScheme)
+
+    def split(self, dataset: Dataset, seed: int) -> Split:
+        if self.test_rows is not None:
+            return holdout_split(dataset, self.test_rows)
+        return seeded_split(dataset, self.test_fraction, seed)
+
+    def describe(self) -> dict[str, Any]:
+        if self.test_rows is not None:
+            return {"method": "last rows", "test_rows": self.test_rows}
+        return {"method": "seeded shuffle", "test_fraction": self.test_fraction}
 
 
 @dataclass(frozen=True)
@@ -22,28 +47,34 @@ class TrainingRun:
     """An artifact not yet registered (version 0) and what the report needs."""
 
     artifact: ModelArtifact
-    split: Split
+    split: Split  # `holdout` is the test split
     validation: ValidationReport
     pipeline: Any  # the fitted scikit-learn Pipeline the artifact serves
+    evaluation: dict[str, Any]  # report.json's `evaluation`
+    cross_validation: CrossValidation
 
 
 def train(
     dataset: Dataset,
     name: str,
     spec: TrainingSpec | None = None,
-    holdout_rows: int = DEFAULT_HOLDOUT_ROWS,
+    protocol: Protocol | None = None,
     schema: Schema | None = None,
     validation: ValidationReport | None = None,
 ) -> TrainingRun:
-    """Validate (unless `validation` is the report of data already validated), then train on
-    all but the last `holdout_rows` rows and evaluate on those."""
+    """Validate (unless `validation` is the report of data already validated), then
+    evaluate and train by `protocol`."""
+    spec = spec or TrainingSpec()
+    protocol = protocol or Protocol()
     if validation is None:
         validation = validate(dataset, schema)
     if not validation.ok:
         raise InvalidData(validation)
-    split = holdout_split(dataset, holdout_rows)
-    method = {"method": "last rows", "holdout_rows": holdout_rows}
-    return train_on_split(split, name, spec, validation, dataset.fingerprint(), {"split": method})
+    split = protocol.split(dataset, spec.seed)
+    lineage = {"split": {**protocol.describe(), "seed": spec.seed}}
+    return train_on_split(
+        split, name, spec, validation, dataset.fingerprint(), lineage, protocol.cv
+    )
 
 
 def train_on_split(
@@ -53,10 +84,16 @@ def train_on_split(
     validation: ValidationReport,
     data_sha256: str,
     lineage: dict[str, Any] | None = None,
+    cv: CvScheme | None = None,
 ) -> TrainingRun:
-    """Fit on the training rows, evaluate on the held-out ones; `lineage` adds to the record."""
+    """Cross-validate on the training rows, fit on all of them, score on the test split;
+    `lineage` adds to the record."""
     spec = spec or TrainingSpec()
-    train_rows, holdout = split.train, split.holdout
+    cv = cv or CvScheme()
+    train_rows, test = split.train, split.holdout
+    cross_validation = cross_validate(
+        spec.family, dict(spec.params), train_rows.X, train_rows.y, cv, spec.seed
+    )
     fitted = fit(train_rows.X, train_rows.y, spec)
     artifact = ModelArtifact(
         name=name,
@@ -70,9 +107,9 @@ def train_on_split(
         libraries=fitted.libraries,
         lineage={
             "data_sha256": data_sha256,
-            "rows": train_rows.rows + holdout.rows,
+            "rows": train_rows.rows + test.rows,
             "train_rows": train_rows.rows,
-            "holdout_rows": holdout.rows,
+            "holdout_rows": test.rows,
             "parameters": spec.as_dict(),
             "seed": spec.seed,
             "code_version": code_version(),
@@ -80,9 +117,21 @@ def train_on_split(
             **(lineage or {}),
         },
     )
-    metrics = regression_metrics(holdout.y, artifact.predict(holdout.X))
-    artifact = replace(artifact, metrics=metrics)
-    return TrainingRun(artifact, split, validation, fitted.pipeline)
+    metrics = regression_metrics(test.y, artifact.predict(test.X))
+    evaluation = {
+        "test_fraction": round(test.rows / (train_rows.rows + test.rows), 6),
+        "test_rows": test.rows,
+        "cv": cross_validation.as_dict(),
+        "test": {key: metrics[key] for key in ("r2", "rmse", "mae")},
+    }
+    return TrainingRun(
+        replace(artifact, metrics=metrics),
+        split,
+        validation,
+        fitted.pipeline,
+        evaluation,
+        cross_validation,
+    )
 
 
 @cache

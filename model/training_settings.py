@@ -15,9 +15,10 @@ from typing import Any
 from model.artifact import ModelArtifact
 from model.estimator import TrainingSpec
 from model.families import DEFAULT_FAMILY, FamilyError
+from model.gate import DEFAULT_CONFIDENCE, GateSettings
 from model.registry import Registry
 
-FIELDS = ("family", "params", "features")
+FIELDS = ("family", "params", "features", "confidence", "min_r2")
 
 
 def settings_path(model: str) -> str:
@@ -29,6 +30,9 @@ class TrainingSettings:
     family: str | None = None  # None: not set
     params: dict[str, Any] = field(default_factory=dict)
     features: tuple[str, ...] | None = None
+    # The gate's (model/gate.py): how sure a candidate must be, and an optional minimum R².
+    confidence: float = DEFAULT_CONFIDENCE
+    min_r2: float | None = None
     generation: int = 0  # of the object read; 0: there is none
 
     @classmethod
@@ -41,11 +45,16 @@ class TrainingSettings:
             family=document.get("family"),
             params=dict(document.get("params") or {}),
             features=tuple(features) if features else None,
+            confidence=float(document.get("confidence", DEFAULT_CONFIDENCE)),
+            min_r2=None if document.get("min_r2") is None else float(document["min_r2"]),
             generation=generation,
         ).checked()
 
     def checked(self) -> TrainingSettings:
-        """Itself, if its family and parameter names are known; FamilyError if not."""
+        """Itself, if its family and parameter names are known and its gate settings are
+        possible; FamilyError if not."""
+        if not 0.5 <= self.confidence < 1:
+            raise FamilyError(f"settings: confidence {self.confidence} must be in [0.5, 1)")
         if self.family is not None:
             TrainingSpec(self.family, self.params).checked()
         elif self.params:
@@ -57,9 +66,15 @@ class TrainingSettings:
         family: str | None = None,
         params: dict[str, Any] | None = None,
         features: tuple[str, ...] | None = None,
+        confidence: float | None = None,
+        min_r2: float | None = None,
     ) -> TrainingSettings:
         """With what is given replaced; a new family starts from no parameters."""
         updated = self
+        if confidence is not None:
+            updated = replace(updated, confidence=confidence)
+        if min_r2 is not None:
+            updated = replace(updated, min_r2=min_r2)
         if family is not None and family != self.family:
             updated = replace(updated, family=family, params={})
         if params is not None:
@@ -77,11 +92,16 @@ class TrainingSettings:
             return TrainingSpec(production.family, production.params, seed)
         return TrainingSpec(DEFAULT_FAMILY, {}, seed)
 
+    def gate(self, seed: int) -> GateSettings:
+        return GateSettings(confidence=self.confidence, min_r2=self.min_r2, seed=seed)
+
     def to_document(self) -> dict[str, Any]:
         return {
             "family": self.family,
             "params": self.params,
             "features": list(self.features) if self.features else None,
+            "confidence": self.confidence,
+            "min_r2": self.min_r2,
         }
 
 

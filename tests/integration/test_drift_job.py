@@ -21,6 +21,7 @@ from functions.platform.config import Settings
 from functions.serving.prediction_log import Entry, message
 from model.dataset import load_diabetes
 from model.registry import Registry
+from model.training import Protocol
 from tests.clients import function_client
 from tests.pubsub_helpers import pull, temporary_topic
 
@@ -30,7 +31,7 @@ ALERT_POLICY = (
     Path(__file__).resolve().parents[2] / "docs" / "monitoring" / "drift-alert-policy.json"
 )
 OLD_ARTIFACT = Path(__file__).resolve().parents[1] / "data" / "model-without-drift-bins.json"
-TRAINING_BMI = load_diabetes().X[:-20, 0]
+TRAINING_BMI = Protocol().split(load_diabetes(), seed=0).train.X[:, 0]  # the first model's
 BMI_STD = float(TRAINING_BMI.std())
 
 

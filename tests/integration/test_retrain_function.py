@@ -162,10 +162,10 @@ def test_noise_is_rejected_and_production_stays(events, production, registry, gc
     assert event["attributes"]["event"] == data["event"] == "rejected"
     assert (data["version"], data["production_version"]) == (2, 1)
     candidate_r2 = f"{data['metrics']['candidate']['r2']:.4f}"
-    production_r2 = f"{data['metrics']['production']['r2']:.4f}"
+    production_rmse = f"RMSE {data['metrics']['production']['rmse']:.1f} → "
     assert candidate_r2 in data["reasons"][0]
-    assert "below the minimum 0.4" in data["reasons"][0]
-    assert any(production_r2 in reason for reason in data["reasons"])
+    assert "better than predicting their mean in" in data["reasons"][0]
+    assert any(production_rmse in reason for reason in data["reasons"])
     assert registry.alias(MODEL, "production").version == 1
     assert registry.report(MODEL, 2)["gate"]["decision"] == "rejected"
 

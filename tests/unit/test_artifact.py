@@ -52,7 +52,7 @@ def test_is_plain_json_with_the_documented_fields(artifact):
     assert (document["family"], document["params"]) == ("linear", {})
     assert set(document["libraries"]) == {"scikit-learn", "numpy"}
     assert set(document["reference"]["bmi"]) >= {"mean", "std", "min", "max", "quantiles"}
-    assert set(document["metrics"]) == {"r2", "mse", "mae", "rows"}
+    assert set(document["metrics"]) == {"r2", "mse", "rmse", "mae", "rows"}
     lineage = document["lineage"]
     for key in ("data_sha256", "rows", "parameters", "seed", "code_version", "created_at"):
         assert key in lineage

@@ -9,20 +9,22 @@ import numpy as np
 import pytest
 
 from model.artifact import ONNX_FILE, from_json
-from model.dataset import load_diabetes
+from model.dataset import Dataset, load_diabetes
 from model.estimator import TrainingSpec
+from model.evaluation import CvScheme
 from model.families import FAMILIES, FamilyError, parse_params
-from model.training import train
+from model.training import Protocol, train
 
 FEATURES = ("bmi", "bp", "s5")
 # Served ÷ scikit-learn's own predict, relative: rounding for the linear families, float32
 # for the trees (onnxruntime's tree operator takes no float64; docs/training.md).
 TOLERANCE = {"linear-json": 1e-9, "onnx": 1e-5}
+QUICK = Protocol(cv=CvScheme(2, 1))  # cross-validation is not what these tests are about
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
 def run(request):
-    return train(load_diabetes(FEATURES), "many", TrainingSpec(request.param, seed=3))
+    return train(load_diabetes(FEATURES), "many", TrainingSpec(request.param, seed=3), QUICK)
 
 
 def test_the_loaded_artifact_predicts_what_the_pipeline_does(run):
@@ -39,7 +41,7 @@ def test_the_loaded_artifact_predicts_what_the_pipeline_does(run):
 
 def test_the_same_data_and_settings_give_the_same_artifact(run):
     spec = TrainingSpec(run.artifact.family, seed=3)
-    again = train(load_diabetes(FEATURES), "many", spec).artifact
+    again = train(load_diabetes(FEATURES), "many", spec, QUICK).artifact
     assert again.predictor.manifest() == run.artifact.predictor.manifest()
     assert again.files() == run.artifact.files()
 
@@ -59,9 +61,25 @@ def test_the_linear_families_are_weights_and_the_trees_a_graph(run):
 
 
 def test_the_seeds_model_scores_as_before_on_its_last_rows():
-    artifact = train(load_diabetes(), "diabetes-bmi").artifact
+    last_rows = Protocol(test_rows=20, cv=CvScheme(2, 1))
+    artifact = train(load_diabetes(), "diabetes-bmi", protocol=last_rows).artifact
     assert artifact.family == "linear"
     assert artifact.metrics["r2"] == pytest.approx(0.4726, abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest"])
+def test_trees_take_scikit_learns_branches_between_values_a_float32_step_apart(family):
+    """Values one float32 step apart, and pairs one float64 step apart, are where a float32
+    threshold rounded to the nearest would send a row down the other branch."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 0.05, 150).astype(np.float32)
+    up = np.nextafter(base, np.float32(np.inf))
+    column = np.concatenate([base, up]).astype(np.float64)
+    column = np.concatenate([column, np.nextafter(column, np.inf)])
+    data = Dataset(("x",), column.reshape(-1, 1), rng.normal(100, 30, len(column)))
+    run = train(data, "steps", TrainingSpec(family), Protocol(test_rows=60, cv=CvScheme(2, 1)))
+    X = data.X
+    np.testing.assert_allclose(run.artifact.predict(X), run.pipeline.predict(X), rtol=1e-5)
 
 
 def test_parameters_reach_the_estimator():
