@@ -1,4 +1,4 @@
-"""The estimator families a model can be trained as, and their parameters (docs/training.md).
+"""The estimator families a model can be trained as, and their parameters (docs/models.md).
 
 Each family is one scikit-learn regressor inside a Pipeline. The linear families put a
 StandardScaler before it: a penalty on unscaled features would weigh each feature by its

@@ -1,4 +1,4 @@
-"""A model's training settings: `models/<model>/settings.json` in the registry (docs/training.md).
+"""A model's training settings: `models/<model>/settings.json` in the registry (docs/models.md).
 
 They say how the model is trained when a command does not: the family and its parameters,
 and the features `mlctl train` takes from the bundled data. They change by compare-and-swap

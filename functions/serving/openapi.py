@@ -15,6 +15,7 @@ from functions.platform.config import Settings
 from functions.platform.errors import MethodNotAllowed, ModelUnavailable, ServingError
 from functions.serving.bodies import CSV, ENCODINGS, JSON
 from functions.serving.routes import ROUTES, Route
+from model.artifact import FORMATS
 from model.registry import ALIAS_PATTERN
 
 VERSION = "3.0.3"
@@ -225,11 +226,17 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         },
         "ModelDescription": {
             "type": "object",
-            "required": ["name", "version", "features", "metrics"],
+            "required": ["name", "version", "features", "family", "params", "format", "metrics"],
             "properties": {
                 "name": {"type": "string"},
                 "version": {"type": "integer", "minimum": 1},
                 "features": {"type": "array", "items": {"type": "string"}},
+                "family": {"type": "string", "description": "linear, ridge, … (docs/models.md)"},
+                "params": {
+                    "type": "object",
+                    "description": "The family's scikit-learn parameters set at training",
+                },
+                "format": {"type": "string", "enum": list(FORMATS)},
                 "metrics": {"type": "object", "additionalProperties": _NUMBER},
                 "created_at": {"type": "string", "nullable": True},
                 "data_sha256": {"type": "string", "nullable": True},

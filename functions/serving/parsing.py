@@ -178,7 +178,9 @@ def _raise_first_bad_row(instances: list[Any], features: tuple[str, ...]) -> NoR
         elif isinstance(row, dict):
             missing = [name for name in features if name not in row]
             if missing:
-                raise InvalidArgument(f"{where}: missing features {missing}")
+                raise InvalidArgument(
+                    f"{where}: missing features {missing}, expected {list(features)}"
+                )
             unknown = sorted(set(row) - set(features))
             if unknown:
                 raise InvalidArgument(

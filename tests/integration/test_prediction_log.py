@@ -121,9 +121,12 @@ def test_an_unavailable_topic_drops_records_and_predictions_go_on(
     assert (log.published, log.dropped) == (0, 5)
     logs.flush()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
-    (dropped,) = [line for line in lines if line.get("component") == "prediction_log"]
-    assert dropped["dropped"] == 5
-    assert "NotFound" in dropped["message"]
+    # The first drop is reported at once, the rest at the stop: one line or two, as the
+    # requests fell around the log's flushes.
+    reports = [line for line in lines if line.get("component") == "prediction_log"]
+    assert 1 <= len(reports) <= 2
+    assert sum(report["dropped"] for report in reports) == 5
+    assert all("NotFound" in report["message"] for report in reports)
 
 
 def test_request_lines_carry_the_trace(client, production, prediction_log, capsys):

@@ -14,9 +14,12 @@ from google.api_core import exceptions as api_exceptions
 
 from infra.local.processes import LOOPBACK
 from infra.names import MODEL_NAME as MODEL
-from model.artifact import IntegrityError
+from model.artifact import ONNX_FILE, IntegrityError, ModelArtifact
+from model.dataset import load_diabetes
+from model.estimator import TrainingSpec
 from model.gcs import storage_client
 from model.registry import AliasConflict, AliasNotFound, Registry, VersionNotFound, version_path
+from model.training import train
 
 pytestmark = pytest.mark.emulators
 
@@ -149,6 +152,38 @@ def test_a_tampered_artifact_is_refused(registry, trained_artifact, gcs, bucket)
     blob.upload_from_string(json.dumps(document))  # an operator bypassing the registry
     with pytest.raises(IntegrityError, match="does not match"):
         registry.load(MODEL, 1)
+
+
+@pytest.fixture(scope="module")
+def tree() -> ModelArtifact:
+    spec = TrainingSpec("hist_gradient_boosting", {"max_iter": 10})
+    return train(load_diabetes(("bmi", "bp")), MODEL, spec).artifact
+
+
+def test_a_tree_version_is_its_graph_then_its_manifest(registry, tree, gcs, bucket):
+    registered = registry.register(tree)
+    assert registered.version == 1
+    blobs = {blob.name: blob for blob in gcs.list_blobs(bucket)}
+    graph = blobs[version_path(MODEL, 1, ONNX_FILE)]
+    manifest = blobs[version_path(MODEL, 1)]
+    assert set(blobs) == {graph.name, manifest.name}
+    # Generations are creation times: the graph existed before model.json registered it.
+    assert graph.generation < manifest.generation
+    assert graph.download_as_bytes() == tree.files()[ONNX_FILE]
+    assert registry.load(MODEL, 1).to_document() == registered.to_document()
+
+
+def test_a_dead_trainers_graph_is_passed_over_and_never_a_version(registry, tree, gcs, bucket):
+    leftover = gcs.bucket(bucket).blob(version_path(MODEL, 1, ONNX_FILE))
+    leftover.upload_from_string(b"the first bytes of a graph")  # its trainer died here
+    assert (registry.versions(MODEL), registry.models()) == ([], [])
+    registered = registry.register(tree)
+    assert registered.version == 2
+    assert (registry.versions(MODEL), registry.models()) == ([2], [MODEL])
+    assert leftover.download_as_bytes() == b"the first bytes of a graph"  # left as it was
+    with pytest.raises(VersionNotFound):
+        registry.load(MODEL, 1)
+    assert registry.load(MODEL, 2).files() == tree.files()
 
 
 def test_unknown_versions_are_not_found(registry):

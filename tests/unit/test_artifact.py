@@ -16,14 +16,13 @@ from model.artifact import (
     ONNX_FILE,
     ArtifactError,
     IntegrityError,
-    content_sha256,
-    file_entry,
     from_json,
 )
 from model.dataset import load_diabetes
 from model.drift import has_drift_reference
 from model.estimator import TrainingSpec
 from model.training import train
+from tests.artifacts import with_graph
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +85,7 @@ def test_other_bytes_are_refused_with_a_reason(data, message):
         from_json(data)
 
 
-# The tree's graph replaced, its manifest rewritten to match: only the graph's checks stand
-# between these bytes and onnxruntime.
-
-
-def with_graph(tree, data: bytes) -> tuple[bytes, dict[str, bytes]]:
-    document = tree.to_document()
-    document["files"][ONNX_FILE] = file_entry(data)
-    document["sha256"] = content_sha256(document)
-    return json.dumps(document).encode(), {ONNX_FILE: data}
+# The tree's graph replaced, its manifest rewritten to match (tests/artifacts.py).
 
 
 def graph(node_domain: str = "", external: bool = False) -> bytes:

@@ -14,11 +14,9 @@ from model.estimator import TrainingSpec
 from model.evaluation import CvScheme
 from model.families import FAMILIES, FamilyError, parse_params
 from model.training import Protocol, train
+from tests.artifacts import TOLERANCE
 
 FEATURES = ("bmi", "bp", "s5")
-# Served ÷ scikit-learn's own predict, relative: rounding for the linear families, float32
-# for the trees (onnxruntime's tree operator takes no float64; docs/training.md).
-TOLERANCE = {"linear-json": 1e-9, "onnx": 1e-5}
 QUICK = Protocol(cv=CvScheme(2, 1))  # cross-validation is not what these tests are about
 
 

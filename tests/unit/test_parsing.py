@@ -114,7 +114,10 @@ def test_arbitrary_paths_never_escape_as_another_error(segment):
         (b'{"instances": ["0.5"]}', r"instances\[0\]: expected a list"),
         (b'{"instances": [[0.5], {"bmi": 1}]}', "one kind of instance"),
         (b'{"instances": [{"bmi": 1, "age": 2}]}', r"instances\[0\]: unknown features \['age'\]"),
-        (b'{"instances": [{"age": 2}]}', r"instances\[0\]: missing features \['bmi'\]"),
+        (
+            b'{"instances": [{"age": 2}]}',
+            r"instances\[0\]: missing features \['bmi'\], expected \['bmi'\]",
+        ),
         (b'{"instances": [{"bmi": false}]}', r"instances\[0\]\.bmi: a boolean"),
     ],
 )
