@@ -27,6 +27,7 @@ from model.families import FAMILIES, FamilyError, parse_params
 from model.gcs import storage_client
 from model.promotion import read_production, train_register_promote
 from model.registry import Registry, RegistryError
+from model.search import DEFAULT_BUDGET, DEFAULT_TIME_BUDGET, SearchSettings, parse_families
 from model.training import DEFAULT_TEST_FRACTION, Protocol
 from model.training_settings import TrainingSettings, read_settings, write_settings
 from model.validation import Schema, validate_csv
@@ -62,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     split.add_argument("--holdout", type=int, help="the last N rows as the test split instead")
     train.add_argument("--cv", default="5x5", help="cross-validation, FOLDSxREPEATS (%(default)s)")
+    train.add_argument(
+        "--search", action="store_true", help="search families and parameters by cross-validation"
+    )
+    train.add_argument("--families", help="the families a search explores (all), comma-separated")
+    train.add_argument(
+        "--budget", type=int, default=DEFAULT_BUDGET, help="candidates a search tries (%(default)s)"
+    )
+    train.add_argument(
+        "--time-budget",
+        type=float,
+        default=DEFAULT_TIME_BUDGET,
+        help="seconds a search may take (%(default)s)",
+    )
     train.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
     _add_family_arguments(train, "default: the model's training settings, else linear")
     train.add_argument("--no-promote", action="store_true", help="register only, never promote")
@@ -169,6 +183,10 @@ def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         dataset = load_diabetes(features)
     spec = requested.spec(args.seed).checked()
     protocol = Protocol(args.test_fraction, args.holdout, CvScheme.parse(args.cv))
+    search = None
+    if args.search:
+        families = parse_families(args.families)
+        search = SearchSettings(families, args.budget, args.time_budget, protocol.cv).checked()
     outcome = train_register_promote(
         registry,
         dataset,
@@ -179,6 +197,7 @@ def _train(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         validation=validation,
         production=production,
         gate=settings.gate(args.seed),
+        search=search,
     )
     return outcome.as_dict()
 

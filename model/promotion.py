@@ -17,6 +17,7 @@ from model.gate import GateDecision, GateSettings, decide
 from model.layout import SERVING_ALIAS
 from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.report_plot import prediction_report_png
+from model.search import Candidate, SearchSettings
 from model.training import Protocol, TrainingRun, train
 from model.validation import Schema, ValidationReport
 
@@ -121,12 +122,15 @@ def write_report(
     validation: ValidationReport,
     promotion: Promotion,
     evaluation: dict[str, Any] | None = None,
+    leaderboard: list[Candidate] | None = None,
 ) -> dict[str, Any]:
     """Create report.json and report.png of the candidate (kept if they exist already).
-    `evaluation`: the run's; None for a candidate registered by an attempt that died."""
+    `evaluation`: the run's; None for a candidate registered by an attempt that died.
+    `leaderboard`: the search's candidates, best first, when a search chose the family."""
     report = {
         "metrics": candidate.metrics,
         "evaluation": evaluation,
+        **({"leaderboard": [c.as_dict() for c in leaderboard]} if leaderboard else {}),
         "data_sha256": candidate.lineage["data_sha256"],
         "dataset": candidate.lineage.get("dataset"),
         "lineage": candidate.lineage,
@@ -159,6 +163,7 @@ def train_register_promote(
     validation: ValidationReport | None = None,
     production: Production | None = None,
     gate: GateSettings | None = None,
+    search: SearchSettings | None = None,
 ) -> Promotion:
     """Register a new version; move `alias` to it only if it passes the gate.
 
@@ -175,7 +180,7 @@ def train_register_promote(
         )
         reference = production.model.reference if production.model and same_features else None
         schema = Schema(reference=reference)
-    run = train(dataset, name, spec, protocol, schema, validation)
+    run = train(dataset, name, spec, protocol, schema, validation, search)
     return register_and_promote(registry, run, production, alias, promote, gate)
 
 
@@ -192,5 +197,6 @@ def register_and_promote(
     candidate = registry.register(run.artifact)
     test = run.split.holdout
     promotion = gate_and_promote(registry, candidate, test, production, alias, promote, gate)
-    write_report(registry, candidate, test, run.validation, promotion, run.evaluation)
+    leaderboard = run.search.leaderboard if run.search else None
+    write_report(registry, candidate, test, run.validation, promotion, run.evaluation, leaderboard)
     return promotion

@@ -16,6 +16,8 @@ from model.dataset import Dataset, Split, holdout_split, seeded_split
 from model.estimator import TrainingSpec, fit
 from model.evaluation import CrossValidation, CvScheme, cross_validate
 from model.metrics import regression_metrics
+from model.search import SearchResult, SearchSettings
+from model.search import search as run_search
 from model.statistics import reference_statistics
 from model.validation import InvalidData, Schema, ValidationReport, validate
 
@@ -52,6 +54,7 @@ class TrainingRun:
     pipeline: Any  # the fitted scikit-learn Pipeline the artifact serves
     evaluation: dict[str, Any]  # report.json's `evaluation`
     cross_validation: CrossValidation
+    search: SearchResult | None = None  # when the spec was chosen by a search
 
 
 def train(
@@ -61,9 +64,11 @@ def train(
     protocol: Protocol | None = None,
     schema: Schema | None = None,
     validation: ValidationReport | None = None,
+    search: SearchSettings | None = None,
 ) -> TrainingRun:
     """Validate (unless `validation` is the report of data already validated), then
-    evaluate and train by `protocol`."""
+    evaluate and train by `protocol`; with `search`, the family and parameters it finds
+    take the place of `spec`'s (its seed stays)."""
     spec = spec or TrainingSpec()
     protocol = protocol or Protocol()
     if validation is None:
@@ -73,7 +78,7 @@ def train(
     split = protocol.split(dataset, spec.seed)
     lineage = {"split": {**protocol.describe(), "seed": spec.seed}}
     return train_on_split(
-        split, name, spec, validation, dataset.fingerprint(), lineage, protocol.cv
+        split, name, spec, validation, dataset.fingerprint(), lineage, protocol.cv, search
     )
 
 
@@ -85,15 +90,22 @@ def train_on_split(
     data_sha256: str,
     lineage: dict[str, Any] | None = None,
     cv: CvScheme | None = None,
+    search: SearchSettings | None = None,
 ) -> TrainingRun:
-    """Cross-validate on the training rows, fit on all of them, score on the test split;
-    `lineage` adds to the record."""
+    """Search (if asked) and cross-validate on the training rows, fit on all of them, score
+    on the test split; `lineage` adds to the record."""
     spec = spec or TrainingSpec()
     cv = cv or CvScheme()
     train_rows, test = split.train, split.holdout
-    cross_validation = cross_validate(
-        spec.family, dict(spec.params), train_rows.X, train_rows.y, cv, spec.seed
-    )
+    found = None
+    if search is not None:
+        found = run_search(train_rows.X, train_rows.y, replace(search, cv=cv), spec.seed)
+        spec = found.spec(spec.seed)
+        cross_validation = found.winner.cross_validation  # the same folds: no need to refit
+    else:
+        cross_validation = cross_validate(
+            spec.family, dict(spec.params), train_rows.X, train_rows.y, cv, spec.seed
+        )
     fitted = fit(train_rows.X, train_rows.y, spec)
     artifact = ModelArtifact(
         name=name,
@@ -124,6 +136,8 @@ def train_on_split(
         "cv": cross_validation.as_dict(),
         "test": {key: metrics[key] for key in ("r2", "rmse", "mae")},
     }
+    if found is not None:
+        evaluation["search"] = found.as_dict()
     return TrainingRun(
         replace(artifact, metrics=metrics),
         split,
@@ -131,6 +145,7 @@ def train_on_split(
         fitted.pipeline,
         evaluation,
         cross_validation,
+        found,
     )
 
 
