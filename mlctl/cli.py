@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--confidence", type=float, help="how sure the gate must be that a candidate is better"
     )
     settings_command.add_argument("--min-r2", type=float, help="a minimum test R² (none)")
+    settings_command.add_argument(
+        "--search",
+        metavar="FAMILIES",
+        help="retrain searches these families (comma-separated, or 'all'); 'off' stops it",
+    )
+    settings_command.add_argument(
+        "--search-budget", type=int, help=f"candidates per search ({DEFAULT_BUDGET})"
+    )
     _accept_model_after(settings_command)
 
     upload = commands.add_parser(
@@ -215,12 +223,30 @@ def _settings(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     current = read_settings(registry, args.model)
     features = _features(args.features)
     gate = (args.confidence, args.min_r2)
-    if args.family is None and args.param is None and features is None and gate == (None, None):
+    search = _search_setting(args.search, args.search_budget, current)
+    unchanged = (args.family, args.param, features, search) == (None, None, None, None)
+    if unchanged and gate == (None, None):
         return _settings_shown(args.model, current)
     if features is not None:
         load_diabetes(features)  # names a column the bundled data lacks
-    changed = current.changed(args.family, _params(args), features, *gate)
+    changed = current.changed(args.family, _params(args), features, *gate, search=search)
     return _settings_shown(args.model, write_settings(registry, args.model, changed))
+
+
+def _search_setting(
+    families: str | None, budget: int | None, current: TrainingSettings
+) -> dict[str, Any] | None:
+    """The search setting asked for: {} to turn it off, None to leave it as it is."""
+    if families is None and budget is None:
+        return None
+    if families == "off":
+        return {}
+    search = dict(current.search or {})
+    if families is not None:
+        search["families"] = None if families == "all" else list(parse_families(families))
+    if budget is not None:
+        search["budget"] = budget
+    return search
 
 
 def _settings_shown(model: str, settings: TrainingSettings) -> dict[str, Any]:

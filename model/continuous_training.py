@@ -21,7 +21,7 @@ from model.model_events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
 from model.promotion import Production, gate_and_promote, read_production, write_report
 from model.registry import Registry
 from model.run_ledger import Claim, RunLedger, run_path
-from model.training import train_on_split
+from model.training import TrainingRun, train_on_split
 from model.training_settings import read_settings
 from model.validation import InvalidData, Rules, Schema, ValidationReport, validate_csv
 
@@ -67,6 +67,7 @@ class RetrainSettings:
     holdout_fraction: float = 0.2
     seed: int = 0
     alias: str = SERVING_ALIAS
+    search_seconds: float = 120.0  # the time budget of a search the training settings ask for
 
 
 def retrain(
@@ -96,7 +97,7 @@ def retrain(
     # Valid data has a target that varies, so at least 2 rows: one can always be held out.
     split = seeded_split(dataset, settings.holdout_fraction, settings.seed)
     training = read_settings(registry, upload.model)
-    candidate, evaluation, claim = _candidate(
+    candidate, run, claim = _candidate(
         registry, ledger, claim, upload, split, dataset, validation, settings, production
     )
     # A report means an earlier attempt decided and died before recording it: its decision.
@@ -106,7 +107,11 @@ def retrain(
         promotion = gate_and_promote(
             registry, candidate, split.holdout, production, settings.alias, gate=gate
         )
-        report = write_report(registry, candidate, split.holdout, validation, promotion, evaluation)
+        evaluation = run.evaluation if run else None
+        leaderboard = run.search.leaderboard if run and run.search else None
+        report = write_report(
+            registry, candidate, split.holdout, validation, promotion, evaluation, leaderboard
+        )
     event = _decided(upload, candidate, report["gate"])
     return ModelEvent.from_data(ledger.finish(claim, event.data()))
 
@@ -121,9 +126,9 @@ def _candidate(
     validation: ValidationReport,
     settings: RetrainSettings,
     production: Production,
-) -> tuple[ModelArtifact, dict[str, Any] | None, Claim]:
-    """The version this upload registered before (no evaluation: that attempt died with
-    it), else a newly trained and registered one with its evaluation."""
+) -> tuple[ModelArtifact, TrainingRun | None, Claim]:
+    """The version this upload registered before (without its run: that attempt died with
+    it), else a newly trained and registered one with its run."""
     version = claim.version
     if version is None and claim.resumed:
         version = registry.find_version(upload.model, "dataset", _lineage_dataset(upload))
@@ -131,8 +136,11 @@ def _candidate(
             claim = ledger.heartbeat(claim, version=version)
     if version is not None:
         return registry.load(upload.model, version), None, claim
-    # The model's training settings, else production's family and parameters.
-    spec = read_settings(registry, upload.model).spec(settings.seed, production.model)
+    # The model's training settings, else production's family and parameters; a search
+    # only when the settings ask for one.
+    training = read_settings(registry, upload.model)
+    spec = training.spec(settings.seed, production.model)
+    search = training.search_settings(settings.search_seconds)
     lineage = {
         "dataset": _lineage_dataset(upload),
         "split": {
@@ -141,10 +149,12 @@ def _candidate(
             "seed": settings.seed,
         },
     }
-    run = train_on_split(split, upload.model, spec, validation, dataset.fingerprint(), lineage)
+    run = train_on_split(
+        split, upload.model, spec, validation, dataset.fingerprint(), lineage, search=search
+    )
     claim = ledger.heartbeat(claim)  # still ours: nobody took over while we trained
     candidate = registry.register(run.artifact)
-    return candidate, run.evaluation, ledger.heartbeat(claim, version=candidate.version)
+    return candidate, run, ledger.heartbeat(claim, version=candidate.version)
 
 
 def _lineage_dataset(upload: Upload) -> dict[str, Any]:

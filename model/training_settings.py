@@ -14,11 +14,12 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.estimator import TrainingSpec
-from model.families import DEFAULT_FAMILY, FamilyError
+from model.families import DEFAULT_FAMILY, FAMILIES, FamilyError
 from model.gate import DEFAULT_CONFIDENCE, GateSettings
 from model.registry import Registry
+from model.search import DEFAULT_BUDGET, SearchSettings
 
-FIELDS = ("family", "params", "features", "confidence", "min_r2")
+FIELDS = ("family", "params", "features", "confidence", "min_r2", "search")
 
 
 def settings_path(model: str) -> str:
@@ -33,6 +34,8 @@ class TrainingSettings:
     # The gate's (model/gate.py): how sure a candidate must be, and an optional minimum R².
     confidence: float = DEFAULT_CONFIDENCE
     min_r2: float | None = None
+    # Whether retrain searches, and over what: {"families": [...], "budget": N}; None: no.
+    search: dict[str, Any] | None = None
     generation: int = 0  # of the object read; 0: there is none
 
     @classmethod
@@ -47,6 +50,7 @@ class TrainingSettings:
             features=tuple(features) if features else None,
             confidence=float(document.get("confidence", DEFAULT_CONFIDENCE)),
             min_r2=None if document.get("min_r2") is None else float(document["min_r2"]),
+            search=document.get("search"),
             generation=generation,
         ).checked()
 
@@ -55,6 +59,7 @@ class TrainingSettings:
         possible; FamilyError if not."""
         if not 0.5 <= self.confidence < 1:
             raise FamilyError(f"settings: confidence {self.confidence} must be in [0.5, 1)")
+        self.search_settings(1.0)  # its families and budget are possible
         if self.family is not None:
             TrainingSpec(self.family, self.params).checked()
         elif self.params:
@@ -68,9 +73,13 @@ class TrainingSettings:
         features: tuple[str, ...] | None = None,
         confidence: float | None = None,
         min_r2: float | None = None,
+        search: dict[str, Any] | None = None,
     ) -> TrainingSettings:
-        """With what is given replaced; a new family starts from no parameters."""
+        """With what is given replaced; a new family starts from no parameters; a search
+        of {} turns searching off."""
         updated = self
+        if search is not None:
+            updated = replace(updated, search=search or None)
         if confidence is not None:
             updated = replace(updated, confidence=confidence)
         if min_r2 is not None:
@@ -92,6 +101,13 @@ class TrainingSettings:
             return TrainingSpec(production.family, production.params, seed)
         return TrainingSpec(DEFAULT_FAMILY, {}, seed)
 
+    def search_settings(self, time_budget: float) -> SearchSettings | None:
+        if self.search is None:
+            return None
+        families = tuple(self.search.get("families") or FAMILIES)
+        budget = int(self.search.get("budget", DEFAULT_BUDGET))
+        return SearchSettings(families, budget, time_budget).checked()
+
     def gate(self, seed: int) -> GateSettings:
         return GateSettings(confidence=self.confidence, min_r2=self.min_r2, seed=seed)
 
@@ -102,6 +118,7 @@ class TrainingSettings:
             "features": list(self.features) if self.features else None,
             "confidence": self.confidence,
             "min_r2": self.min_r2,
+            "search": self.search,
         }
 
 

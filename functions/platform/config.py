@@ -52,6 +52,9 @@ class Settings:
     training_seed: int = 0
     # An attempt silent for longer than this is presumed dead and another takes over.
     retrain_lease_seconds: float = 30.0
+    # The longest search retrain makes when a model's training settings ask for one: well
+    # inside the function's time limit, with the training, gate and report still to come.
+    retrain_search_seconds: float = 120.0
     # The prediction log and the drift job (docs/monitoring.md).
     prediction_log_topic: str = names.PREDICTION_LOG
     # The share of successful requests logged; 0 turns the log off.
@@ -110,6 +113,9 @@ class Settings:
             retrain_lease_seconds=_read(
                 env, "RETRAIN_LEASE_SECONDS", _positive(float), default.retrain_lease_seconds
             ),
+            retrain_search_seconds=_read(
+                env, "RETRAIN_SEARCH_SECONDS", _positive(float), default.retrain_search_seconds
+            ),
             prediction_log_topic=_read(
                 env, "PREDICTION_LOG_TOPIC", str, default.prediction_log_topic
             ),
@@ -138,7 +144,13 @@ class Settings:
             outlier_sigmas=self.outlier_sigmas,
             outlier_reject_share=self.outlier_reject_share,
         )
-        return RetrainSettings(rules, self.holdout_fraction, self.training_seed, self.serving_alias)
+        return RetrainSettings(
+            rules,
+            self.holdout_fraction,
+            self.training_seed,
+            self.serving_alias,
+            self.retrain_search_seconds,
+        )
 
 
 def _read(env: Mapping[str, str], key: str, parse: Callable[[str], T], default: T) -> T:

@@ -141,6 +141,7 @@ variable "function_settings" {
     HOLDOUT_FRACTION        = "0.2"
     TRAINING_SEED           = "0"
     RETRAIN_LEASE_SECONDS   = "30.0"
+    RETRAIN_SEARCH_SECONDS  = "120.0"
     # Monitoring (docs/monitoring.md); its topic and subscription come from the variables
     # of their names (functions.tf).
     PREDICTION_LOG_SAMPLE_RATE   = "1.0"

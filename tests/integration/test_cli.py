@@ -254,3 +254,17 @@ def test_settings_written_from_a_stale_read_are_refused(registry):
     with pytest.raises(RegistryConflict, match="changed since it was read"):
         write_settings(registry, "m", first.changed("lasso"))
     assert read_settings(registry, "m").family == "ridge"
+
+
+def test_train_search_registers_the_winner_with_its_leaderboard(serving_env, capsys):
+    code, outcome, err = run(
+        capsys, "train", "--features", "bmi,bp,s5", "--search", "--families", "linear,ridge",
+        "--budget", "4", "--cv", "3x1",
+    )  # fmt: skip
+    assert code == 0, err
+    report = run(capsys, "describe", str(outcome["version"]))[1]["report"]
+    leaderboard = report["leaderboard"]
+    assert {row["family"] for row in leaderboard} <= {"linear", "ridge"}
+    assert leaderboard[0]["family"] == run(capsys, "describe", "1")[1]["family"]
+    assert report["evaluation"]["search"]["candidates"] == len(leaderboard)
+    assert report["evaluation"]["cv"]["folds"] == 3

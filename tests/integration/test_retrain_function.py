@@ -346,3 +346,15 @@ def test_an_upload_trains_as_the_settings_say_else_as_production(
         {"n_estimators": 5},
         "onnx",
     )
+
+
+def test_an_upload_is_searched_when_the_settings_ask(events, registry, gcs, bucket, serving_env):
+    train_register_promote(registry, load_diabetes(), MODEL)
+    search = {"families": ["ridge", "lasso"], "budget": 3}
+    write_settings(registry, MODEL, read_settings(registry, MODEL).changed(search=search))
+    retrain_function.handle(push_event(notification(upload(gcs, bucket, datasets.stronger()))))
+    assert events()[0]["data"]["version"] == 2
+    report = registry.report(MODEL, 2)
+    assert {row["family"] for row in report["leaderboard"]} <= {"ridge", "lasso"}
+    assert registry.load(MODEL, 2).family == report["leaderboard"][0]["family"]
+    assert report["evaluation"]["search"]["time_budget"] == 120.0
