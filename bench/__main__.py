@@ -19,6 +19,7 @@ from bench import (
     calibration,
     cold_start,
     event_loop,
+    families,
     machine,
     prediction_log,
     report,
@@ -32,7 +33,7 @@ from bench.load import load_generator
 from bench.payloads import SIZES
 
 RESULTS = Path(__file__).with_name("results.json")
-STEPS = ("http", "stages", "stream", "cold_start", "train")
+STEPS = ("http", "stages", "stream", "cold_start", "families", "train")
 
 
 def main() -> None:
@@ -82,6 +83,9 @@ def main() -> None:
         if "cold_start" in steps:
             _step(began, "cold_start_ms", results)
             results["cold_start_ms"] = cold_start.measure(running.system)
+        if "families" in steps:
+            _step(began, "families (each served pinned by ?version=N) and onnx_cost", results)
+            results.update(families.measure(running, plan))
     if "train" in steps:
         _step(began, "train", results)
         results["train"] = train.measure()
@@ -89,6 +93,8 @@ def main() -> None:
     results["machine"]["bench_seconds"] = round(time.monotonic() - began, 1)
     if arguments.only:  # a partial run: shown, never mistaken for make bench's results
         print(json.dumps({key: results[key] for key in results if key != "machine"}, indent=2))
+        if "families" in results:
+            print(f"\n{report.families(results)}")
         return
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{report.table(results)}\n\nwritten to {RESULTS}")

@@ -14,22 +14,24 @@ TIMEOUT = 120.0
 
 
 class BatchClient:
-    """One persistent connection; every answer is read whole before the next request."""
+    """One persistent connection; every answer is read whole before the next request.
+    path: /predict, or with a query (/predict?version=N pins a model version)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, path: str = "/predict") -> None:
         parts = urllib.parse.urlsplit(url)
+        self._path = path
         self._connection = http.client.HTTPConnection(
             parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT
         )
 
     def post(self, body: bytes, content_type: str) -> bytes:
         self._connection.request(
-            "POST", "/predict", body=body, headers={"Content-Type": content_type}
+            "POST", self._path, body=body, headers={"Content-Type": content_type}
         )
         response = self._connection.getresponse()
         answer = response.read()
         if response.status != 200:
-            raise RuntimeError(f"POST /predict answered {response.status}: {answer[:200]!r}")
+            raise RuntimeError(f"POST {self._path} answered {response.status}: {answer[:200]!r}")
         return answer
 
     def close(self) -> None:

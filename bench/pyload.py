@@ -31,8 +31,9 @@ def run(url: str, body: bytes, connections: int, seconds: float) -> Measured:
 async def _run(url: str, body: bytes, connections: int, seconds: float) -> Measured:
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")  # ?version=N
     head = (
-        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"POST {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     request = head.encode() + body

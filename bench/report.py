@@ -32,10 +32,48 @@ def table(results: dict[str, Any]) -> str:
         f"cold start  import main {cold['import']:,.0f} ms; "
         f"spawn → first prediction {cold['first_prediction']:,.0f} ms"
     )
+    lines += [families(results), ""]
     lines.append("train       fit and export on the first model's rows, held-out R²:")
     for family, trained in results["train"].items():
         lines.append(f"  {family:<24} {trained['seconds'] * 1000:9,.1f} ms  R² {trained['r2']:.4f}")
     return "\n".join(lines)
+
+
+def families(results: dict[str, Any]) -> str:
+    """Each family's serving figures, then what onnxruntime adds to a tree's instance."""
+    setup, cost = results["families_setup"], results["onnx_cost"]
+    level, floor = setup["concurrency"], setup["floor"]["req_per_s"][0]
+    rows = [
+        f"families: {len(setup['features'])} diabetes features, {setup['params']}; "
+        f"served pinned by ?version=N; 1 instance at concurrency {level}, floor {floor:,.0f} req/s",
+        f"{'':<25}{'R²':>7}{'req/s':>8}{'÷floor':>8}{'µs/req':>8}{'10k rows/s':>12}"
+        f"{'sklearn':>12}{'artifact':>12}{'bytes':>11}{'load ms':>9}",
+        f"{'':<25}{'':>7}{'':>8}{'':>8}{'+linear':>8}{'HTTP JSON':>12}"
+        f"{'in process':>12}{'in process':>12}{'':>11}{'':>9}",
+    ]
+    for name, family in results["families"].items():
+        rows.append(
+            f"{'  ' + name:<25}{family['r2']:>7.3f}{family['single_req_per_s']:>8,.0f}"
+            f"{family['single_over_floor']:>8.2f}{family['single_us_over_linear']:>8,.0f}"
+            f"{family['batch_10k_rows_per_s']:>12,}{family['sklearn_rows_per_s']:>12,}"
+            f"{family['artifact_rows_per_s']:>12,}{family['artifact_bytes']:>11,}"
+            f"{family['load_ms']:>9.1f}"
+        )
+    imports = ", ".join(f"{name} {ms:,.0f} ms" for name, ms in cost["import_ms"].items())
+    loads = ", ".join(f"{name} {ms:,.0f} ms" for name, ms in cost["load_ms"].items())
+    installed = ", ".join(f"{name} {_mb(size)}" for name, size in cost["installed_bytes"].items())
+    theirs = ", ".join(
+        f"{name} {_mb(size)}" for name, size in cost["dependencies_installed_bytes"].items()
+    )
+    rows += [
+        f"onnx cost: import after main {imports}; then a tree version's load {loads}",
+        f"  installed {installed}; their dependencies nothing else needs: {theirs or 'none'}",
+    ]
+    return "\n".join(rows)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def _single(http: dict[str, Any], floor: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 bench/single.py's measure (warm-up, trials in turn, medians) asks its load generator for
 `server + /predict`; here `server` is a name, and Routed sends that server's own request
 instead, so the three servers get exactly the load, trials and summary of make bench's
-http_single. peers/post.lua runs bench/post.lua with the target's body.
+http_single. peers/post.lua runs bench/post.lua with the target's body. bench/families.py
+loads each model family the same way (its pinned URL, a body of its width).
 """
 
 from __future__ import annotations
