@@ -24,6 +24,7 @@ from bench import (
     prediction_log,
     report,
     rig,
+    search,
     single,
     stages,
     stream,
@@ -33,7 +34,7 @@ from bench.load import load_generator
 from bench.payloads import SIZES
 
 RESULTS = Path(__file__).with_name("results.json")
-STEPS = ("http", "stages", "stream", "cold_start", "families", "train")
+STEPS = ("http", "stages", "stream", "cold_start", "families", "train", "search")
 
 
 def main() -> None:
@@ -89,12 +90,17 @@ def main() -> None:
     if "train" in steps:
         _step(began, "train", results)
         results["train"] = train.measure()
+    if "search" in steps:
+        _step(began, "search (diabetes against tuning by hand; 10,000 and 100,000 rows)", results)
+        results["search"] = search.measure()
     results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     results["machine"]["bench_seconds"] = round(time.monotonic() - began, 1)
     if arguments.only:  # a partial run: shown, never mistaken for make bench's results
         print(json.dumps({key: results[key] for key in results if key != "machine"}, indent=2))
         if "families" in results:
             print(f"\n{report.families(results)}")
+        if "search" in results:
+            print(f"\n{report.search(results['search'])}")
         return
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{report.table(results)}\n\nwritten to {RESULTS}")

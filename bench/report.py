@@ -32,7 +32,7 @@ def table(results: dict[str, Any]) -> str:
         f"cold start  import main {cold['import']:,.0f} ms; "
         f"spawn → first prediction {cold['first_prediction']:,.0f} ms"
     )
-    lines += [families(results), ""]
+    lines += [families(results), "", search(results["search"]), ""]
     lines.append("train       fit and export on the first model's rows, held-out R²:")
     for family, trained in results["train"].items():
         lines.append(f"  {family:<24} {trained['seconds'] * 1000:9,.1f} ms  R² {trained['r2']:.4f}")
@@ -70,6 +70,25 @@ def families(results: dict[str, Any]) -> str:
         f"  installed {installed}; their dependencies nothing else needs: {theirs or 'none'}",
     ]
     return "\n".join(rows)
+
+
+def search(result: dict[str, Any]) -> str:
+    diabetes = result["diabetes"]
+    by_hand = ", ".join(f"{name} {r2:.4f}" for name, r2 in diabetes["by_hand_cv_r2"].items())
+    lines = [
+        f"search      diabetes ({diabetes['rows']} rows, {diabetes['features']} features): "
+        f"{diabetes['winner']['family']} CV R² {diabetes['winner_cv_r2']:.4f} "
+        f"({diabetes['candidates']} candidates, {diabetes['seconds']:.1f} s, stopped by "
+        f"{diabetes['stopped_by']}); by hand {by_hand}; winner − best by hand "
+        f"{diabetes['winner_minus_best_by_hand']:+.4f}; optimism {diabetes['optimism']:+.4f}"
+    ]
+    for point in result["synthetic"]:
+        lines.append(
+            f"            {point['rows']:,} rows: {point['candidates']} candidates in "
+            f"{point['seconds']:.1f} s (budget {point['time_budget']:.0f} s, cv {point['cv']}), "
+            f"{point['winner']['family']} CV R² {point['winner_cv_r2']:.4f}"
+        )
+    return "\n".join(lines)
 
 
 def _mb(size: int) -> str:
