@@ -51,12 +51,15 @@ def main() -> None:
     steps = set(arguments.only or STEPS)
     with rig.running() as running:
         if "http" in steps:
-            _step(began, "http_single, http_single_log_off, framework_floor, flask_floor", results)
+            _step(
+                began, "http_single (and _log_off), framework_, correct_ and flask_floor", results
+            )
             url = running.system.url
             urls = {
                 "http_single": url("predict_batch"),
                 "http_single_log_off": url("predict_batch_log_off"),
                 "framework_floor": url("floor"),
+                "correct_floor": url("correct_floor"),
                 "flask_floor": url("flask_floor"),
             }
             with rig.pubsub_elsewhere(running.system) as nice:

@@ -18,6 +18,9 @@ def table(results: dict[str, Any]) -> str:
         "",
         _single(results["http_single"], results["framework_floor"]),
         _flask_floor(results["framework_floor"], results["flask_floor"]),
+        _correct_floor(
+            results["http_single"], results["correct_floor"], results["framework_floor"]
+        ),
         _prediction_log(results["prediction_log"]),
         "",
         _stages(results["stages"]),
@@ -119,6 +122,21 @@ def _flask_floor(floor: dict[str, Any], flask: dict[str, Any]) -> str:
         )
     )
     return f"{'  Flask path empty function':<27}req/s by concurrency {rates} (ASGI floor ÷ it)"
+
+
+def _correct_floor(http: dict[str, Any], correct: dict[str, Any], floor: dict[str, Any]) -> str:
+    rates = ", ".join(
+        f"{level}: {rate:,.0f} (÷ floor {_ratio(rate, empty).strip()}, "
+        f"predict_batch ÷ it {_ratio(ours, rate).strip()})"
+        for level, rate, empty, ours in zip(
+            correct["concurrency"],
+            correct["req_per_s"],
+            floor["req_per_s"],
+            http["req_per_s"],
+            strict=True,
+        )
+    )
+    return f"{'  correct floor':<27}req/s by concurrency {rates}"
 
 
 def _event_loop(loop: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ SERVERS = {
     "predict_batch": ("predict_batch", "http", "main.py"),
     "floor": ("floor", "http", FLOOR_SOURCE),
     "flask_floor": ("flask_floor", "http", FLOOR_SOURCE),
+    "correct_floor": ("correct_floor", "http", FLOOR_SOURCE),
     "predict_stream": ("predict_stream", "http", "main.py"),
     "stream_floor": ("stream_floor", "http", FLOOR_SOURCE),
     "stream_correct_floor": ("stream_correct_floor", "http", "bench/correct_floor.py"),
