@@ -1,4 +1,6 @@
-"""`python -m mlctl`: the registry and the training loop from a terminal. Commands print JSON."""
+"""`python -m mlctl`: the registry and the training loop from a terminal. Commands print JSON;
+the reports a person reads (`describe`, `leaderboard`, `drift`) print tables, and their JSON
+with `--json`."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from google.api_core.exceptions import GoogleAPIError
 
 from functions.platform.config import Settings
 from infra import names
-from mlctl import messaging, monitoring
+from mlctl import messaging, monitoring, tables
 from model.continuous_training import upload_of
 from model.dataset import (
     DEFAULT_FEATURES,
@@ -25,6 +27,7 @@ from model.dataset import (
 from model.evaluation import CvScheme
 from model.families import FAMILIES, FamilyError, parse_params
 from model.gcs import storage_client
+from model.leaderboard import entries
 from model.promotion import read_production, train_register_promote
 from model.registry import Registry, RegistryError
 from model.search import DEFAULT_BUDGET, DEFAULT_TIME_BUDGET, SearchSettings, parse_families
@@ -124,13 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="registered model names")
     describe = commands.add_parser("describe", help="a version's artifact summary and report")
     describe.add_argument("version", type=int)
+    describe.add_argument("--json", action="store_true", help="print the JSON instead")
+    leaderboard = commands.add_parser(
+        "leaderboard", help="a version's search candidates, best first (else its one model)"
+    )
+    leaderboard.add_argument(
+        "version", type=int, nargs="?", help=f"(the {settings.serving_alias} alias's version)"
+    )
+    leaderboard.add_argument("--json", action="store_true", help="print the JSON instead")
     promote = commands.add_parser("promote", help="point an alias at a version (compare-and-swap)")
     promote.add_argument("version", type=int)
     promote.add_argument("--alias", default=settings.serving_alias)
     rollback = commands.add_parser("rollback", help="point an alias back at its previous version")
     rollback.add_argument("--to", type=int, dest="to_version", help="a specific version instead")
     rollback.add_argument("--alias", default=settings.serving_alias)
-    for command in (describe, promote, rollback):
+    for command in (describe, leaderboard, promote, rollback):
         _accept_model_after(command)
     messaging.add_commands(commands, settings)
     monitoring.add_commands(commands, settings)
@@ -170,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, RegistryError, ValueError, OSError, GoogleAPIError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
+    if args.command in TABLES and not args.json:
+        print(TABLES[args.command](result))
+    else:
+        print(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
     return 0
 
 
@@ -311,6 +325,26 @@ def _describe(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _leaderboard(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
+    version = args.version
+    if version is None:
+        alias = Settings.from_env().serving_alias
+        current = registry.alias(args.model, alias)
+        if current is None:
+            raise RegistryError(f"model {args.model!r} has no {alias!r} alias: name a version")
+        version = current.version
+    report = registry.report(args.model, version)
+    evaluation = report.get("evaluation") or {}
+    cv = evaluation.get("cv")
+    return {
+        "model": args.model,
+        "version": version,
+        "cv": f"{cv['folds']}x{cv['repeats']}" if cv else None,
+        "search": evaluation.get("search"),
+        "leaderboard": entries(report),
+    }
+
+
 def _gate(report: dict[str, Any] | None) -> dict[str, Any]:
     """The gate's decision and reasons as the version's report records them."""
     if report is None:
@@ -331,6 +365,7 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
 
 
 MONITORING = {"drift": monitoring.drift, "alerts": monitoring.alerts}
+TABLES = {"describe": tables.describe, "leaderboard": tables.leaderboard}
 COMMANDS = {
     "train": _train,
     "settings": _settings,
@@ -339,6 +374,7 @@ COMMANDS = {
     "list": _list,
     "models": _models,
     "describe": _describe,
+    "leaderboard": _leaderboard,
     "promote": _promote,
     "rollback": _rollback,
 }

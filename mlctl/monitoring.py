@@ -21,6 +21,7 @@ from functions.platform.config import Settings
 from infra import names
 from infra.http_client import http_post_json
 from mlctl import messaging
+from mlctl.tables import columns
 
 LOCAL_PORT = names.FUNCTIONS["monitor_drift"][1]
 TIMEOUT_SECONDS = 300.0
@@ -99,7 +100,7 @@ def table(report: Mapping[str, Any]) -> str:
     for version in report.get("versions", []):
         for feature in version["features"]:
             rows.append(_feature_row(version, feature))
-    lines.append(_columns(rows))
+    lines.append(columns(rows))
     for version in report.get("versions", []):
         lines.append(f"version {version['version']}: {version['message']}")
         for transport, figures in version["transports"].items():
@@ -160,12 +161,4 @@ def _feature_row(version: Mapping[str, Any], feature: Mapping[str, Any]) -> tupl
         f"{serving['std']:.4g}",
         f"{reference['std']:.4g}",
         f"{feature['out_of_range_share']:.1%}",
-    )
-
-
-def _columns(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
     )

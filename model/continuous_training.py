@@ -107,11 +107,7 @@ def retrain(
         promotion = gate_and_promote(
             registry, candidate, split.holdout, production, settings.alias, gate=gate
         )
-        evaluation = run.evaluation if run else None
-        leaderboard = run.search.leaderboard if run and run.search else None
-        report = write_report(
-            registry, candidate, split.holdout, validation, promotion, evaluation, leaderboard
-        )
+        report = write_report(registry, candidate, split.holdout, validation, promotion, run)
     event = _decided(upload, candidate, report["gate"])
     return ModelEvent.from_data(ledger.finish(claim, event.data()))
 
@@ -127,8 +123,8 @@ def _candidate(
     settings: RetrainSettings,
     production: Production,
 ) -> tuple[ModelArtifact, TrainingRun | None, Claim]:
-    """The version this upload registered before (without its run: that attempt died with
-    it), else a newly trained and registered one with its run."""
+    """The version this upload registered before (no run: that attempt died with it), else a
+    newly trained and registered one with the run that trained it."""
     version = claim.version
     if version is None and claim.resumed:
         version = registry.find_version(upload.model, "dataset", _lineage_dataset(upload))

@@ -59,7 +59,12 @@ class Summary:
     scores: tuple[float, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "ci95": list(self.ci95)}
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "ci95": list(self.ci95),
+            "scores": list(self.scores),
+        }
 
 
 def summary(scores: np.ndarray, test_share: float) -> Summary:
@@ -87,6 +92,8 @@ class CrossValidation:
             "folds": self.scheme.folds,
             "repeats": self.scheme.repeats,
             **{name: metric.as_dict() for name, metric in self.metrics.items()},
+            "fit_seconds": self.fit_seconds,
+            "predict_us_per_row": self.predict_us_per_row,
         }
 
 

@@ -15,14 +15,19 @@ from model.dataset import Dataset
 from model.estimator import TrainingSpec
 from model.gate import GateDecision, GateSettings, decide
 from model.layout import SERVING_ALIAS
+from model.leaderboard import entries, rows
 from model.registry import Alias, AliasConflict, Registry, RegistryError
-from model.report_plot import prediction_report_png
-from model.search import Candidate, SearchSettings
+from model.report_plot import ReportFigures, report_png
+from model.search import SearchSettings
 from model.training import Protocol, TrainingRun, train
 from model.validation import Schema, ValidationReport
 
 # Each round is one lost compare-and-swap: another promotion won and we compare again.
 MAX_GATE_ROUNDS = 20
+# report.png: the fold scores of this many candidates side by side, this many in its table.
+# report.json holds them all.
+PLOTTED_CANDIDATES = 5
+TABLED_CANDIDATES = 8
 
 
 @dataclass(frozen=True)
@@ -121,16 +126,16 @@ def write_report(
     holdout: Dataset,
     validation: ValidationReport,
     promotion: Promotion,
-    evaluation: dict[str, Any] | None = None,
-    leaderboard: list[Candidate] | None = None,
+    run: TrainingRun | None = None,
 ) -> dict[str, Any]:
     """Create report.json and report.png of the candidate (kept if they exist already).
-    `evaluation`: the run's; None for a candidate registered by an attempt that died.
-    `leaderboard`: the search's candidates, best first, when a search chose the family."""
+    `run`: the one that trained it; None for a candidate registered by an attempt that died,
+    whose report then has no evaluation and its image only the test-split panels."""
+    search = run.search if run else None
     report = {
         "metrics": candidate.metrics,
-        "evaluation": evaluation,
-        **({"leaderboard": [c.as_dict() for c in leaderboard]} if leaderboard else {}),
+        "evaluation": run.evaluation if run else None,
+        **({"leaderboard": [c.as_dict() for c in search.leaderboard]} if search else {}),
         "data_sha256": candidate.lineage["data_sha256"],
         "dataset": candidate.lineage.get("dataset"),
         "lineage": candidate.lineage,
@@ -142,14 +147,38 @@ def write_report(
             "serving_version": promotion.serving_version,
         },
     }
-    png = prediction_report_png(
-        holdout.y,
-        candidate.predict(holdout.X),
+    title = (
         f"{candidate.name} version {candidate.version}: test R² "
-        f"{candidate.metrics['r2']:.4f}, {promotion.verdict}",
+        f"{candidate.metrics['r2']:.4f}, {promotion.verdict}"
     )
+    png = report_png(_figures(title, report, holdout.y, candidate.predict(holdout.X), run))
     registry.write_report(candidate.name, candidate.version, report, png)
     return report
+
+
+def _figures(
+    title: str,
+    report: dict[str, Any],
+    actual: Any,
+    predicted: Any,
+    run: TrainingRun | None,
+) -> ReportFigures:
+    """What report.png draws: the same figures as report.json holds."""
+    if run is None:
+        return ReportFigures(title, actual, predicted)
+    found = entries(report)  # the leaderboard, or the one model trained
+    return ReportFigures(
+        title,
+        actual,
+        predicted,
+        scheme=str(run.cross_validation.scheme),
+        fold_scores=[
+            (f"{rank}. {entry['family']}", entry["cv_r2_scores"])
+            for rank, entry in enumerate(found[:PLOTTED_CANDIDATES], start=1)
+        ],
+        learning_curve=run.learning_curve,
+        leaderboard=rows(found[:TABLED_CANDIDATES]) if run.search else (),
+    )
 
 
 def train_register_promote(
@@ -197,6 +226,5 @@ def register_and_promote(
     candidate = registry.register(run.artifact)
     test = run.split.holdout
     promotion = gate_and_promote(registry, candidate, test, production, alias, promote, gate)
-    leaderboard = run.search.leaderboard if run.search else None
-    write_report(registry, candidate, test, run.validation, promotion, run.evaluation, leaderboard)
+    write_report(registry, candidate, test, run.validation, promotion, run)
     return promotion

@@ -1,6 +1,6 @@
 """One training run (docs/evaluation.md): validate, hold out the test split, cross-validate on
-the rest, fit the final model on all of the rest, score it once on the test split, and
-package an unregistered artifact."""
+the rest, fit the final model on all of the rest, score it once on the test split, draw its
+learning curve on the rest, and package an unregistered artifact."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, holdout_split, seeded_split
 from model.estimator import TrainingSpec, fit
 from model.evaluation import CrossValidation, CvScheme, cross_validate
+from model.learning_curve import LearningCurve, learning_curve
 from model.metrics import regression_metrics
 from model.search import SearchResult, SearchSettings
 from model.search import search as run_search
@@ -54,6 +55,7 @@ class TrainingRun:
     pipeline: Any  # the fitted scikit-learn Pipeline the artifact serves
     evaluation: dict[str, Any]  # report.json's `evaluation`
     cross_validation: CrossValidation
+    learning_curve: LearningCurve
     search: SearchResult | None = None  # when the spec was chosen by a search
 
 
@@ -93,7 +95,9 @@ def train_on_split(
     search: SearchSettings | None = None,
 ) -> TrainingRun:
     """Search (if asked) and cross-validate on the training rows, fit on all of them, score
-    on the test split; `lineage` adds to the record."""
+    on the test split; `lineage` adds to the record. The learning curve is drawn here, not
+    when the report is written: a family that fails on fewer rows fails the run before it
+    registers anything, never a version the gate already promoted."""
     spec = spec or TrainingSpec()
     cv = cv or CvScheme()
     train_rows, test = split.train, split.holdout
@@ -130,11 +134,15 @@ def train_on_split(
         },
     )
     metrics = regression_metrics(test.y, artifact.predict(test.X))
+    curve = learning_curve(
+        spec.family, dict(spec.params), train_rows.X, train_rows.y, cv, spec.seed
+    )
     evaluation = {
         "test_fraction": round(test.rows / (train_rows.rows + test.rows), 6),
         "test_rows": test.rows,
         "cv": cross_validation.as_dict(),
         "test": {key: metrics[key] for key in ("r2", "rmse", "mae")},
+        "learning_curve": curve.as_dict(),
     }
     if found is not None:
         evaluation["search"] = found.as_dict()
@@ -145,6 +153,7 @@ def train_on_split(
         fitted.pipeline,
         evaluation,
         cross_validation,
+        curve,
         found,
     )
 

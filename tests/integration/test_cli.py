@@ -28,6 +28,25 @@ def run(capsys, *argv: str) -> tuple[int, dict | None, str]:
     return code, json.loads(captured.out) if captured.out.strip() else None, captured.err
 
 
+def run_text(capsys, *argv: str) -> tuple[int, str, str]:
+    """For the commands that print a table."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def table_rows(text: str, header: str) -> list[list[str]]:
+    """The cells of the table under the line starting with `header`, to its first blank line."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header)) + 1
+    rows = []
+    for line in lines[start:]:
+        if not line.strip() or not line[0].isdigit():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
 def test_help_lists_every_command(repository_root):
     result = subprocess.run(
         [sys.executable, "-m", "mlctl", "--help"],
@@ -44,6 +63,7 @@ def test_help_lists_every_command(repository_root):
         "events",
         "list",
         "describe",
+        "leaderboard",
         "promote",
         "rollback",
         "drift",
@@ -74,7 +94,7 @@ def test_train_list_describe_promote_rollback(serving_env, capsys, tmp_path):
     )
     assert listing["aliases"] == {"production": 1}
 
-    code, described, _ = run(capsys, "describe", "2")
+    code, described, _ = run(capsys, "describe", "2", "--json")
     assert described["gate"] == described["report"]["gate"]["decision"] == "rejected"
     assert described["report"]["lineage"]["holdout_rows"] == 60
     assert described["report"]["data_sha256"] == described["lineage"]["data_sha256"]
@@ -110,7 +130,7 @@ def test_train_csv_validates_like_an_upload(serving_env, capsys, tmp_path):
     code, outcome, err = run(capsys, "train", "--csv", str(wider), "--no-promote")
     assert code == 0, err
     assert outcome["version"] == 2
-    code, described, _ = run(capsys, "describe", "2")
+    code, described, _ = run(capsys, "describe", "2", "--json")
     assert described["features"] == ["bmi"]
     validation = described["report"]["validation"]
     assert validation["warnings"][0] == (
@@ -192,7 +212,7 @@ def test_train_a_family_with_parameters_for_any_model(serving_env, capsys):
         capsys, "train", "--family", "ridge", "--param", "alpha=0.5", "--model", "other"
     )
     assert code == 0, err
-    code, described, _ = run(capsys, "describe", "1", "--model", "other")
+    code, described, _ = run(capsys, "describe", "1", "--model", "other", "--json")
     assert (described["family"], described["params"], described["format"]) == (
         "ridge",
         {"alpha": 0.5},
@@ -238,7 +258,7 @@ def test_settings_choose_what_train_fits_and_change_by_compare_and_swap(serving_
     )
     code, outcome, err = run(capsys, "train")
     assert code == 0, err
-    described = run(capsys, "describe", str(outcome["version"]))[1]
+    described = run(capsys, "describe", str(outcome["version"]), "--json")[1]
     assert (described["format"], described["params"]) == ("onnx", {"max_iter": 5})
     assert described["features"] == ["bmi", "bp"]
 
@@ -262,9 +282,54 @@ def test_train_search_registers_the_winner_with_its_leaderboard(serving_env, cap
         "--budget", "4", "--cv", "3x1",
     )  # fmt: skip
     assert code == 0, err
-    report = run(capsys, "describe", str(outcome["version"]))[1]["report"]
+    report = run(capsys, "describe", str(outcome["version"]), "--json")[1]["report"]
     leaderboard = report["leaderboard"]
     assert {row["family"] for row in leaderboard} <= {"linear", "ridge"}
-    assert leaderboard[0]["family"] == run(capsys, "describe", "1")[1]["family"]
+    assert leaderboard[0]["family"] == run(capsys, "describe", "1", "--json")[1]["family"]
     assert report["evaluation"]["search"]["candidates"] == len(leaderboard)
     assert report["evaluation"]["cv"]["folds"] == 3
+
+
+def test_leaderboard_and_describe_print_tables_of_the_report(serving_env, capsys):
+    features = "bmi,bp,s5"
+    search = ["--search", "--families", "linear,ridge", "--budget", "4", "--cv", "2x1"]
+    code, _, err = run(capsys, "train", "--features", features, *search)
+    assert code == 0, err
+    report = run(capsys, "describe", "1", "--json")[1]["report"]
+
+    code, text, err = run_text(capsys, "leaderboard")  # the production alias's version: 1
+    assert code == 0, err
+    assert text.startswith(f"model {names.MODEL_NAME} version 1: ")
+    rows = table_rows(text, "rank")
+    assert len(rows) == len(report["leaderboard"]) >= 1
+    for rank, (cells, entry) in enumerate(zip(rows, report["leaderboard"], strict=True), 1):
+        assert cells[:2] == [str(rank), entry["family"]]
+        assert cells[3] == f"{entry['cv_r2_mean']:.4f} ± {entry['cv_r2_std']:.4f}"
+    code, as_json, _ = run(capsys, "leaderboard", "1", "--json")
+    assert as_json["leaderboard"] == report["leaderboard"]
+
+    code, text, _ = run_text(capsys, "describe", "1")
+    assert re.search(r"^gate\s+promoted$", text, re.MULTILINE)
+    assert len(table_rows(text, "rank")) == min(5, len(report["leaderboard"]))
+    curve = report["evaluation"]["learning_curve"]
+    sizes = [cells[0] for cells in table_rows(text, "training rows")]
+    assert sizes == [str(size) for size in curve["sizes"]]
+
+    # Without a search: its one model, from its cross-validation; --model after the command.
+    code, _, err = run(
+        capsys, "train", "--family", "ridge", "--param", "alpha=0.5", "--model", "other"
+    )
+    assert code == 0, err
+    code, text, err = run_text(capsys, "leaderboard", "1", "--model", "other")
+    assert code == 0, err
+    assert "no search" in text.splitlines()[0]
+    ((rank, family, params, r2, *_),) = table_rows(text, "rank")
+    assert (rank, family, params) == ("1", "ridge", "alpha=0.5")
+    cv = run(capsys, "--model", "other", "describe", "1", "--json")[1]["report"]["evaluation"]["cv"]
+    assert r2 == f"{cv['r2']['mean']:.4f} ± {cv['r2']['std']:.4f}"
+
+
+def test_leaderboard_without_a_production_version_names_the_way_out(serving_env, capsys):
+    code, _, err = run_text(capsys, "leaderboard")
+    assert code == 1
+    assert err.strip().endswith("has no 'production' alias: name a version")

@@ -1,13 +1,21 @@
-"""Gate and promotion against fake-gcs-server: a lost compare-and-swap compares again."""
+"""Gate and promotion against fake-gcs-server: a lost compare-and-swap compares again; the
+report a promotion writes."""
 
 from __future__ import annotations
 
+import io
+import math
+
 import pytest
+from PIL import Image
 
 from infra import names
 from model.dataset import holdout_split, load_diabetes
+from model.evaluation import CvScheme
 from model.promotion import gate_and_promote, read_production, train_register_promote
-from model.training import train
+from model.registry import version_path
+from model.search import SearchSettings
+from model.training import Protocol, train
 from model.validation import validate_csv
 from tests import datasets
 
@@ -53,3 +61,34 @@ def test_a_candidate_already_serving_keeps_its_decision(registry):
     assert (again.promoted, again.serving_version) == (True, new.version)
     assert again.decision == first.decision
     assert registry.alias(MODEL, "production").generation == generation
+
+
+def test_a_searched_version_reports_its_leaderboard_and_learning_curve(registry):
+    tiny = SearchSettings(families=("linear", "ridge"), budget=4, time_budget=None)
+    dataset = load_diabetes(("bmi", "bp", "s5"))
+    promotion = train_register_promote(
+        registry, dataset, MODEL, protocol=Protocol(cv=CvScheme(2, 1)), search=tiny
+    )
+    version = promotion.model.version
+
+    report = registry.report(MODEL, version)
+    board = report["leaderboard"]
+    means = [entry["cv_r2_mean"] for entry in board]
+    assert means == sorted(means, reverse=True)
+    assert {entry["family"] for entry in board} <= {"linear", "ridge"}
+    assert (board[0]["family"], board[0]["params"]) == (
+        promotion.model.family,
+        promotion.model.params,
+    )
+    assert all(len(entry["cv_r2_scores"]) == 2 for entry in board)  # 2 folds, 1 repeat
+    curve = report["evaluation"]["learning_curve"]
+    train_rows = report["lineage"]["train_rows"]
+    assert curve["folds"] == 2
+    assert curve["sizes"] == sorted(set(curve["sizes"]))
+    assert curve["sizes"][-1] == train_rows - math.ceil(train_rows / 2)  # a fold's training rows
+    assert len(curve["train_r2_mean"]) == len(curve["validation_r2_mean"]) == len(curve["sizes"])
+    assert curve["validation_r2_mean"][-1] > 0.2  # three diabetes features do predict
+
+    png = registry.bucket.blob(version_path(MODEL, version, "report.png")).download_as_bytes()
+    with Image.open(io.BytesIO(png)) as image:
+        assert (image.format, image.size) == ("PNG", (1200, 1160))  # with the leaderboard table

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import uuid
 
 import pytest
 from cloudevents.http import CloudEvent
+from PIL import Image
 
 from functions.platform import logs
 from functions.platform.errors import is_transient
@@ -28,6 +30,13 @@ from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
 MODEL = names.MODEL_NAME
+
+
+def png_size(gcs, bucket, version: int) -> tuple[int, int]:
+    png = gcs.bucket(bucket).blob(version_path(MODEL, version, "report.png")).download_as_bytes()
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG"
+        return image.size
 
 
 @pytest.fixture
@@ -150,7 +159,8 @@ def test_a_stronger_relation_is_promoted_with_its_report(events, production, reg
     assert registry.load(MODEL, 2).lineage["dataset"] == report["dataset"]
     assert report["validation"]["ok"] is True
     assert report["validation"]["rows"] == 442
-    assert gcs.bucket(bucket).blob(version_path(MODEL, 2, "report.png")).exists()
+    assert report["evaluation"]["learning_curve"]["sizes"]
+    assert png_size(gcs, bucket, 2) == (1200, 900)  # test split, folds, learning curve
 
 
 def test_noise_is_rejected_and_production_stays(events, production, registry, gcs, bucket):
@@ -269,6 +279,9 @@ def test_a_resumed_run_reuses_the_version_a_dead_attempt_registered(
         gcs.bucket(bucket).blob(run_path(MODEL, blob.name, blob.generation)).download_as_bytes()
     )
     assert (record["state"], record["attempts"], record["version"]) == ("done", 2, 2)
+    # The run died with the first attempt: the report holds what the version alone shows.
+    assert registry.report(MODEL, 2)["evaluation"] is None
+    assert png_size(gcs, bucket, 2) == (1200, 450)  # the test split's two panels
 
 
 def test_storage_down_fails_the_invocation_as_transient(serving_env, monkeypatch, capsys):
