@@ -73,7 +73,9 @@ class FixedModel:
     def __init__(self, model: ModelArtifact) -> None:
         self._model = model
 
-    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact:
+    def get(
+        self, model: str | None = None, version: int | None = None, alias: str | None = None
+    ) -> ModelArtifact:
         return self._model
 
 

@@ -19,13 +19,11 @@ from model.dataset import Dataset, Split, seeded_split
 from model.layout import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.model_events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
 from model.promotion import Production, gate_and_promote, read_production, write_report
-from model.registry import Registry
+from model.registry import NAME_PATTERN, Registry
 from model.run_ledger import Claim, RunLedger, run_path
 from model.training import TrainingRun, train_on_split
 from model.training_settings import read_settings
 from model.validation import InvalidData, Rules, Schema, ValidationReport, validate_csv
-
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def upload_of(bucket: str, name: str, generation: int) -> Upload | str:
         return f"{name} is not under {DATASETS_PREFIX}<model>/{INCOMING}"
     if rest == INCOMING or name.endswith("/"):
         return f"{name} is a folder placeholder, not a file"
-    if not _MODEL_NAME.match(model):
+    if not re.match(NAME_PATTERN, model):
         return f"{name}: {model!r} is not a model name (letters, digits, '.', '_', '-')"
     return Upload(bucket, name, generation, model)
 

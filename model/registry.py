@@ -26,8 +26,9 @@ from model.artifact import ArtifactError, ModelArtifact, from_json
 from model.layout import SERVING_ALIAS
 
 _VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
-ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-_ALIAS_NAME = re.compile(ALIAS_PATTERN)
+# Model and alias names: one path segment of the registry's layout, never "." or "..".
+NAME_PATTERN = ALIAS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_NAME = _ALIAS_NAME = re.compile(NAME_PATTERN)
 # Enough for many concurrent trainers; each lost race costs one failed create.
 _MAX_REGISTRATION_ATTEMPTS = 50
 # The largest file of a version that is read (model.json, model.onnx): a setting of the
@@ -81,6 +82,12 @@ def check_alias_name(alias: str) -> str:
     return alias
 
 
+def check_model_name(model: str) -> str:
+    if not _NAME.match(model):
+        raise ValueError(f"model {model!r}: use letters, digits, '.', '_' or '-' (at most 63)")
+    return model
+
+
 class Registry:
     """Versions, reports and aliases of models in one bucket."""
 
@@ -121,10 +128,28 @@ class Registry:
         return sorted(found)
 
     def models(self) -> list[str]:
-        blobs = self._bucket.list_blobs(prefix="models/", timeout=self._timeout, retry=self._retry)
-        return sorted(
-            {match["model"] for blob in blobs if (match := _VERSION_PATH.match(blob.name))}
+        """Models with at least one registered version, by name."""
+        return [model for model in self._model_folders() if self.has_versions(model)]
+
+    def has_versions(self, model: str) -> bool:
+        """Whether `model` has a registered version: the listing stops at the first."""
+        blobs = self._bucket.list_blobs(
+            prefix=f"models/{model}/versions/",
+            page_size=64,  # a version is two or three objects: the first page holds one
+            timeout=self._timeout,
+            retry=self._retry,
         )
+        return any(_VERSION_PATH.match(blob.name) for blob in blobs)
+
+    def _model_folders(self) -> list[str]:
+        """The names under models/, listed by folder: one page per thousand models, not per
+        thousand objects."""
+        blobs = self._bucket.list_blobs(
+            prefix="models/", delimiter="/", timeout=self._timeout, retry=self._retry
+        )
+        for _ in blobs.pages:
+            pass  # the prefixes fill in as the pages are read
+        return sorted(prefix.removeprefix("models/").rstrip("/") for prefix in blobs.prefixes)
 
     def register(
         self,

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from infra import names
 from model.continuous_training import RetrainSettings
-from model.registry import DEFAULT_MAX_ARTIFACT_BYTES
+from model.registry import DEFAULT_MAX_ARTIFACT_BYTES, check_model_name
 from model.validation import Rules
 
 T = TypeVar("T")
@@ -27,8 +27,12 @@ class Settings:
     serving_alias: str = names.SERVING_ALIAS
     # How stale the served alias may be: a promotion is served within this time.
     model_refresh_seconds: float = 30.0
-    # How many pinned versions (?version=N) a process keeps loaded.
+    # How many pinned versions (?version=N) a process keeps loaded, per model.
     pinned_models: int = 8
+    # How many models a process keeps loaded; the least recently used leaves first.
+    max_loaded_models: int = 32
+    # The models a deployment serves; empty: every model of the registry.
+    served_models: tuple[str, ...] = ()
     max_instances: int = 100_000
     max_body_bytes: int = 16 * 1024 * 1024
     # A body or path longer than this is answered on a worker thread, off the event loop.
@@ -81,6 +85,10 @@ class Settings:
                 env, "MODEL_REFRESH_SECONDS", _non_negative(float), default.model_refresh_seconds
             ),
             pinned_models=_read(env, "PINNED_MODELS", _positive(int), default.pinned_models),
+            max_loaded_models=_read(
+                env, "MAX_LOADED_MODELS", _positive(int), default.max_loaded_models
+            ),
+            served_models=_read(env, "SERVED_MODELS", _model_names, default.served_models),
             max_instances=_read(env, "MAX_INSTANCES", _positive(int), default.max_instances),
             max_body_bytes=_read(env, "MAX_BODY_BYTES", _positive(int), default.max_body_bytes),
             offload_bytes=_read(env, "OFFLOAD_BYTES", _positive(int), default.offload_bytes),
@@ -181,6 +189,14 @@ def _non_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
         return value
 
     return parse
+
+
+def _model_names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of model names."""
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        check_model_name(name)
+    return names
 
 
 def _share(raw: str) -> float:

@@ -17,6 +17,7 @@ from google.pubsub_v1 import PublishRequest, PublishResponse
 
 from functions.platform.config import Settings
 from functions.serving.model_cache import ModelCache
+from functions.serving.model_shelf import ModelShelf
 from functions.serving.prediction_log import PredictionLog
 from model.artifact import ModelArtifact
 from model.gcs import storage_client
@@ -27,7 +28,7 @@ _PUBLISH_METHOD = "/google.pubsub.v1.Publisher/Publish"
 _lock = threading.Lock()
 _settings: Settings | None = None
 _storage: storage_module.Client | None = None
-_cache: ModelCache | None = None
+_shelf: ModelShelf | None = None
 _publisher: pubsub_v1.PublisherClient | None = None
 _publish_rpc: Callable[..., Any] | None = None
 _registry: Registry | None = None
@@ -151,30 +152,49 @@ def run_ledger() -> RunLedger:
     return _ledger
 
 
-def model_cache() -> ModelCache:
-    global _cache
-    if _cache is not None:
-        return _cache
+def model_shelf() -> ModelShelf:
+    """The models this process serves, each loaded on its first request."""
+    global _shelf
+    if _shelf is not None:
+        return _shelf
     config = settings()
     registry_ = registry()
+
+    def cache_of(model: str) -> ModelCache:
+        return ModelCache(
+            registry_,
+            model_name=model,
+            serving_alias=config.serving_alias,
+            refresh_seconds=config.model_refresh_seconds,
+            max_pinned=config.pinned_models,
+        )
+
     with _lock:
-        if _cache is None:
-            _cache = ModelCache(
+        if _shelf is None:
+            _shelf = ModelShelf(
                 registry_,
-                model_name=config.model_name,
-                serving_alias=config.serving_alias,
-                refresh_seconds=config.model_refresh_seconds,
-                max_pinned=config.pinned_models,
+                default_model=config.model_name,
+                caches=cache_of,
+                max_models=config.max_loaded_models,
+                allowed=config.served_models,
             )
-        return _cache
+        return _shelf
+
+
+def model_cache(model: str | None = None) -> ModelCache:
+    """One model's cache (the default model's unless named)."""
+    shelf = model_shelf()
+    return shelf.cache(model or shelf.default_model)
 
 
 class _ProcessModels:
-    """The process's model cache as the prediction core takes it, created on first use: a
+    """The process's models as the prediction core takes them, created on first use: a
     request refused before it needs a model (a bad body, say) never touches storage."""
 
-    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact:
-        return model_cache().get(version=version, alias=alias)
+    def get(
+        self, model: str | None = None, version: int | None = None, alias: str | None = None
+    ) -> ModelArtifact:
+        return model_shelf().get(model, version=version, alias=alias)
 
 
 models = _ProcessModels()
@@ -188,7 +208,7 @@ def shutdown() -> None:
 
 def reset() -> None:
     """Forget settings, clients and models (tests change the environment between cases)."""
-    global _settings, _storage, _cache, _publisher, _publish_rpc
+    global _settings, _storage, _shelf, _publisher, _publish_rpc
     global _registry, _ledger, _prediction_log, _subscriber
     with _lock:
         if _publisher is not None:
@@ -198,7 +218,7 @@ def reset() -> None:
             _prediction_log.stop()  # publish what is queued, end its thread
         if _subscriber is not None:
             _subscriber.close()
-        _settings = _storage = _cache = _publisher = _publish_rpc = None
+        _settings = _storage = _shelf = _publisher = _publish_rpc = None
         _registry = _ledger = _prediction_log = _subscriber = None
 
 

@@ -26,33 +26,39 @@ Lap = Callable[[str], None]  # told each stage's name as it ends
 
 
 class ModelSource(Protocol):
-    """Where models come from: the process's ModelCache, or a fixed model in a benchmark."""
+    """Where models come from: the process's ModelShelf, or a fixed model in a benchmark."""
 
-    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact: ...
+    def get(
+        self, model: str | None = None, version: int | None = None, alias: str | None = None
+    ) -> ModelArtifact: ...
 
 
 @dataclass(frozen=True)
 class ModelSelector:
-    """Which model serves a request: a pinned version, a named alias, or the default."""
+    """Which model serves a request (by name, else the default), and which of its versions:
+    a pinned version, a named alias, or the served alias."""
 
+    model_name: str | None = None
     version: int | None = None
     alias: str | None = None
 
     @classmethod
-    def parse(cls, version: str | None, alias: str | None) -> ModelSelector:
+    def parse(
+        cls, version: str | None, alias: str | None, model_name: str | None = None
+    ) -> ModelSelector:
         if version and alias:
             raise InvalidArgument("give a version or an alias, not both")
         if version is not None:
-            return cls(version=parse_version(version))
+            return cls(model_name, version=parse_version(version))
         if alias is not None:
             try:
-                return cls(alias=check_alias_name(alias))
+                return cls(model_name, alias=check_alias_name(alias))
             except ValueError as error:
                 raise InvalidArgument(str(error)) from None
-        return cls()
+        return cls(model_name)
 
     def model(self, models: ModelSource) -> ModelArtifact:
-        return models.get(version=self.version, alias=self.alias)
+        return models.get(self.model_name or None, version=self.version, alias=self.alias)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class PredictionRequest:
     decode: Callable[[Settings], Instances]  # a Body's, or the legacy URLs' path decoder
     version: str | None = None  # ?version= or the message's attribute, unparsed
     alias: str | None = None
+    model_name: str | None = None  # ?model= or the message's attribute; None: the default
 
 
 @dataclass(frozen=True)
@@ -88,10 +95,10 @@ def no_lap(stage: str) -> None:
 def predict(
     request: PredictionRequest, config: Settings, models: ModelSource, lap: Lap = no_lap
 ) -> Prediction:
-    """The one request path: body (413, 415, 400), selector (400), model (404, 503),
+    """The one request path: body (413, 415, 400), selector (400), model (400, 404, 503),
     instances against its features (400), predictions. Raises ServingError or a failure."""
     instances = request.decode(config)  # the limits come before anything else
-    selector = ModelSelector.parse(request.version, request.alias)
+    selector = ModelSelector.parse(request.version, request.alias, request.model_name)
     lap("decode")
     model = selector.model(models)
     lap("model_lookup")

@@ -17,6 +17,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -24,7 +25,13 @@ from starlette.responses import Response
 
 from functions.platform import logs, runtime, trace
 from functions.platform.config import Settings
-from functions.platform.errors import MethodNotAllowed, NotFound, ServingError
+from functions.platform.errors import (
+    MethodNotAllowed,
+    ModelUnavailable,
+    NotFound,
+    ServingError,
+    is_backend_failure,
+)
 from functions.platform.incoming import body_within, content_length, headers_of
 from functions.platform.responses import error_response, json_response
 from functions.serving import openapi
@@ -71,8 +78,8 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     query = scope["query_string"].decode("latin-1")
     exchange = Exchange(method, path, query, headers, body, route)
     # Below the threshold the hop to a thread would cost more than the work it frees the
-    # loop from (OFFLOAD_BYTES, measured: docs/performance.md).
-    if len(body) + len(path) > config.offload_bytes:
+    # loop from (OFFLOAD_BYTES, measured: docs/performance.md). Storage calls go there too.
+    if len(body) + len(path) > config.offload_bytes or _reads_storage(exchange):
         response, model_version, prediction = await run_in_threadpool(
             _answer, exchange, request_id, lap
         )
@@ -94,6 +101,19 @@ async def read_body(request: Request, headers: Mapping[str, str], config: Settin
     if length is not None and length > config.max_body_bytes:
         return b""
     return await body_within(request, config.max_body_bytes)
+
+
+def _reads_storage(exchange: Exchange) -> bool:
+    """Whether the answer lists the registry or loads a model not on the shelf yet."""
+    if exchange.route is None:
+        return False
+    route = exchange.route[0]
+    if route.name == "models":
+        return True
+    if not route.selects_model:
+        return False
+    name = parse_qs(exchange.query).get("model") if exchange.query else None
+    return not runtime.model_shelf().holds(name)
 
 
 def _answer(
@@ -152,7 +172,24 @@ def _routed(
 
 
 def _no_route(path: str) -> NotFound:
-    return NotFound(f"no route {path!r}: use POST /predict, GET /health or GET /model")
+    return NotFound(f"no route {path!r}: use POST /predict, GET /health, /model or /models")
+
+
+def served_models() -> dict[str, Any]:
+    """`GET /models`: each model served and the version of its served alias (null: none)."""
+    shelf, config = runtime.model_shelf(), runtime.settings()
+    registry = runtime.registry()
+    try:
+        models = [
+            {"name": name, "version": alias.version if alias else None}
+            for name in shelf.served()
+            for alias in (registry.alias(name, config.serving_alias),)
+        ]
+    except Exception as error:
+        if is_backend_failure(error):
+            raise ModelUnavailable(f"model storage unavailable: {error}") from None
+        raise
+    return {"default": shelf.default_model, "models": models}
 
 
 def route_of(exchange: Exchange) -> tuple[Route, str]:
@@ -192,16 +229,17 @@ _DECODERS = {"predict": _body, "batch_path": _batch_path, "stream_path": _stream
 def _prediction_request(
     exchange: Exchange, route: Route, parameter: str, request_id: str
 ) -> PredictionRequest:
-    version, alias = selector_of(exchange.query)
+    version, alias, model_name = selector_of(exchange.query)
     decode = _DECODERS[route.name](exchange, parameter)
-    return PredictionRequest(request_id, "http", decode, version, alias)
+    return PredictionRequest(request_id, "http", decode, version, alias, model_name)
 
 
-def selector_of(query: str) -> tuple[str | None, str | None]:
+def selector_of(query: str) -> tuple[str | None, str | None, str | None]:
+    """The query's version, alias and model."""
     if not query:
-        return None, None  # most requests: skip parsing the query
+        return None, None, None  # most requests: skip parsing the query
     parameters = parse_qs(query)
-    return parameters.get("version"), parameters.get("alias")
+    return parameters.get("version"), parameters.get("alias"), parameters.get("model")
 
 
 def parse_qs(query: str) -> dict[str, str]:
@@ -213,10 +251,12 @@ def parse_qs(query: str) -> dict[str, str]:
 
 
 def _other(exchange: Exchange, route: Route) -> tuple[Response, int | None]:
-    """The routes that predict nothing: health, the model served, the OpenAPI document."""
+    """The routes that predict nothing: health, the models served, the OpenAPI document."""
     if route.name == "health":
         return json_response(200, {"status": "ok"}), None
     if route.name == "openapi":
         return json_response(200, openapi.document(runtime.settings())), None
+    if route.name == "models":
+        return json_response(200, served_models()), None
     model = ModelSelector.parse(*selector_of(exchange.query)).model(runtime.models)
     return json_response(200, describe(model)), model.version

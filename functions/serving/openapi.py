@@ -16,7 +16,7 @@ from functions.platform.errors import MethodNotAllowed, ModelUnavailable, Servin
 from functions.serving.bodies import CSV, ENCODINGS, JSON
 from functions.serving.routes import ROUTES, Route
 from model.artifact import FORMATS
-from model.registry import ALIAS_PATTERN
+from model.registry import ALIAS_PATTERN, NAME_PATTERN
 
 VERSION = "3.0.3"
 # Every error a route can answer with, by code.
@@ -25,7 +25,7 @@ ERROR_CLASSES: tuple[type[ServingError], ...] = tuple(
 )
 _WHEN = {
     "INVALID_ARGUMENT": "The request is malformed: the message names the first bad part",
-    "NOT_FOUND": "Unknown path, model version or alias",
+    "NOT_FOUND": "Unknown path, model, model version or alias",
     "METHOD_NOT_ALLOWED": "The path does not take this method (see Allow)",
     "PAYLOAD_TOO_LARGE": "Over the limit of instances or bytes (decompressed bytes for gzip)",
     "UNSUPPORTED_MEDIA_TYPE": "A content type or content encoding the function does not take",
@@ -100,6 +100,12 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     if route.selects_model:
         parameters += [
             {
+                "name": "model",
+                "in": "query",
+                "description": "The model, by name (GET /models lists them); else the default",
+                "schema": {"type": "string", "pattern": NAME_PATTERN},
+            },
+            {
                 "name": "version",
                 "in": "query",
                 "description": "Pin a model version, a whole number from 1 (not with alias)",
@@ -146,6 +152,7 @@ def _ok(route: Route) -> dict[str, Any]:
     schema = {
         "health": "Health",
         "model": "ModelDescription",
+        "models": "ModelList",
         "openapi": "OpenApiDocument",
     }.get(route.name, "Prediction")
     return {
@@ -241,6 +248,31 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "created_at": {"type": "string", "nullable": True},
                 "data_sha256": {"type": "string", "nullable": True},
                 "code_version": {"type": "string", "nullable": True},
+            },
+        },
+        "ModelList": {
+            "type": "object",
+            "required": ["default", "models"],
+            "additionalProperties": False,
+            "properties": {
+                "default": {"type": "string", "description": "The model served without ?model="},
+                "models": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "version"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string"},
+                            "version": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "nullable": True,
+                                "description": "Its served alias's version; null: none yet",
+                            },
+                        },
+                    },
+                },
             },
         },
         "Health": {

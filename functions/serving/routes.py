@@ -27,12 +27,12 @@ _SELECTING = (InvalidArgument, NotFound, MethodNotAllowed, ModelUnavailable)
 class Route:
     """A path (an OpenAPI template), its one method and what it answers."""
 
-    name: str  # predict, batch_path, stream_path, health, model, openapi
+    name: str  # predict, batch_path, stream_path, health, model, models, openapi
     path: str
     method: str  # GET routes answer HEAD too
     summary: str
     errors: tuple[type[ServingError], ...] = (MethodNotAllowed,)
-    selects_model: bool = False  # takes ?version= or ?alias=
+    selects_model: bool = False  # takes ?model=, ?version= and ?alias=
     prefix: str | None = None  # matches every path under it: the legacy URLs
 
     def allowed(self) -> tuple[str, ...]:
@@ -74,9 +74,16 @@ ROUTES = (
         "model",
         "/model",
         "GET",
-        "The model version that serves: name, version, features, metrics, lineage",
+        "The model version that serves: name, version, features, family, metrics, lineage",
         _SELECTING,
         selects_model=True,
+    ),
+    Route(
+        "models",
+        "/models",
+        "GET",
+        "The models served, each with the version its served alias names",
+        (MethodNotAllowed, ModelUnavailable),
     ),
     Route("openapi", "/openapi.json", "GET", "This document, OpenAPI 3"),
 )

@@ -63,7 +63,12 @@ class StreamRequest:
             self._decode,
             self.attributes.get("version"),
             self.attributes.get("alias"),
+            self.attributes.get("model"),
         )
+
+    def model_name(self, config: Settings) -> str:
+        """The model asked for, else the default: named in the result either way."""
+        return self.attributes.get("model") or config.model_name
 
     def _decode(self, config: Settings) -> Instances:
         if self.data is None:
@@ -121,13 +126,14 @@ def handle(event: CloudEvent, lap: Lap = no_lap) -> None:
 def _answer(request: StreamRequest, lap: Lap) -> tuple[Prediction | None, str]:
     """Predict and publish the result (ok, or an error result for an invalid request): the
     prediction, if any, and what was published. A transient failure raises."""
+    config, models = runtime.settings(), runtime.models
     try:
-        config, models = runtime.settings(), runtime.models
         prediction = predict(request.prediction_request(), config, models, lap)
     except ServingError as error:
         if is_transient(error):
             raise
-        reply(request, {"status": "error", **error_body(error)}, None)
+        unresolved = {"name": request.model_name(config), "version": None}
+        reply(request, {"status": "error", **error_body(error), "model": unresolved}, None)
         return None, f"published error result: {error.message}"
     reply(request, {"status": "ok", **prediction.body()}, prediction.model.version)
     lap("result_publish_confirmed")
@@ -143,6 +149,7 @@ def reply(request: StreamRequest, result: dict[str, Any], model_version: int | N
         {
             "request_id": request.request_id,
             "status": result["status"],
+            "model": result["model"]["name"],
             "model_version": "" if model_version is None else str(model_version),
         },
         timeout=config.publish_timeout_seconds,

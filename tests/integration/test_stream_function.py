@@ -27,7 +27,12 @@ def test_a_valid_request_gets_its_predictions(results, production, shape):
     event = shape(message(b'{"instances": [[0.5], [0.2]]}', {"request_id": "r-1"}))
     stream.handle(event)
     (result,) = map(decoded, results())
-    assert result["attributes"] == {"request_id": "r-1", "status": "ok", "model_version": "1"}
+    assert result["attributes"] == {
+        "request_id": "r-1",
+        "status": "ok",
+        "model": MODEL,
+        "model_version": "1",
+    }
     assert result["data"]["request_id"] == "r-1"
     assert result["data"]["status"] == "ok"
     assert result["data"]["model"] == {"name": MODEL, "version": 1}
@@ -53,6 +58,8 @@ def test_request_id_defaults_to_the_message_id(results, production):
         (b'{"instances": [[0.5]]}', {"version": "7"}, "no version 7"),
         (b'{"instances": [[0.5]]}', {"alias": "canary"}, "no alias 'canary'"),
         (b'{"instances": [[0.5]]}', {"version": "x"}, "whole number"),
+        (b'{"instances": [[0.5]]}', {"model": "unknown-model"}, "no version in the registry"),
+        (b'{"instances": [[0.5]]}', {"model": "../x"}, "model '../x': use letters"),
     ],
 )
 def test_an_invalid_request_gets_an_error_result_and_is_acknowledged(
@@ -63,6 +70,8 @@ def test_an_invalid_request_gets_an_error_result_and_is_acknowledged(
     (result,) = map(decoded, results())
     assert result["attributes"]["status"] == "error"
     assert result["attributes"]["model_version"] == ""
+    assert result["attributes"]["model"] == result["data"]["model"]["name"]
+    assert result["data"]["model"] == {"name": attributes.get("model", MODEL), "version": None}
     assert result["data"]["status"] == "error"
     assert result["data"]["error"]["code"] in (400, 404)
     assert message_part in result["data"]["error"]["message"]
@@ -146,7 +155,12 @@ def test_a_push_with_empty_data_gets_an_error_result(results, production, reposi
     )
     assert push.status_code == 200  # acknowledged: never redelivered, never dead-lettered
     (result,) = map(decoded, results())
-    assert result["attributes"] == {"request_id": "empty", "status": "error", "model_version": ""}
+    assert result["attributes"] == {
+        "request_id": "empty",
+        "status": "error",
+        "model": MODEL,
+        "model_version": "",
+    }
     assert result["data"]["error"]["message"].startswith("the body is empty")
 
 
