@@ -21,6 +21,7 @@ from bench import (
     event_loop,
     families,
     machine,
+    many_models,
     prediction_log,
     report,
     rig,
@@ -34,7 +35,7 @@ from bench.load import load_generator
 from bench.payloads import SIZES
 
 RESULTS = Path(__file__).with_name("results.json")
-STEPS = ("http", "stages", "stream", "cold_start", "families", "train", "search")
+STEPS = ("http", "stages", "stream", "cold_start", "families", "models", "train", "search")
 
 
 def main() -> None:
@@ -90,6 +91,9 @@ def main() -> None:
         if "families" in steps:
             _step(began, "families (each served pinned by ?version=N) and onnx_cost", results)
             results.update(families.measure(running, plan))
+        if "models" in steps:
+            _step(began, "many_models (20 in turn, loads, memory) and open_inference", results)
+            results.update(many_models.measure(running, plan))
     if "train" in steps:
         _step(began, "train", results)
         results["train"] = train.measure()
@@ -104,6 +108,8 @@ def main() -> None:
             print(f"\n{report.families(results)}")
         if "search" in results:
             print(f"\n{report.search(results['search'])}")
+        if "many_models" in results:
+            print(f"\n{report.many_models(results)}")
         return
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{report.table(results)}\n\nwritten to {RESULTS}")

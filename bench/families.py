@@ -27,7 +27,7 @@ from bench.payloads import Payload, payload
 from bench.peers.routed import Routed, Target
 from bench.timing import median, repeat, throughput
 from model.artifact import LINEAR_FORMAT, ModelArtifact
-from model.dataset import load_diabetes
+from model.dataset import DIABETES_FEATURES, load_diabetes
 from model.estimator import TrainingSpec
 from model.families import FAMILIES
 from model.registry import Registry
@@ -35,7 +35,7 @@ from model.training import train
 
 # All ten features of the diabetes data, for every family: its whole width, so the trees
 # have every column to split on and the one-instance body is the widest this data makes.
-FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
+FEATURES = DIABETES_FEATURES
 CONCURRENCY = 8  # one level: where http_single's ratio to the floor is read most often
 BATCH_ROWS = 10_000
 LOAD_TRIALS = 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import urllib.parse
+from collections.abc import Mapping
 
 import orjson
 
@@ -25,14 +26,16 @@ class BatchClient:
         )
 
     def post(self, body: bytes, content_type: str) -> bytes:
-        self._connection.request(
-            "POST", self._path, body=body, headers={"Content-Type": content_type}
-        )
+        return self.exchange(body, {"Content-Type": content_type})[0]
+
+    def exchange(self, body: bytes, headers: Mapping[str, str]) -> tuple[bytes, dict[str, str]]:
+        """POST body with headers; the answer's body and headers (by lower-case name)."""
+        self._connection.request("POST", self._path, body=body, headers=dict(headers))
         response = self._connection.getresponse()
         answer = response.read()
         if response.status != 200:
             raise RuntimeError(f"POST {self._path} answered {response.status}: {answer[:200]!r}")
-        return answer
+        return answer, {name.lower(): value for name, value in response.getheaders()}
 
     def close(self) -> None:
         self._connection.close()

@@ -35,7 +35,7 @@ def table(results: dict[str, Any]) -> str:
         f"cold start  import main {cold['import']:,.0f} ms; "
         f"spawn → first prediction {cold['first_prediction']:,.0f} ms"
     )
-    lines += [families(results), "", search(results["search"]), ""]
+    lines += [families(results), "", many_models(results), "", search(results["search"]), ""]
     lines.append("train       fit and export on the first model's rows, held-out R²:")
     for family, trained in results["train"].items():
         lines.append(f"  {family:<24} {trained['seconds'] * 1000:9,.1f} ms  R² {trained['r2']:.4f}")
@@ -73,6 +73,49 @@ def families(results: dict[str, Any]) -> str:
         f"  installed {installed}; their dependencies nothing else needs: {theirs or 'none'}",
     ]
     return "\n".join(rows)
+
+
+def many_models(results: dict[str, Any]) -> str:
+    """Many models on one server, and the Open Inference Protocol beside /predict."""
+    many, v2 = results["many_models"], results["open_inference"]
+    levels = v2["concurrency"]
+    lines = [
+        f"many models: {many['models']['linear']} linear, then {many['models']['tree']} "
+        f"tree models, each first requested on a fresh predict_batch",
+    ]
+    for kind in ("linear", "tree"):
+        first = many[f"{kind}_first_request_ms"]
+        lines.append(
+            f"  {kind:<7} first request ms: first {first[0]:,.1f}, median of the rest "
+            f"{_median(first[1:]):,.1f}; memory {many[f'{kind}_kib_per_model']:,} KiB a model"
+        )
+    lines += [
+        f"  1 instance at concurrency {many['concurrency']}: one model "
+        f"{many['one_model_req_per_s']:,.0f} req/s, {many['models']['linear']} models in turn "
+        f"{many['models_in_turn_req_per_s']:,.0f} ({many['in_turn_over_one']:.2f} of it)",
+        "open inference, 1 instance   "
+        + "   ".join(
+            f"c{level}: /predict {p:,.0f} (÷floor {pr:.2f}), v2 {v:,.0f} (÷floor {vr:.2f}), "
+            f"v2 ÷ /predict {ratio:.2f}"
+            for level, p, pr, v, vr, ratio in zip(
+                levels,
+                v2["predict_req_per_s"],
+                v2["predict_over_floor"],
+                v2["v2_infer_req_per_s"],
+                v2["v2_infer_over_floor"],
+                v2["v2_over_predict"],
+                strict=True,
+            )
+        ),
+        "  10,000 rows/s: "
+        + ", ".join(f"{name} {rate:,}" for name, rate in v2["batch_10k_rows_per_s"].items()),
+    ]
+    return "\n".join(lines)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else float("nan")
 
 
 def search(result: dict[str, Any]) -> str:

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from model.dataset import load_diabetes, seeded_split
+from model.dataset import DIABETES_FEATURES, load_diabetes, seeded_split
 from model.evaluation import CvScheme, cross_validate
 from model.search import SearchSettings, search
 
-ALL_DIABETES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
+ALL_DIABETES = DIABETES_FEATURES
 # Rows, time budget and folds of each synthetic point (5x5 at 100,000 rows would spend the
 # budget on the first forest alone), and its families: at 100,000 rows one candidate of the
 # random forest's space (up to 200 trees 16 deep, on each fold) takes minutes, past any

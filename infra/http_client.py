@@ -23,10 +23,14 @@ def http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes] | None:
         return None
 
 
-def http_post_json(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> Any:
-    """POST url with an empty body, never through a proxy; its JSON answer. An answer other
-    than 2xx raises urllib.error.HTTPError."""
+def http_post_json(
+    url: str, timeout: float, headers: Mapping[str, str] | None = None, body: object = None
+) -> Any:
+    """POST url with body as JSON (none: an empty body), never through a proxy; its JSON
+    answer. An answer other than 2xx raises urllib.error.HTTPError."""
+    data = b"" if body is None else json.dumps(body).encode()
+    sent = {**({} if body is None else {"Content-Type": "application/json"}), **(headers or {})}
     # S310: url is a function's, from the launcher or mlctl --url, not from a request.
-    request = urllib.request.Request(url, data=b"", method="POST", headers=dict(headers or {}))  # noqa: S310
+    request = urllib.request.Request(url, data=data, method="POST", headers=sent)  # noqa: S310
     with _DIRECT.open(request, timeout=timeout) as response:
         return json.loads(response.read())

@@ -15,6 +15,8 @@ from model.layout import incoming_prefix as incoming_prefix
 PROJECT_ID = "local-ml"
 BUCKET = "ml-artifacts"
 MODEL_NAME = "diabetes-bmi"
+# make run serves a second model beside the default: all ten features, gradient-boosted trees.
+FULL_MODEL_NAME = "diabetes"
 
 PUBSUB_HOST = "127.0.0.1:8085"
 STORAGE_HOST = "http://127.0.0.1:4443"

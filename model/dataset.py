@@ -11,6 +11,8 @@ import numpy as np
 
 TARGET = "target"
 DEFAULT_FEATURES = ("bmi",)
+# The bundled data's ten features, in its order.
+DIABETES_FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 DEFAULT_HOLDOUT_ROWS = 20
 
 

@@ -45,7 +45,7 @@ def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[.
     """Start a whole system of the test's own (infra/local/system.py) on the session's Pub/Sub
     emulator: its own fake-gcs-server, bucket, suffixed topics and the functions asked for,
     stopped at the test's end. start_system(functions=None (all), env=None,
-    storage_root=None, first_model=True) -> LocalSystem."""
+    storage_root=None, first_model=True, other_models=()) -> LocalSystem."""
     started: list[LocalSystem] = []
 
     def start(
@@ -54,6 +54,7 @@ def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[.
         env: Mapping[str, str] | None = None,
         storage_root: Path | None = None,
         first_model: bool = True,
+        other_models: Iterable[str] = (),
     ) -> LocalSystem:
         system = LocalSystem.on_free_ports(
             tmp_path / f"system-{len(started)}",
@@ -62,7 +63,7 @@ def start_system(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[Callable[.
             env=env,
         )
         started.append(system)
-        return system.start(functions, first_model=first_model)
+        return system.start(functions, first_model=first_model, other_models=other_models)
 
     yield start
     for system in reversed(started):

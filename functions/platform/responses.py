@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.responses import Response
 
 from functions.platform import runtime
@@ -31,9 +33,12 @@ def json_response(status: int, body: object) -> Response:
     return JsonResponse(to_json(body), status)
 
 
-def error_response(error: ServingError) -> Response:
-    """`{"error": {...}}` with the error's status; `Allow` on a 405, `Retry-After` on a 503."""
-    response = json_response(error.code, error_body(error))
+def error_response(
+    error: ServingError, shape: Callable[[ServingError], object] = error_body
+) -> Response:
+    """`{"error": {...}}` (or another shape) with the error's status; `Allow` on a 405,
+    `Retry-After` on a 503."""
+    response = json_response(error.code, shape(error))
     if isinstance(error, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(error.allowed)
     if error.code == 503:  # unavailable for now, whatever the backend: say when to come back

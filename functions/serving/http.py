@@ -34,7 +34,7 @@ from functions.platform.errors import (
 )
 from functions.platform.incoming import body_within, content_length, headers_of
 from functions.platform.responses import error_response, json_response
-from functions.serving import openapi
+from functions.serving import open_inference_http, openapi
 from functions.serving.bodies import Body
 from functions.serving.core import (
     Lap,
@@ -60,7 +60,7 @@ class Exchange:
     query: str  # the raw query string, "" for none
     headers: Mapping[str, str]  # by lower-case name
     body: bytes
-    route: tuple[Route, str] | None  # the path's route and parameter; None: no route
+    route: tuple[Route, Mapping[str, str]] | None  # the route and its path's parameters
 
 
 async def handle(request: Request, lap: Lap = no_lap) -> Response:
@@ -73,7 +73,7 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     method, path = scope["method"], scope["path"]
     config = runtime.settings()
     route = match(path)
-    takes_body = method == "POST" and route is not None and route[0].name == "predict"
+    takes_body = method == "POST" and route is not None and route[0].takes_body
     body = await read_body(request, headers, config) if takes_body else b""
     query = scope["query_string"].decode("latin-1")
     exchange = Exchange(method, path, query, headers, body, route)
@@ -107,12 +107,15 @@ def _reads_storage(exchange: Exchange) -> bool:
     """Whether the answer lists the registry or loads a model not on the shelf yet."""
     if exchange.route is None:
         return False
-    route = exchange.route[0]
+    route, parameters = exchange.route
     if route.name == "models":
         return True
-    if not route.selects_model:
+    if route.protocol == "v2" and route.name not in ("v2_server", "v2_live"):
+        name = parameters.get("model_name")  # None: /v2/health/ready, the default model
+    elif route.selects_model:
+        name = parse_qs(exchange.query).get("model") if exchange.query else None
+    else:
         return False
-    name = parse_qs(exchange.query).get("model") if exchange.query else None
     return not runtime.model_shelf().holds(name)
 
 
@@ -123,7 +126,7 @@ def _answer(
     try:
         return _routed(exchange, request_id, lap)
     except ServingError as error:
-        return error_response(error), None, None
+        return _error_response(exchange, error), None, None
     except Exception as error:  # a bug: log it, answer without leaking a stack trace
         logs.exception(
             f"unhandled {type(error).__name__}: {error}",
@@ -131,7 +134,7 @@ def _answer(
             request_id=request_id,
             **trace.fields(exchange.headers, runtime.settings().project_id),
         )
-        return error_response(ServingError("internal error")), None, None
+        return _error_response(exchange, ServingError("internal error")), None, None
 
 
 def _answered(
@@ -159,16 +162,27 @@ def _answered(
 def _routed(
     exchange: Exchange, request_id: str, lap: Lap
 ) -> tuple[Response, int | None, Prediction | None]:
-    route, parameter = route_of(exchange)
+    route, parameters = route_of(exchange)
+    if route.protocol == "v2":
+        return open_inference_http.answer(
+            route.name, parameters, exchange.headers, exchange.body, request_id, lap
+        )
     if route.name not in _DECODERS:
         response, model_version = _other(exchange, route)
         return response, model_version, None
-    predicting = _prediction_request(exchange, route, parameter, request_id)
+    predicting = _prediction_request(exchange, route, parameters.get("path", ""), request_id)
     lap("routing")
     prediction = predict(predicting, runtime.settings(), runtime.models, lap)
     response = json_response(200, prediction.body())
     lap("encode")
     return response, prediction.model.version, prediction
+
+
+def _error_response(exchange: Exchange, error: ServingError) -> Response:
+    """The error in the shape of the route's protocol: ours, or the Open Inference one."""
+    if exchange.route is not None and exchange.route[0].protocol == "v2":
+        return error_response(error, shape=open_inference_http.error_body)
+    return error_response(error)
 
 
 def _no_route(path: str) -> NotFound:
@@ -192,16 +206,16 @@ def served_models() -> dict[str, Any]:
     return {"default": shelf.default_model, "models": models}
 
 
-def route_of(exchange: Exchange) -> tuple[Route, str]:
-    """The route of the path, if it allows the method, and the path's parameter."""
+def route_of(exchange: Exchange) -> tuple[Route, Mapping[str, str]]:
+    """The route of the path, if it allows the method, and the path's parameters."""
     method, path = exchange.method, exchange.path
     if exchange.route is None:
         raise _no_route(path)
-    route, parameter = exchange.route
+    route, parameters = exchange.route
     if method not in route.allowed():
         allowed = route.allowed()
         raise MethodNotAllowed(f"{path} accepts {' or '.join(allowed)} only, not {method}", allowed)
-    return route, parameter
+    return route, parameters
 
 
 def _body(exchange: Exchange, parameter: str) -> Callable[[Settings], Instances]:

@@ -14,6 +14,8 @@ from typing import Any
 from functions.platform.config import Settings
 from functions.platform.errors import MethodNotAllowed, ModelUnavailable, ServingError
 from functions.serving.bodies import CSV, ENCODINGS, JSON
+from functions.serving.open_inference_http import OCTET_STREAM
+from functions.serving.open_inference_schemas import open_inference_schemas
 from functions.serving.routes import ROUTES, Route
 from model.artifact import FORMATS
 from model.registry import ALIAS_PATTERN, NAME_PATTERN
@@ -32,6 +34,34 @@ _WHEN = {
     "UNAVAILABLE": "No model can be loaded yet; try again after Retry-After seconds",
 }
 _NUMBER = {"type": "number"}
+_OK_SCHEMAS = {
+    "health": "Health",
+    "model": "ModelDescription",
+    "models": "ModelList",
+    "openapi": "OpenApiDocument",
+    "v2_server": "V2ServerMetadata",
+    "v2_live": "V2Live",
+    "v2_ready": "V2Ready",
+    "v2_model": "V2ModelMetadata",
+    "v2_model_ready": "V2ModelReady",
+    "v2_infer": "V2InferenceResponse",
+}
+_V2_PATH_PARAMETERS = {
+    "model_name": {
+        "name": "model_name",
+        "in": "path",
+        "required": True,
+        "description": "The model, by name (GET /models lists them)",
+        "schema": {"type": "string", "minLength": 1},
+    },
+    "model_version": {
+        "name": "model_version",
+        "in": "path",
+        "required": True,
+        "description": "A registered version, a whole number from 1",
+        "schema": {"type": "string", "minLength": 1},
+    },
+}
 
 
 @functools.cache
@@ -63,7 +93,9 @@ def _operation(route: Route, settings: Settings) -> dict[str, Any]:
         "responses": {"200": _ok(route), **_errors(route)},
     }
     if route.method == "POST":
-        operation["requestBody"] = _request_body(settings)
+        operation["requestBody"] = (
+            _infer_body(settings) if route.protocol == "v2" else _request_body(settings)
+        )
     return operation
 
 
@@ -86,6 +118,8 @@ def _operation_id(route: Route, method: str) -> str:
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = []
+    if route.pattern is not None:
+        parameters += [_V2_PATH_PARAMETERS[name] for name in route.pattern.groupindex]
     if route.prefix is not None:
         name = route.path.removeprefix(route.prefix).strip("{}")
         parameters.append(
@@ -118,6 +152,15 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
                 "schema": {"type": "string", "pattern": ALIAS_PATTERN},
             },
         ]
+    if route.method == "POST" and route.protocol == "v2":
+        parameters.append(
+            {
+                "name": "Inference-Header-Content-Length",
+                "in": "header",
+                "description": "Binary tensors: the JSON header's length; its tensors follow",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        )
     if route.method == "POST":
         parameters.append(
             {
@@ -149,21 +192,19 @@ def _request_body(settings: Settings) -> dict[str, Any]:
 
 
 def _ok(route: Route) -> dict[str, Any]:
-    schema = {
-        "health": "Health",
-        "model": "ModelDescription",
-        "models": "ModelList",
-        "openapi": "OpenApiDocument",
-    }.get(route.name, "Prediction")
-    return {
-        "description": "OK",
-        "headers": _request_id_header(),
-        "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
-    }
+    schema = _OK_SCHEMAS.get(route.name.removesuffix("_version"), "Prediction")
+    content: dict[str, Any] = {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    if route.name.startswith("v2_infer"):
+        content[OCTET_STREAM] = {
+            "schema": {"type": "string", "format": "binary"},
+            "description": "Binary output asked for: the JSON header, then the tensor",
+        }
+    return {"description": "OK", "headers": _request_id_header(), "content": content}
 
 
 def _errors(route: Route) -> dict[str, Any]:
     responses: dict[str, Any] = {}
+    schema = "V2Error" if route.protocol == "v2" else "Error"
     for error in route.errors:
         headers = _request_id_header()
         if error is MethodNotAllowed:
@@ -173,9 +214,26 @@ def _errors(route: Route) -> dict[str, Any]:
         responses[str(error.code)] = {
             "description": _WHEN[error.status],
             "headers": headers,
-            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
         }
     return responses
+
+
+def _infer_body(settings: Settings) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": (
+            f"One input tensor [n, features], n at most {settings.max_instances}, within "
+            f"{settings.max_body_bytes} bytes; no Content-Type is JSON"
+        ),
+        "content": {
+            JSON: {"schema": {"$ref": "#/components/schemas/V2InferenceRequest"}},
+            OCTET_STREAM: {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "The JSON header, then the tensors' raw little-endian bytes",
+            },
+        },
+    }
 
 
 def _request_id_header() -> dict[str, Any]:
@@ -298,6 +356,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 }
             },
         },
+        **open_inference_schemas(settings),
         "OpenApiDocument": {
             "type": "object",
             "required": ["openapi", "info", "paths"],

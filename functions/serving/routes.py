@@ -6,7 +6,12 @@ the document cannot describe a route the function does not have, or miss one it 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
+from typing import Literal
 
 from functions.platform.errors import (
     InvalidArgument,
@@ -20,23 +25,58 @@ from functions.platform.errors import (
 
 BATCH_PREFIX = "/batch/"
 STREAM_PREFIX = "/stream/"
+V2_MODEL = "/v2/models/{model_name}"
+V2_VERSION = V2_MODEL + "/versions/{model_version}"
 _SELECTING = (InvalidArgument, NotFound, MethodNotAllowed, ModelUnavailable)
+_NO_PARAMETERS: Mapping[str, str] = MappingProxyType({})
+Protocol = Literal["own", "v2"]
 
 
 @dataclass(frozen=True)
 class Route:
     """A path (an OpenAPI template), its one method and what it answers."""
 
-    name: str  # predict, batch_path, stream_path, health, model, models, openapi
+    name: str  # predict, batch_path, ..., models, openapi, v2_server, ..., v2_infer_version
     path: str
     method: str  # GET routes answer HEAD too
     summary: str
     errors: tuple[type[ServingError], ...] = (MethodNotAllowed,)
     selects_model: bool = False  # takes ?model=, ?version= and ?alias=
     prefix: str | None = None  # matches every path under it: the legacy URLs
+    # "v2": the Open Inference Protocol's (docs/open-inference.md): its errors are
+    # {"error": "message"}, its model and version are in the path.
+    protocol: Protocol = "own"
 
     def allowed(self) -> tuple[str, ...]:
         return (self.method, "HEAD") if self.method == "GET" else (self.method,)
+
+    @property
+    def takes_body(self) -> bool:
+        return self.method == "POST"
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str] | None:
+        """A templated path's expression, each {name} one path segment; None: a fixed path."""
+        if "{" not in self.path or self.prefix is not None:
+            return None
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
+
+
+def _v2_model_routes(
+    name: str, tail: str, method: str, summary: str, errors: tuple[type[ServingError], ...]
+) -> tuple[Route, Route]:
+    """A route of a model, then of one of its versions, as the protocol has both."""
+    return (
+        Route(name, V2_MODEL + tail, method, summary, errors, protocol="v2"),
+        Route(
+            name + "_version",
+            V2_VERSION + tail,
+            method,
+            summary + ", a version pinned",
+            errors,
+            protocol="v2",
+        ),
+    )
 
 
 ROUTES = (
@@ -86,17 +126,53 @@ ROUTES = (
         (MethodNotAllowed, ModelUnavailable),
     ),
     Route("openapi", "/openapi.json", "GET", "This document, OpenAPI 3"),
+    Route(
+        "v2_server",
+        "/v2",
+        "GET",
+        "Open Inference Protocol: server metadata",
+        protocol="v2",
+    ),
+    Route("v2_live", "/v2/health/live", "GET", "Open Inference Protocol: live", protocol="v2"),
+    Route(
+        "v2_ready",
+        "/v2/health/ready",
+        "GET",
+        "Open Inference Protocol: ready, once the default model can serve",
+        (MethodNotAllowed, ModelUnavailable),
+        protocol="v2",
+    ),
+    *_v2_model_routes(
+        "v2_model", "", "GET", "Open Inference Protocol: model metadata", _SELECTING
+    ),
+    *_v2_model_routes(
+        "v2_model_ready", "/ready", "GET", "Open Inference Protocol: model ready", _SELECTING
+    ),
+    *_v2_model_routes(
+        "v2_infer",
+        "/infer",
+        "POST",
+        "Open Inference Protocol: inference, JSON or with binary tensors",
+        (*_SELECTING, PayloadTooLarge, UnsupportedMediaType),
+    ),
 )
-_EXACT = {route.path: route for route in ROUTES if route.prefix is None}
+_EXACT = {route.path: route for route in ROUTES if route.pattern is None and route.prefix is None}
+_PREFIXED = tuple(route for route in ROUTES if route.prefix is not None)
+_TEMPLATED = tuple(route for route in ROUTES if route.pattern is not None)
 
 
-def match(path: str) -> tuple[Route, str] | None:
-    """The route of a request path and the path's parameter ("" for none); None: a 404."""
+def match(path: str) -> tuple[Route, Mapping[str, str]] | None:
+    """The route of a request path and the path's parameters by name; None: a 404."""
     path = path.rstrip("/") or "/"
     exact = _EXACT.get(path)
     if exact is not None:
-        return exact, ""
-    for route in ROUTES:
-        if route.prefix is not None and path.startswith(route.prefix):
-            return route, path.removeprefix(route.prefix)
+        return exact, _NO_PARAMETERS
+    for route in _PREFIXED:
+        if path.startswith(route.prefix):  # type: ignore[arg-type]
+            return route, {"path": path.removeprefix(route.prefix)}  # type: ignore[arg-type]
+    if path.startswith("/v2/models/"):
+        for route in _TEMPLATED:
+            found = route.pattern.match(path)  # type: ignore[union-attr]
+            if found is not None:
+                return route, found.groupdict()
     return None

@@ -1,4 +1,4 @@
-"""The first model: trained and promoted when the registry serves none, reused otherwise."""
+"""The first models: each trained and promoted when the registry serves none, reused otherwise."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from google.cloud import storage
 
 from infra import names
 from infra.local.errors import LocalCloudError
+from model.dataset import DIABETES_FEATURES
 from model.registry import Registry
+
+# How each model `make run` serves is first trained: its diabetes features and its family.
+# Any other model is trained as the seed's was.
+RECIPES = {
+    names.MODEL_NAME: (("bmi",), "linear"),
+    names.FULL_MODEL_NAME: (DIABETES_FEATURES, "hist_gradient_boosting"),
+}
 
 
 @dataclass(frozen=True)
@@ -35,9 +43,13 @@ def ensure_served_model(
         return ServedModel(model, served.version, trained=False, versions=registry.versions(model))
     # Imported here: scikit-learn and matplotlib cost seconds a reused registry never needs.
     from model.dataset import load_diabetes
+    from model.estimator import TrainingSpec
     from model.promotion import train_register_promote
 
-    promotion = train_register_promote(registry, load_diabetes(), model, alias=alias)
+    features, family = RECIPES.get(model, RECIPES[names.MODEL_NAME])
+    promotion = train_register_promote(
+        registry, load_diabetes(features), model, TrainingSpec(family), alias=alias
+    )
     if not promotion.promoted:
         raise LocalCloudError(
             f"the first {model} model (version {promotion.model.version}) was not promoted "

@@ -74,6 +74,13 @@ def sample_prediction(url: str, body: str) -> None:
     print(f"  {body.strip()}")
 
 
+def model_examples(model: str, examples: list[tuple[str, str]]) -> None:
+    print(f"model {model}: POST /predict?model={model}, and the Open Inference Protocol")
+    for command, answer in examples:
+        print(f"  $ {command}")
+        print(f"  {answer}")
+
+
 def sample_stream(request_id: str, result: str) -> None:
     print("sample stream request")
     print(

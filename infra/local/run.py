@@ -126,6 +126,8 @@ def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
     cloud.start()
     report.cloud(cloud, time.monotonic() - began)
     report.model(system.ensure_served_model(), config.cloud.storage_root)
+    if config.model_name != names.FULL_MODEL_NAME:  # a second model, of another family
+        report.model(system.ensure_served_model(names.FULL_MODEL_NAME), config.cloud.storage_root)
 
     functions = system.start_functions(ports=config.function_ports)
     running = {function.name: function for function in functions}
@@ -140,6 +142,13 @@ def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
                 running["predict_batch"].url, system.children["predict_batch"].log_path
             )
         )
+        for model in dict.fromkeys((config.model_name, names.FULL_MODEL_NAME)):
+            report.model_examples(
+                model,
+                samples.model_examples(
+                    running["predict_batch"].url, model, system.children["predict_batch"].log_path
+                ),
+            )
     if "predict_stream" in running:
         report.sample_stream(
             *samples.stream_prediction(cloud, system.children["predict_stream"].log_path)

@@ -110,24 +110,34 @@ class LocalSystem:
 
     # Starting and stopping.
 
-    def start(self, functions: Iterable[str] | None = None, first_model: bool = True) -> Self:
-        """The emulators, the first model, then functions (default: all main.py
-        exposes) with their push subscriptions."""
+    def start(
+        self,
+        functions: Iterable[str] | None = None,
+        first_model: bool = True,
+        other_models: Iterable[str] = (),
+    ) -> Self:
+        """The emulators, the first model (and other_models), then functions (default: all
+        main.py exposes) with their push subscriptions."""
         try:
             self.cloud.start()
             if first_model:
                 self.ensure_served_model()
+            for model in other_models:
+                self.ensure_served_model(model)
             self.start_functions(functions)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def ensure_served_model(self) -> ServedModel:
-        """Train and promote the first model unless the registry serves one already."""
+    def ensure_served_model(self, model: str | None = None) -> ServedModel:
+        """Train and promote a model (default: the system's own, then `self.served`) unless
+        the registry serves one already."""
         with contextlib.closing(self.storage_client()) as client:
-            self.served = ensure_served_model(client, self.config.bucket, self.model)
-        return self.served
+            served = ensure_served_model(client, self.config.bucket, model or self.model)
+        if served.model == self.model:
+            self.served = served
+        return served
 
     def start_functions(
         self,

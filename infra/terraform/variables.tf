@@ -127,6 +127,8 @@ variable "function_settings" {
   default = {
     MODEL_REFRESH_SECONDS   = "30"
     PINNED_MODELS           = "8"
+    MAX_LOADED_MODELS       = "32"
+    SERVED_MODELS           = "" # comma-separated names; empty: every model of the registry
     MAX_INSTANCES           = "100000"
     MAX_BODY_BYTES          = "16777216"
     OFFLOAD_BYTES           = "65536"
