@@ -23,13 +23,15 @@ from functions.platform.responses import JsonResponse, json_response
 from functions.serving.bodies import JSON, Body, media_type_of
 from functions.serving.core import Lap, ModelSelector, Prediction, PredictionRequest, predict
 from functions.serving.open_inference import (
+    BINARY_CONTENT_TYPE,
     InferenceRequest,
     decode_infer,
     encode_infer,
     model_metadata,
+    parse_header_length,
 )
 
-OCTET_STREAM = "application/octet-stream"
+OCTET_STREAM = BINARY_CONTENT_TYPE
 HEADER_LENGTH = "inference-header-content-length"  # Triton's binary tensor data extension
 SERVER = {"name": "predict_batch", "version": "1", "extensions": ["binary_tensor_data"]}
 Answer = tuple[Response, int | None, Prediction | None]
@@ -106,15 +108,8 @@ def _decode(headers: Mapping[str, str], body: bytes, config: Settings) -> Infere
         content_type=JSON,
         content_encoding=headers.get("content-encoding"),
     ).read_all(config)
-    return decode_infer(data, _header_length(headers.get(HEADER_LENGTH)), config.max_instances)
-
-
-def _header_length(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    if not raw.strip().isdigit():
-        raise InvalidArgument(f"Inference-Header-Content-Length {raw!r}: not a whole number")
-    return int(raw)
+    header_length = parse_header_length(headers.get(HEADER_LENGTH))
+    return decode_infer(data, header_length, config.max_instances)
 
 
 def _infer_response(payload: bytes, header_length: int | None) -> Response:

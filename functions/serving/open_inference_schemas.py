@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.platform.config import Settings
-from functions.serving.open_inference import DATATYPES, OUTPUT
+from functions.serving.open_inference import DATATYPES, OUTPUT_NAME
 
 _STRING = {"type": "string"}
 _PARAMETERS = {"type": "object", "description": "Accepted; binary_data_output is read"}
@@ -90,7 +90,7 @@ def open_inference_schemas(settings: Settings) -> dict[str, Any]:
                         "type": "object",
                         "required": ["name"],
                         "properties": {
-                            "name": {"type": "string", "enum": [OUTPUT]},
+                            "name": {"type": "string", "enum": [OUTPUT_NAME]},
                             "parameters": _PARAMETERS,
                         },
                     },
@@ -110,7 +110,7 @@ def open_inference_schemas(settings: Settings) -> dict[str, Any]:
                         "type": "object",
                         "required": ["name", "datatype", "shape"],
                         "properties": {
-                            "name": {"type": "string", "enum": [OUTPUT]},
+                            "name": {"type": "string", "enum": [OUTPUT_NAME]},
                             "datatype": {"type": "string", "enum": ["FP64"]},
                             "shape": {"type": "array", "items": {"type": "integer"}},
                             "data": {"type": "array", "items": {"type": "number"}},

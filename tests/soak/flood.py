@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from functions.platform.errors import ServingError
+from functions.serving.routes import match
 from tests.soak import http_inputs
 
 CHECKS = [
@@ -52,6 +53,7 @@ JSON = "application/json"
 # An error's status name for its code (docs/http.md, "Errors"); its base (500) left out.
 ERROR_STATUSES = {error.code: error.status for error in ServingError.__subclasses__()}
 _STATUS_HEADERS = {405: "Allow", 503: "Retry-After"}  # beyond X-Request-Id on every answer
+_OWN_ERROR = {"content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
 T = TypeVar("T")
 
 
@@ -76,35 +78,34 @@ class Documented:
         for header in ("X-Request-Id", wanted):
             if header is not None and header not in headers:
                 return f"status {status} without {header}"
-        if headers.get("Content-Type", "").split(";")[0] != JSON:
+        response = _OWN_ERROR  # an unknown path's 404
+        if operation is not None:
+            response = operation["responses"][str(status)]
+        elif template is not None:  # a 405, in the shape of the path's protocol
+            response = next(iter(self._paths[template].values()))["responses"]["405"]
+        media_type = headers.get("Content-Type", "").split(";")[0]
+        if media_type not in response["content"]:
             return f"status {status} with Content-Type {headers.get('Content-Type')!r}"
         if method == "HEAD":
             return None if body == b"" else "HEAD with a body"
+        if media_type != JSON:
+            return None  # binary tensors after a JSON header (docs/open-inference.md)
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError:
             return f"status {status} with a body that is not JSON: {body[:80]!r}"
-        if operation is not None and status == 200:
-            return self._schema_problem(answer, operation["responses"]["200"]["content"][JSON])
-        problem = self._schema_problem(answer, {"schema": {"$ref": "#/components/schemas/Error"}})
-        if problem is not None:
-            return problem
+        problem = self._schema_problem(answer, response["content"][JSON])
+        if problem is not None or not isinstance(answer.get("error"), dict):
+            return problem  # a success, or the Open Inference Protocol's {"error": "..."}
         error = answer["error"]
         if error["code"] != status or ERROR_STATUSES.get(status) != error["status"]:
             return f"error {error['code']} {error['status']} in a {status} answer"
         return None
 
     def _template(self, path: str) -> str | None:
-        """The document's path that path falls under: exact (a trailing / aside), or a
-        template whose last segment is a parameter, which takes the rest of the path."""
-        path = path.rstrip("/") or "/"
-        if path in self._paths:
-            return path
-        for template in self._paths:
-            prefix, brace, _ = template.partition("{")
-            if brace and path.startswith(prefix) and len(path) > len(prefix):
-                return template
-        return None
+        """The document's path that path falls under, as the function routes it."""
+        found = match(path)
+        return found[0].path if found is not None and found[0].path in self._paths else None
 
     def _schema_problem(self, answer: Any, content: Mapping[str, Any]) -> str | None:
         validator = OAS30Validator({**content["schema"], "components": self._components})
