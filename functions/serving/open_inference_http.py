@@ -85,8 +85,8 @@ def _infer(
         model_name=parameters["model_name"],
     )
     prediction = predict(request, config, runtime.models, lap)
-    model = prediction.model
-    payload, header_length = encode_infer(decoded, model.name, model.version, prediction.predictions)
+    model, predictions = prediction.model, prediction.predictions
+    payload, header_length = encode_infer(decoded, model.name, model.version, predictions)
     lap("encode")
     return _infer_response(payload, header_length), model.version, prediction
 

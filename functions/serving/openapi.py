@@ -52,14 +52,14 @@ _V2_PATH_PARAMETERS = {
         "in": "path",
         "required": True,
         "description": "The model, by name (GET /models lists them)",
-        "schema": {"type": "string", "minLength": 1},
+        "schema": {"type": "string", "pattern": NAME_PATTERN},
     },
     "model_version": {
         "name": "model_version",
         "in": "path",
         "required": True,
         "description": "A registered version, a whole number from 1",
-        "schema": {"type": "string", "minLength": 1},
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
     },
 }
 
@@ -196,8 +196,11 @@ def _ok(route: Route) -> dict[str, Any]:
     content: dict[str, Any] = {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
     if route.name.startswith("v2_infer"):
         content[OCTET_STREAM] = {
-            "schema": {"type": "string", "format": "binary"},
-            "description": "Binary output asked for: the JSON header, then the tensor",
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "Binary output asked for: the JSON header, then the tensor",
+            }
         }
     return {"description": "OK", "headers": _request_id_header(), "content": content}
 
@@ -229,8 +232,11 @@ def _infer_body(settings: Settings) -> dict[str, Any]:
         "content": {
             JSON: {"schema": {"$ref": "#/components/schemas/V2InferenceRequest"}},
             OCTET_STREAM: {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "The JSON header, then the tensors' raw little-endian bytes",
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The JSON header, then the tensors' raw little-endian bytes",
+                }
             },
         },
     }

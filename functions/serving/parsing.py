@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter, methodcaller
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 from urllib.parse import unquote
 
 import numpy as np
@@ -52,7 +52,13 @@ class CsvInstances:
         return _csv_matrix(self.header, self.lines, tuple(features))
 
 
-Instances = JsonInstances | CsvInstances
+class Instances(Protocol):
+    """What a request's body decodes to, whatever its format (JSON, CSV, the Open Inference
+    Protocol's tensors): the rows, checked against a model's features only once it is known."""
+
+    def __len__(self) -> int: ...
+
+    def matrix(self, features: Sequence[str]) -> np.ndarray: ...
 
 
 # Decoding: the body's syntax and size, before any model is known. ---------------------

@@ -142,9 +142,7 @@ ROUTES = (
         (MethodNotAllowed, ModelUnavailable),
         protocol="v2",
     ),
-    *_v2_model_routes(
-        "v2_model", "", "GET", "Open Inference Protocol: model metadata", _SELECTING
-    ),
+    *_v2_model_routes("v2_model", "", "GET", "Open Inference Protocol: model metadata", _SELECTING),
     *_v2_model_routes(
         "v2_model_ready", "/ready", "GET", "Open Inference Protocol: model ready", _SELECTING
     ),

@@ -26,13 +26,15 @@ def port(start_system) -> int:
 
 def test_tritonclient_reads_metadata_infers_on_two_models_and_hears_its_errors(port):
     client = triton.InferenceServerClient(f"{LOOPBACK}:{port}", network_timeout=30.0)
-    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_server_live()
+    assert client.is_server_ready()
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
     patients = load_diabetes(DIABETES_FEATURES).X[:200]
     for model in MODELS:
         metadata = client.get_model_metadata(model)
         assert metadata["versions"] == ["1"]
-        assert client.is_model_ready(model) and client.is_model_ready(model, "1")
+        assert client.is_model_ready(model)
+        assert client.is_model_ready(model, "1")
         features = metadata["parameters"]["features"]
         rows = patients[:, [DIABETES_FEATURES.index(name) for name in features]]
         assert metadata["inputs"][0]["shape"] == [-1, len(features)]
@@ -58,7 +60,6 @@ def test_tritonclient_reads_metadata_infers_on_two_models_and_hears_its_errors(p
                 "r-7",
             )
             np.testing.assert_array_equal(result.as_numpy("predict"), own["predictions"])
-
 
     # Unknown models and versions are the client's fault, as the protocol says.
     tensor = triton.InferInput("x", [1, 1], "FP64")
