@@ -117,6 +117,12 @@ class Launch:
         index = next(i for i, line in enumerate(lines) if line.strip().startswith("$ curl"))
         return lines[index].strip(), json.loads(lines[index + 1])
 
+    def model_answers(self, model: str) -> list[dict[str, Any]]:
+        """The answers printed under the model's examples: /predict's, then the V2 one."""
+        lines = self.output.splitlines()
+        index = next(i for i, line in enumerate(lines) if line.startswith(f"model {model}: POST"))
+        return [json.loads(lines[index + 2]), json.loads(lines[index + 4])]
+
     def sample_stream(self) -> tuple[str, dict[str, Any]]:
         """The mlctl publish command printed and the stream result printed after it."""
         lines = self.output.splitlines()
@@ -239,6 +245,13 @@ def test_first_run_trains_serves_a_real_prediction_and_stops_on_sigint(first_run
     assert result["request_id"] in publish
     assert result["predictions"] == answer["predictions"][:1]  # the same instance, 0.5
     assert result["model"] == {"name": names.MODEL_NAME, "version": 1}
+    # Two models of two families, each answering by /predict and by the V2 protocol alike.
+    assert f"model {names.FULL_MODEL_NAME}: registry empty; trained version 1" in first_run.output
+    for model in (names.MODEL_NAME, names.FULL_MODEL_NAME):
+        own, v2 = first_run.model_answers(model)
+        assert own["model"] == {"name": model, "version": 1}
+        assert (v2["model_name"], v2["model_version"]) == (model, "1")
+        assert v2["outputs"][0]["data"] == own["predictions"]
 
     assert first_run.stop(signal.SIGINT) == 0
     first_run.assert_nothing_left()

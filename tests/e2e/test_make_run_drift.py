@@ -20,9 +20,10 @@ def test_make_run_calls_monitor_drift_on_its_interval(tmp_path: Path) -> None:
     try:
         launch.wait_for(SERVING)
         assert "drift windows every 1 s: POST http://127.0.0.1:" in launch.output
-        # The sample HTTP and stream predictions are the window's two records.
-        launch.wait_for("drift window: 2 records", timeout=60)
-        line = next(x for x in launch.output.splitlines() if x.startswith("drift window: 2"))
+        # The sample predictions are the window's records: the legacy URL's, the stream's,
+        # and each of the two models' by /predict and by the Open Inference Protocol.
+        launch.wait_for("drift window: 6 records", timeout=60)
+        line = next(x for x in launch.output.splitlines() if x.startswith("drift window: 6"))
         assert "version 1 too_few_samples: bmi PSI" in line
         assert re.search(r"report gs://ml-artifacts/monitoring/diabetes-bmi/drift/\S+\.json", line)
         assert launch.stop(signal.SIGINT) == 0
