@@ -85,9 +85,11 @@ def many_models(results: dict[str, Any]) -> str:
     ]
     for kind in ("linear", "tree"):
         first = many[f"{kind}_first_request_ms"]
+        imports = f" (the first, importing onnx: {many['tree_first_kib']:,} KiB)"
         lines.append(
             f"  {kind:<7} first request ms: first {first[0]:,.1f}, median of the rest "
             f"{_median(first[1:]):,.1f}; memory {many[f'{kind}_kib_per_model']:,} KiB a model"
+            + (imports if kind == "tree" else "")
         )
     lines += [
         f"  1 instance at concurrency {many['concurrency']}: one model "

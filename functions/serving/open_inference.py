@@ -198,6 +198,8 @@ def _json_values(data: Any, datatype: str, shape: tuple[int, int]) -> np.ndarray
     if not set(map(type, cells)) <= allowed:
         _raise_first_bad_value(cells, datatype)
     try:
+        if datatype == "FP64":  # the common case: nothing to overflow, no error state to set
+            return np.array(cells, dtype=np.float64)
         if dtype.kind == "f":  # through float64, so that 1e300 as FP32 is refused, not inf
             with np.errstate(over="raise"):
                 return np.array(cells, dtype=np.float64).astype(dtype, copy=False)

@@ -102,12 +102,14 @@ def _decode(headers: Mapping[str, str], body: bytes, config: Settings) -> Infere
         )
     if not body:
         raise InvalidArgument('the body is empty: send an inference request, {"inputs": [...]}')
-    _, data = Body(
-        read=io.BytesIO(body).read,
-        length=content_length(headers),
-        content_type=JSON,
-        content_encoding=headers.get("content-encoding"),
-    ).read_all(config)
+    data = body
+    if "content-encoding" in headers or len(body) > config.max_body_bytes:  # else: as it came
+        _, data = Body(
+            read=io.BytesIO(body).read,
+            length=content_length(headers),
+            content_type=JSON,
+            content_encoding=headers.get("content-encoding"),
+        ).read_all(config)
     header_length = parse_header_length(headers.get(HEADER_LENGTH))
     return decode_infer(data, header_length, config.max_instances)
 

@@ -156,7 +156,13 @@ ROUTES = (
 )
 _EXACT = {route.path: route for route in ROUTES if route.pattern is None and route.prefix is None}
 _PREFIXED = tuple(route for route in ROUTES if route.prefix is not None)
-_TEMPLATED = tuple(route for route in ROUTES if route.pattern is not None)
+# The protocol's model routes by what follows /v2/models/{model_name}: a lookup, not a scan.
+_V2_MODEL_PREFIX = V2_MODEL.partition("{")[0]
+_V2_TAILS = {
+    tuple(route.path.removeprefix(V2_MODEL).split("/")[1:]): route
+    for route in ROUTES
+    if route.path.startswith(V2_MODEL)
+}
 
 
 def match(path: str) -> tuple[Route, Mapping[str, str]] | None:
@@ -168,9 +174,21 @@ def match(path: str) -> tuple[Route, Mapping[str, str]] | None:
     for route in _PREFIXED:
         if path.startswith(route.prefix):  # type: ignore[arg-type]
             return route, {"path": path.removeprefix(route.prefix)}  # type: ignore[arg-type]
-    if path.startswith("/v2/models/"):
-        for route in _TEMPLATED:
-            found = route.pattern.match(path)  # type: ignore[union-attr]
-            if found is not None:
-                return route, found.groupdict()
+    if path.startswith(_V2_MODEL_PREFIX):
+        return _v2_model_route(path.removeprefix(_V2_MODEL_PREFIX).split("/"))
     return None
+
+
+def _v2_model_route(segments: list[str]) -> tuple[Route, Mapping[str, str]] | None:
+    """[name, *tail]: the tail as the templates spell it, the version in its place."""
+    name, *tail = segments
+    version = None
+    if len(tail) >= 2 and tail[0] == "versions":
+        version, tail[1] = tail[1], "{model_version}"
+    route = _V2_TAILS.get(tuple(tail))
+    if route is None or not name or version == "":
+        return None
+    return route, {"model_name": name} if version is None else {
+        "model_name": name,
+        "model_version": version,
+    }

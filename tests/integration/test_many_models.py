@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from functions.platform import runtime
+from functions.serving import stream
 from infra.names import MODEL_NAME as MODEL
 from model.artifact import ModelArtifact
 from model.dataset import load_diabetes
@@ -15,6 +17,7 @@ from model.estimator import TrainingSpec
 from model.registry import Registry
 from model.training import train
 from tests.clients import function_client
+from tests.pubsub_helpers import message, push_event
 
 pytestmark = pytest.mark.emulators
 TREES = "diabetes-trees"
@@ -108,3 +111,17 @@ def test_the_least_recently_used_model_leaves_first(
         answer = client.post("/predict", params={"model": name}, json={"instances": [[0.5]]})
         assert answer.json()["model"] == {"name": name, "version": 1}
     assert runtime.model_shelf().loaded() == ["third", MODEL]
+
+
+def test_a_stream_request_names_its_model_and_its_result_says_which_answered(
+    results, registry, production, tree_artifact
+):
+    trees = registered(registry, tree_artifact)
+    body = b'{"instances": [[0.01, 0.05, -0.02]]}'
+    stream.handle(push_event(message(body, {"request_id": "t-1", "model": TREES})))
+    (result,) = results()
+    data = json.loads(result.data)
+    assert data["model"] == {"name": TREES, "version": 1}
+    assert dict(result.attributes)["model"] == TREES
+    expected = trees.predict(np.array([[0.01, 0.05, -0.02]]))
+    assert data["predictions"] == pytest.approx(expected.tolist(), rel=1e-6)
