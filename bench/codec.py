@@ -74,7 +74,11 @@ class FixedModel:
         self._model = model
 
     def get(
-        self, model: str | None = None, version: int | None = None, alias: str | None = None
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        split_key: str | None = None,
     ) -> ModelArtifact:
         return self._model
 

@@ -15,7 +15,7 @@ from google.api_core.exceptions import GoogleAPIError
 
 from functions.platform.config import Settings
 from infra import names
-from mlctl import messaging, monitoring, tables
+from mlctl import messaging, monitoring, rollout, tables
 from model.continuous_training import upload_of
 from model.dataset import (
     DEFAULT_FEATURES,
@@ -141,7 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser("rollback", help="point an alias back at its previous version")
     rollback.add_argument("--to", type=int, dest="to_version", help="a specific version instead")
     rollback.add_argument("--alias", default=settings.serving_alias)
-    for command in (describe, leaderboard, promote, rollback):
+    for command in (
+        describe,
+        leaderboard,
+        promote,
+        rollback,
+        rollout.add_command(commands, settings),
+    ):
         _accept_model_after(command)
     messaging.add_commands(commands, settings)
     monitoring.add_commands(commands, settings)
@@ -377,4 +383,5 @@ COMMANDS = {
     "leaderboard": _leaderboard,
     "promote": _promote,
     "rollback": _rollback,
+    "rollout": rollout.run,
 }

@@ -101,8 +101,15 @@ def table(report: Mapping[str, Any]) -> str:
         for feature in version["features"]:
             rows.append(_feature_row(version, feature))
     lines.append(columns(rows))
+    rollout = report.get("rollout")
+    if rollout:
+        lines.append(
+            f"rollout: version {rollout['version']} takes {rollout['percent']:g}% of unpinned "
+            f"requests; production is version {rollout['production_version']}"
+        )
     for version in report.get("versions", []):
-        lines.append(f"version {version['version']}: {version['message']}")
+        role = f" ({version['role']})" if version.get("role") else ""
+        lines.append(f"version {version['version']}{role}: {version['message']}")
         for transport, figures in version["transports"].items():
             if figures["records"]:
                 latency = figures["latency_ms"]

@@ -178,5 +178,15 @@ def _decided(upload: Upload, candidate: ModelArtifact, gate: dict[str, Any]) -> 
             "candidate": gate.get("candidate_metrics"),
             "production": gate.get("production_metrics"),
         },
-        reasons=list(gate.get("reasons", [])),
+        reasons=list(gate.get("reasons", [])) + _rollout_reason(gate.get("rollout_ended")),
+        rollout_ended=gate.get("rollout_ended"),
     )
+
+
+def _rollout_reason(ended: dict[str, Any] | None) -> list[str]:
+    if ended is None:
+        return []
+    return [
+        f"the rollout of version {ended['version']} at {ended['percent']:g}% ended: "
+        "the new production serves all traffic"
+    ]

@@ -26,6 +26,8 @@ class ModelEvent:
     )
     reasons: list[str] = field(default_factory=list)
     time: str = field(default_factory=lambda: now_rfc3339())
+    # A promotion during a rollout ends it (docs/rollout.md): its version and percent.
+    rollout_ended: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.event not in KINDS:
@@ -43,7 +45,8 @@ class ModelEvent:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> ModelEvent:
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+        # Keys added since an outcome was recorded take their defaults.
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
 
 def now_rfc3339() -> str:

@@ -18,6 +18,7 @@ from model.layout import SERVING_ALIAS
 from model.leaderboard import entries, rows
 from model.registry import Alias, AliasConflict, Registry, RegistryError
 from model.report_plot import ReportFigures, report_png
+from model.rollout import end_after_promotion
 from model.search import SearchSettings
 from model.training import Protocol, TrainingRun, train
 from model.validation import Schema, ValidationReport
@@ -52,6 +53,8 @@ class Promotion:
     decision: GateDecision
     promoted: bool
     serving_version: int | None
+    # The rollout this promotion ended (docs/rollout.md): the new production serves all.
+    rollout_ended: dict[str, Any] | None = None
 
     @property
     def verdict(self) -> str:
@@ -99,7 +102,8 @@ def gate_and_promote(
         except AliasConflict:
             production = read_production(registry, candidate.name, alias)
             continue
-        return Promotion(candidate, decision, True, candidate.version)
+        ended = _end_rollout(registry, candidate, alias)
+        return Promotion(candidate, decision, True, candidate.version, ended)
     raise RegistryError(
         f"alias {alias!r} of {candidate.name!r} changed {MAX_GATE_ROUNDS} times while "
         f"version {candidate.version} was being compared"
@@ -117,7 +121,16 @@ def _already_promoted(
     previous = alias.document.get("previous_version")
     replaced = registry.load(candidate.name, int(previous)) if previous is not None else None
     decision = decide(candidate, holdout, replaced, gate)
-    return Promotion(candidate, decision, True, candidate.version)
+    ended = _end_rollout(registry, candidate, alias.name)
+    return Promotion(candidate, decision, True, candidate.version, ended)
+
+
+def _end_rollout(registry: Registry, candidate: ModelArtifact, alias: str) -> dict[str, Any] | None:
+    """The served alias moved: a rollout under way ends (its document, or None)."""
+    if alias != SERVING_ALIAS:
+        return None
+    ended = end_after_promotion(registry, candidate.name, candidate.version)
+    return None if ended is None else ended.to_document()
 
 
 def write_report(
@@ -145,6 +158,7 @@ def write_report(
             "decision": promotion.verdict,
             "promoted": promotion.promoted,
             "serving_version": promotion.serving_version,
+            "rollout_ended": promotion.rollout_ended,
         },
     }
     title = (

@@ -375,6 +375,23 @@ class Registry:
             raise RegistryConflict(f"{path} changed since it was read: read it again") from None
         return int(blob.generation)
 
+    def delete_document(self, path: str, generation: int) -> None:
+        """Delete the object if it is still at `generation`; RegistryConflict if another
+        writer changed it; nothing if it is gone already."""
+        try:
+            self._bucket.blob(path).delete(
+                if_generation_match=generation, timeout=self._timeout, retry=self._retry
+            )
+        except api_exceptions.PreconditionFailed:
+            raise RegistryConflict(f"{path} changed since it was read: read it again") from None
+        except api_exceptions.NotFound:
+            pass  # deleted already: by this call's retry, or by another writer
+
+    def document_generation(self, path: str) -> int:
+        """Just the object's generation (0: absent): a cheap check whether it changed."""
+        blob = self._bucket.get_blob(path, timeout=self._timeout, retry=self._retry)
+        return 0 if blob is None else int(blob.generation)
+
     # Objects ------------------------------------------------------------------------
 
     def _create(self, path: str, data: bytes, content_type: str) -> bool:

@@ -22,11 +22,13 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from functions.monitoring import drift_window
 from functions.platform import logs
 from functions.platform.config import Settings
+from functions.platform.errors import is_backend_failure
 from model import drift_report
 from model.artifact import ArtifactError, ModelArtifact
 from model.drift_plot import Panel, drift_report_png
 from model.drift_report import InvalidRecord, Record
 from model.registry import Registry, VersionNotFound
+from model.rollout import read_rollout
 
 COMPONENT = "monitor_drift"
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -138,6 +140,7 @@ class DriftJob:
             for version, records in sorted(versions.items())
         ]
         alerts = drift_report.alerts(version_reports)
+        rollout = self._rollout(model, version_reports)
         report = {
             "model": model,
             "time": _rfc3339(now),
@@ -148,6 +151,7 @@ class DriftJob:
             "status": _overall(version_reports),
             "versions": version_reports,
             "alerts": alerts,
+            "rollout": rollout,
         }
         png = drift_report_png(
             f"{model}: drift window of {now:%Y-%m-%d %H:%M:%S} UTC",
@@ -175,19 +179,41 @@ class DriftJob:
             retry=DEFAULT_RETRY.with_timeout(timeout),
         )
 
-    def _artifact(self, model: str, version: int) -> ModelArtifact | None:
-        """The version's artifact, or None when it cannot be read (no reference then)."""
-        key = (self.settings.bucket, model, version)
-        if key in _artifacts:
-            return _artifacts[key]
-        registry = Registry(
+    def _rollout(self, model: str, versions: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The rollout under way, if any (docs/rollout.md): each version's report says its
+        role, so the candidate and production read side by side. Unreadable: None."""
+        registry = self._registry()
+        try:
+            rollout = read_rollout(registry, model)
+            production = registry.alias(model, self.settings.serving_alias)
+        except Exception as error:
+            if not is_backend_failure(error):
+                raise
+            return None
+        roles = {production.version: "production"} if production else {}
+        if rollout is not None:
+            roles[rollout.version] = "candidate"
+        for version in versions:
+            version["role"] = roles.get(version["version"])
+        if rollout is None:
+            return None
+        return {**rollout.to_document(), "production_version": production and production.version}
+
+    def _registry(self) -> Registry:
+        return Registry(
             self.storage_client,
             self.settings.bucket,
             timeout=self.settings.storage_timeout_seconds,
             max_artifact_bytes=self.settings.max_artifact_bytes,
         )
+
+    def _artifact(self, model: str, version: int) -> ModelArtifact | None:
+        """The version's artifact, or None when it cannot be read (no reference then)."""
+        key = (self.settings.bucket, model, version)
+        if key in _artifacts:
+            return _artifacts[key]
         try:
-            artifact: ModelArtifact | None = registry.load(model, version)
+            artifact: ModelArtifact | None = self._registry().load(model, version)
         except (VersionNotFound, ArtifactError) as error:
             logs.warning(
                 f"no reference for {model} version {version}: {error}",

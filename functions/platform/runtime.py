@@ -192,9 +192,13 @@ class _ProcessModels:
     request refused before it needs a model (a bad body, say) never touches storage."""
 
     def get(
-        self, model: str | None = None, version: int | None = None, alias: str | None = None
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        split_key: str | None = None,
     ) -> ModelArtifact:
-        return model_shelf().get(model, version=version, alias=alias)
+        return model_shelf().get(model, version, alias, split_key)
 
 
 models = _ProcessModels()

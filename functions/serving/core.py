@@ -29,7 +29,11 @@ class ModelSource(Protocol):
     """Where models come from: the process's ModelShelf, or a fixed model in a benchmark."""
 
     def get(
-        self, model: str | None = None, version: int | None = None, alias: str | None = None
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        split_key: str | None = None,
     ) -> ModelArtifact: ...
 
 
@@ -57,8 +61,10 @@ class ModelSelector:
                 raise InvalidArgument(str(error)) from None
         return cls(model_name)
 
-    def model(self, models: ModelSource) -> ModelArtifact:
-        return models.get(self.model_name or None, version=self.version, alias=self.alias)
+    def model(self, models: ModelSource, request_id: str | None = None) -> ModelArtifact:
+        """The artifact that answers; `request_id` places an unpinned request in a rollout's
+        split (docs/rollout.md)."""
+        return models.get(self.model_name or None, self.version, self.alias, request_id)
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ def predict(
     instances = request.decode(config)  # the limits come before anything else
     selector = ModelSelector.parse(request.version, request.alias, request.model_name)
     lap("decode")
-    model = selector.model(models)
+    model = selector.model(models, request.request_id)
     lap("model_lookup")
     matrix = instances.matrix(model.features)
     lap("validate")

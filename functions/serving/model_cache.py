@@ -21,6 +21,7 @@ from functions.platform import logs
 from functions.platform.errors import ModelUnavailable, NotFound, is_backend_failure
 from model.artifact import ArtifactError, ModelArtifact
 from model.registry import Registry, VersionNotFound
+from model.rollout import Rollout, read_rollout, rollout_path
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,12 @@ class _AliasState:
     model: ModelArtifact
     generation: int
     checked_at: float
+
+
+@dataclass(frozen=True)
+class _RolloutState:
+    rollout: Rollout
+    candidate: ModelArtifact
 
 
 class ModelCache:
@@ -56,16 +63,34 @@ class ModelCache:
         self._refreshers: dict[str, threading.Thread] = {}
         # Held for dictionary updates only, never across I/O.
         self._pinned_lock = threading.Lock()
+        # The rollout under way (docs/rollout.md), read with each refresh of the served alias.
+        self._rollout: _RolloutState | None = None
+        self._rollout_generation = 0
 
     @property
     def serving_alias(self) -> str:
         return self._serving_alias
 
-    def get(self, version: int | None = None, alias: str | None = None) -> ModelArtifact:
-        """The model for a request: a pinned version, a named alias, or the served alias."""
+    def get(
+        self, version: int | None = None, alias: str | None = None, split_key: str | None = None
+    ) -> ModelArtifact:
+        """The model for a request: a pinned version, a named alias, or the served alias;
+        unpinned with a `split_key` (its request id), the rollout's candidate if the split
+        sends that key there."""
         if version is not None:
             return self._version(version)
-        return self._alias(alias or self._serving_alias)
+        if alias is not None:
+            return self._alias(alias)
+        served = self._alias(self._serving_alias)  # refreshes the rollout too when due
+        rollout = self._rollout
+        if rollout is not None and split_key is not None and rollout.rollout.takes(split_key):
+            return rollout.candidate
+        return served
+
+    @property
+    def rollout(self) -> Rollout | None:
+        """The rollout this process follows now."""
+        return None if self._rollout is None else self._rollout.rollout
 
     def is_ready(self) -> bool:
         return self._serving_alias in self._aliases
@@ -138,7 +163,44 @@ class ModelCache:
         state = self._aliases.get(alias)
         if state is not None and self._clock() - state.checked_at < self._refresh_seconds:
             return state.model  # refreshed by another caller meanwhile
-        return self._refresh(alias, state)
+        model = self._refresh(alias, state)
+        if alias == self._serving_alias:
+            self._refresh_rollout()
+        return model
+
+    def _refresh_rollout(self) -> None:
+        """Follow rollout.json: one metadata read when it has not changed. A candidate that
+        cannot be loaded takes no traffic; storage down keeps the split as it was."""
+        path = rollout_path(self._model_name)
+        try:
+            generation = self._registry.document_generation(path)
+            if generation == self._rollout_generation:
+                return
+            rollout = read_rollout(self._registry, self._model_name)
+            state = None if rollout is None else _RolloutState(rollout, self._load(rollout.version))
+        except (ArtifactError, VersionNotFound) as error:
+            logs.error(
+                f"rollout: cannot load the candidate, production takes all traffic: {error}",
+                component="model_cache",
+            )
+            self._rollout, self._rollout_generation = None, generation
+            return
+        except Exception as error:
+            if not is_backend_failure(error):
+                raise
+            logs.error(
+                f"rollout: storage unavailable, the split stays: {error}", component="model_cache"
+            )
+            return
+        if state is not None:
+            logs.info(
+                f"rollout: version {state.rollout.version} takes {state.rollout.percent:g}%",
+                component="model_cache",
+                model_version=state.rollout.version,
+            )
+        elif self._rollout is not None:
+            logs.info("rollout ended", component="model_cache")
+        self._rollout, self._rollout_generation = state, generation
 
     def _refresh(self, alias: str, state: _AliasState | None) -> ModelArtifact:
         now = self._clock()

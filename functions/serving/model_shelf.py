@@ -49,11 +49,16 @@ class ModelShelf:
         return self._default_model
 
     def get(
-        self, model: str | None = None, version: int | None = None, alias: str | None = None
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        split_key: str | None = None,
     ) -> ModelArtifact:
         """The artifact for a request: a model by name (else the default), then as
         `ModelCache.get` selects within it."""
-        return self.cache(model or self._default_model).get(version=version, alias=alias)
+        cache = self.cache(model or self._default_model)
+        return cache.get(version=version, alias=alias, split_key=split_key)
 
     def cache(self, model: str) -> ModelCache:
         """The model's cache, made on first use; NotFound for a model not served here."""

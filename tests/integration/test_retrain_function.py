@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import uuid
+from dataclasses import replace
 
 import pytest
 from cloudevents.http import CloudEvent
@@ -20,6 +21,7 @@ from model.dataset import load_diabetes, seeded_split
 from model.estimator import TrainingSpec
 from model.promotion import train_register_promote
 from model.registry import version_path
+from model.rollout import read_rollout, start_rollout
 from model.run_ledger import RunLedger, run_path
 from model.training import train_on_split
 from model.training_settings import read_settings, write_settings
@@ -136,8 +138,10 @@ def test_a_stronger_relation_is_promoted_with_its_report(events, production, reg
     assert event["attributes"] == {"event": "promoted", "model": MODEL, "version": "2"}
     data = event["data"]
     assert set(data) == {
-        "event", "model", "version", "production_version", "dataset", "metrics", "reasons", "time"
+        "event", "model", "version", "production_version", "dataset", "metrics", "reasons", "time",
+        "rollout_ended",
     }  # fmt: skip
+    assert data["rollout_ended"] is None
     assert (data["event"], data["version"], data["production_version"]) == ("promoted", 2, 2)
     assert data["dataset"] == dataset
     assert data["metrics"]["candidate"]["r2"] > 0.9 > data["metrics"]["production"]["r2"]
@@ -371,3 +375,18 @@ def test_an_upload_is_searched_when_the_settings_ask(events, registry, gcs, buck
     assert {row["family"] for row in report["leaderboard"]} <= {"ridge", "lasso"}
     assert registry.load(MODEL, 2).family == report["leaderboard"][0]["family"]
     assert report["evaluation"]["search"]["time_budget"] == 120.0
+
+
+def test_a_promotion_during_a_rollout_ends_it_and_says_so(
+    events, production, registry, gcs, bucket
+):
+    registry.register(replace(production, lineage={**production.lineage, "copy": True}))
+    start_rollout(registry, MODEL, 2, 10.0)
+    blob = upload(gcs, bucket, datasets.stronger())
+    retrain_function.handle(push_event(notification(blob)))
+
+    (event,) = events()
+    assert (event["data"]["event"], event["data"]["version"]) == ("promoted", 3)
+    assert event["data"]["rollout_ended"]["version"] == 2
+    assert "the rollout of version 2 at 10% ended" in event["data"]["reasons"][-1]
+    assert read_rollout(registry, MODEL) is None

@@ -84,7 +84,8 @@ class Documented:
         elif template is not None:  # a 405, in the shape of the path's protocol
             response = next(iter(self._paths[template].values()))["responses"]["405"]
         media_type = headers.get("Content-Type", "").split(";")[0]
-        if media_type not in response["content"]:
+        # A HEAD operation documents its statuses only: its headers are the GET's, JSON.
+        if media_type not in response.get("content", {JSON: None}):
             return f"status {status} with Content-Type {headers.get('Content-Type')!r}"
         if method == "HEAD":
             return None if body == b"" else "HEAD with a body"

@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -21,10 +18,10 @@ from typing import Any
 import pytest
 
 from infra import names
-from infra.local.serving import REPOSITORY_ROOT
 from infra.local.system import LocalSystem
 from model.registry import alias_path
 from tests.datasets import stronger
+from tests.soak.mlctl import mlctl
 from tests.traffic import Answer, Traffic
 
 pytestmark = pytest.mark.soak
@@ -56,7 +53,7 @@ def test_promotion(start_system, sampled, outcome, tmp_path):
             time.sleep(0.05)
         traffic.wait_until(time.time() + WARM_SECONDS)
         uploaded = time.time()
-        _mlctl(system, "upload", str(upload))
+        mlctl(system, "upload", str(upload))
         events = system.pull(
             names.MODEL_EVENTS_SUB,
             1,
@@ -68,7 +65,7 @@ def test_promotion(start_system, sampled, outcome, tmp_path):
         promoted_at = _alias_history(system)[-1]["created"]
         traffic.wait_until(promoted_at + REFRESH_SECONDS + SLACK_SECONDS + SETTLE_SECONDS)
         rollback_began = time.time()
-        rolled_back = _mlctl(system, "rollback")
+        rolled_back = mlctl(system, "rollback")
         rollback_seconds = time.time() - rollback_began
         rolled_back_at = _alias_history(system)[-1]["created"]
         traffic.wait_until(rolled_back_at + REFRESH_SECONDS + SLACK_SECONDS + SETTLE_SECONDS)
@@ -133,22 +130,6 @@ def test_promotion(start_system, sampled, outcome, tmp_path):
     back = sum(s["answers_back_to_old"] for s in switches)
     outcome.expect(back == 0, f"no worker went back to the old version ({back} answers did)")
     outcome.assert_met()
-
-
-def _mlctl(system: LocalSystem, *arguments: str) -> dict[str, Any]:
-    """Run the real command line against the system; its JSON answer."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mlctl", *arguments],
-        cwd=REPOSITORY_ROOT,
-        env={**os.environ, **system.cloud.env(), "MODEL_NAME": system.model},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, f"mlctl {' '.join(arguments)}: {done.stderr.strip()[-500:]}"
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
 
 
 def _alias_history(system: LocalSystem) -> list[dict[str, Any]]:
