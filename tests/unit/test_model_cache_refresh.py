@@ -65,6 +65,10 @@ class MemoryRegistry:
         self._fail()
         return self.versions[version]
 
+    def document_generation(self, path: str) -> int:
+        self._fail()
+        return 0  # no rollout (tests/integration/test_rollout.py has them)
+
     def _fail(self) -> None:
         if self.failure is not None:
             raise self.failure
