@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from bench import http_batch, load, rig, single
-from bench.batches import TRIALS
+from bench.batches import TRIALS as BATCH_TRIALS
 from bench.payloads import payload
 from bench.peers.routed import Routed, Target
 from bench.timing import median
@@ -40,6 +40,9 @@ TREE_MODELS = 5
 SERVER = "predict_batch_models"
 ROTATE_SCRIPT = Path(__file__).with_name("models.lua")
 CONCURRENCY = (1, 8)
+# Fewer trials than http_single's six: two loads compared at two levels, and make bench as a
+# whole must stay under 15 minutes.
+TRIALS = 4
 BATCH_ROWS = 10_000
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
@@ -47,6 +50,7 @@ OCTET_STREAM = "application/octet-stream"
 
 def measure(running: rig.Rig, plan: single.Plan) -> dict[str, Any]:
     system = running.system
+    plan = dataclasses.replace(plan, trials=min(plan.trials, TRIALS))
     linear, trees = _register(system, running.model)
     system.start_function(
         Function("predict_batch", "http", free_port(), "main.py"),
@@ -203,7 +207,7 @@ def _tensor(rows: list[list[float]] | np.ndarray, binary: bool = False) -> dict[
 
 
 def _batches(url: str, v2_path: str, features: tuple[str, ...]) -> dict[str, int]:
-    """Rows/s of BATCH_ROWS rows each way, TRIALS of each in turn, medians."""
+    """Rows/s of BATCH_ROWS rows each way, BATCH_TRIALS of each in turn, medians."""
     rows = payload(BATCH_ROWS, features)
     X = np.asarray(orjson.loads(rows.json)["instances"], dtype=np.float64)
     header = orjson.dumps(
@@ -231,7 +235,7 @@ def _batches(url: str, v2_path: str, features: tuple[str, ...]) -> dict[str, int
             answered, answer_headers = clients[name].exchange(body, headers)
             if count(answered, answer_headers) != BATCH_ROWS:
                 raise RuntimeError(f"{name}: not {BATCH_ROWS} predictions")
-        for _ in range(TRIALS):
+        for _ in range(BATCH_TRIALS):
             for name, (_, body, headers, _count) in ways.items():
                 trials[name].append(_rate(clients[name], body, headers))
     finally:
