@@ -221,7 +221,7 @@ class HttpStages(AsgiPair):
         runtime = self.runtime
         body = Body(io.BytesIO(BODY).read, len(BODY), "application/json")
         request = PredictionRequest("id", "http", body.decode)
-        prediction = predict(request, runtime.settings(), runtime.model_cache())
+        prediction = predict(request, runtime.settings(), runtime.models)
         entries = [
             Entry(
                 "http",
