@@ -30,6 +30,10 @@ def test_the_http_handler_tells_every_stage_and_answers(http, production):
     assert all(seconds > 0 for seconds in clock.spent.values())
 
 
+def test_a_prediction_record_is_built_from_a_real_prediction(http):
+    assert http.record_build_us(records=10) > 0
+
+
 def test_the_whole_function_and_its_floor_answer_through_asgi(http):
     answer = json.loads(http.call(http.app))
     assert answer["model"]["version"] == 1
