@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ from typing import Any
 import pytest
 
 from infra import names
-from infra.local.processes import LOOPBACK, free_port, group_exists, http_get, port_in_use
+from infra.local.processes import LOOPBACK, group_exists, http_get, port_in_use
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +36,29 @@ _FOREIGN = ("PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJE
 _FOREIGN += ("MODEL_BUCKET", "MODEL_NAME")
 
 
+# Below the kernel's ephemeral range (from 32768 by default): the other test processes take
+# their free ports from that range, so none can pick one of these up once a launch has let
+# it go, and a port still answering after the stop is this launch's own.
+QUIET_PORTS = range(20_000, 32_000)
+
+
 def distinct_free_ports(count: int) -> list[int]:
     ports: set[int] = set()
+    draw = random.Random()
     while len(ports) < count:
-        ports.add(free_port())
+        port = draw.choice(QUIET_PORTS)
+        if port not in ports and _bindable(port):
+            ports.add(port)
     return sorted(ports)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 class Launch:
