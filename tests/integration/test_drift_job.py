@@ -19,8 +19,10 @@ from functions.monitoring.drift_job import DriftJob
 from functions.platform import logs, runtime
 from functions.platform.config import Settings
 from functions.serving.prediction_log import Entry, message
+from mlctl.monitoring import table
 from model.dataset import load_diabetes
 from model.registry import Registry
+from model.rollout import start_rollout
 from model.training import Protocol
 from tests.clients import function_client
 from tests.pubsub_helpers import pull, temporary_topic
@@ -258,3 +260,22 @@ def test_report_names_sort_by_time():
         f"monitoring/{MODEL}/drift/20261129T100507.123Z.png"
     )
     assert Settings().drift_window == 10_000
+
+
+def test_during_a_rollout_production_and_candidate_read_side_by_side(
+    local_cloud, gcs, registry, topics, production, trained_artifact
+):
+    candidate = registry.register(replace(trained_artifact, lineage={**production.lineage, "n": 2}))
+    start_rollout(registry, MODEL, candidate.version, 20.0)
+    log, _ = topics
+    publish_records(local_cloud, log, production, 4, ["http"] * 40)
+    publish_records(local_cloud, log, candidate, 4, ["http"] * 10, seed=1)
+    report = job(gcs).run()
+    assert report["rollout"]["version"] == candidate.version
+    assert report["rollout"]["percent"] == 20.0
+    assert report["rollout"]["production_version"] == production.version
+    roles = {version["version"]: version["role"] for version in report["versions"]}
+    assert roles == {production.version: "production", candidate.version: "candidate"}
+    shown = table(report)
+    assert f"rollout: version {candidate.version} takes 20% of unpinned requests" in shown
+    assert f"version {candidate.version} (candidate):" in shown
