@@ -125,3 +125,21 @@ def test_a_stream_request_names_its_model_and_its_result_says_which_answered(
     assert dict(result.attributes)["model"] == TREES
     expected = trees.predict(np.array([[0.01, 0.05, -0.02]]))
     assert data["predictions"] == pytest.approx(expected.tolist(), rel=1e-6)
+
+
+def test_each_model_follows_its_own_alias(client, registry, production, tree_artifact, monkeypatch):
+    monkeypatch.setenv("MODEL_REFRESH_SECONDS", "0")
+    runtime.reset()
+    registered(registry, tree_artifact)
+    second = registered(registry, tree_artifact, promote=False)
+
+    def served() -> int:
+        answer = client.post("/predict", params={"model": TREES}, json={"instances": [[0, 0, 0]]})
+        assert runtime.model_cache(TREES).refreshed(10.0)  # the refresh it started, if any
+        return int(answer.json()["model"]["version"])
+
+    assert served() == 1
+    registry.promote(TREES, second.version)
+    served()  # finds the alias due and refreshes it in the background
+    assert served() == second.version
+    assert client.get("/model").json()["version"] == 1  # the default model did not move
