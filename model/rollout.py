@@ -51,18 +51,27 @@ class Rollout:
 
     @classmethod
     def from_document(cls, document: dict[str, Any], generation: int) -> Rollout:
-        return cls(
+        rollout = cls(
             version=int(document["version"]),
             percent=float(document["percent"]),
             production_version=document.get("production_version"),
             started_at=str(document.get("started_at", "")),
             generation=generation,
         )
+        if not 0 < rollout.percent < 100:
+            raise ValueError(f"percent {rollout.percent}")
+        return rollout
 
 
 def read_rollout(registry: Registry, model: str) -> Rollout | None:
-    document, generation = registry.document(rollout_path(model))
-    return None if document is None else Rollout.from_document(document, generation)
+    """The rollout under way, or None; RolloutError for a document that is not one (written
+    by hand, say): whoever reads it then sends every request to production."""
+    path = rollout_path(model)
+    try:
+        document, generation = registry.document(path)
+        return None if document is None else Rollout.from_document(document, generation)
+    except (KeyError, TypeError, ValueError) as error:  # JSON's errors are ValueErrors
+        raise RolloutError(f"{path} is not a rollout ({type(error).__name__}: {error})") from None
 
 
 def start_rollout(
@@ -80,6 +89,14 @@ def start_rollout(
     production = registry.alias(model, alias)
     if production is not None and production.version == version:
         raise RolloutError(f"version {version} is {alias} already: it takes all traffic")
+    if production is not None:
+        theirs = registry.load(model, version).features
+        ours = registry.load(model, production.version).features
+        if theirs != ours:
+            raise RolloutError(
+                f"version {version} takes features {list(theirs)}, {alias} {list(ours)}: "
+                "a split would refuse the requests made for the other; promote it instead"
+            )
     current = read_rollout(registry, model)
     if current is not None and current.version != version:
         raise RolloutError(
@@ -106,7 +123,13 @@ def promote_rollout(registry: Registry, model: str, alias: str = SERVING_ALIAS) 
     """Make the candidate production, then end the rollout. In between, the candidate is
     production and still takes its share: every request is answered either way."""
     rollout = _under_way(registry, model)
-    moved = registry.promote(model, rollout.version, alias, reason="rollout promoted")
+    production = registry.alias(model, alias)
+    if production is not None and production.version == rollout.version:
+        moved = production  # promoted already (by hand): only the split ends
+    else:  # against the production read now: a promotion by retrain meanwhile is a conflict
+        moved = registry.set_alias(
+            model, alias, rollout.version, production, reason="rollout promoted"
+        )
     end_rollout(registry, model, rollout)
     return moved
 

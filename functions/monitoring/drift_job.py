@@ -28,7 +28,7 @@ from model.artifact import ArtifactError, ModelArtifact
 from model.drift_plot import Panel, drift_report_png
 from model.drift_report import InvalidRecord, Record
 from model.registry import Registry, VersionNotFound
-from model.rollout import read_rollout
+from model.rollout import RolloutError, read_rollout
 
 COMPONENT = "monitor_drift"
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -186,6 +186,8 @@ class DriftJob:
         try:
             rollout = read_rollout(registry, model)
             production = registry.alias(model, self.settings.serving_alias)
+        except RolloutError:
+            return None  # not a rollout: the functions send every request to production
         except Exception as error:
             if not is_backend_failure(error):
                 raise

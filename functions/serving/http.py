@@ -79,7 +79,11 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
     exchange = Exchange(method, path, query, headers, body, route)
     # Below the threshold the hop to a thread would cost more than the work it frees the
     # loop from (OFFLOAD_BYTES, measured: docs/performance.md). Storage calls go there too.
-    if len(body) + len(path) > config.offload_bytes or _reads_storage(exchange):
+    try:
+        offload = len(body) + len(path) > config.offload_bytes or _reads_storage(exchange)
+    except Exception:  # no storage client could be made: _answer meets it again, as JSON
+        offload = True
+    if offload:
         response, model_version, prediction = await run_in_threadpool(
             _answer, exchange, request_id, lap
         )

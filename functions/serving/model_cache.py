@@ -21,7 +21,7 @@ from functions.platform import logs
 from functions.platform.errors import ModelUnavailable, NotFound, is_backend_failure
 from model.artifact import ArtifactError, ModelArtifact
 from model.registry import Registry, VersionNotFound
-from model.rollout import Rollout, read_rollout, rollout_path
+from model.rollout import Rollout, RolloutError, read_rollout, rollout_path
 
 
 @dataclass(frozen=True)
@@ -178,9 +178,9 @@ class ModelCache:
                 return
             rollout = read_rollout(self._registry, self._model_name)
             state = None if rollout is None else _RolloutState(rollout, self._load(rollout.version))
-        except (ArtifactError, VersionNotFound) as error:
+        except (ArtifactError, VersionNotFound, RolloutError) as error:
             logs.error(
-                f"rollout: cannot load the candidate, production takes all traffic: {error}",
+                f"rollout: cannot follow it, production takes all traffic: {error}",
                 component="model_cache",
             )
             self._rollout, self._rollout_generation = None, generation

@@ -80,7 +80,8 @@ class ModelShelf:
     def served(self) -> list[str]:
         """The names of the models this deployment serves, from the registry."""
         names = self._registry.models()
-        return [name for name in names if not self._allowed or name in self._allowed]
+        allowed = {*self._allowed, self._default_model}
+        return [name for name in names if not self._allowed or name in allowed]
 
     def holds(self, model: str | None) -> bool:
         """Whether the model (else the default) is loaded, its served alias with it: then a
@@ -97,10 +98,12 @@ class ModelShelf:
             check_model_name(model)
         except ValueError as error:
             raise InvalidArgument(str(error)) from None
+        if model == self._default_model:
+            return  # served whatever the allow-list says, so unpinned URLs keep working
         if self._allowed and model not in self._allowed:
-            served = ", ".join(sorted(self._allowed))
+            served = ", ".join(sorted({*self._allowed, self._default_model}))
             raise NotFound(f"model {model!r} is not served here: use one of {served}")
-        if model == self._default_model or model in self._allowed:
+        if model in self._allowed:
             return  # expected here: until it has a version, a 503 says "not yet", not a 404
         try:
             known = self._registry.has_versions(model)

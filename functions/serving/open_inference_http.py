@@ -20,7 +20,7 @@ from functions.platform.config import Settings
 from functions.platform.errors import InvalidArgument, ServingError, UnsupportedMediaType
 from functions.platform.incoming import content_length
 from functions.platform.responses import JsonResponse, json_response
-from functions.serving.bodies import JSON, Body, media_type_of
+from functions.serving.bodies import JSON, Body, media_type_of, too_large
 from functions.serving.core import Lap, ModelSelector, Prediction, PredictionRequest, predict
 from functions.serving.open_inference import (
     BINARY_CONTENT_TYPE,
@@ -100,6 +100,9 @@ def _decode(headers: Mapping[str, str], body: bytes, config: Settings) -> Infere
             f"content type {content_type} is not supported: send {JSON}, or none, with binary "
             f"tensors after the JSON header as Inference-Header-Content-Length says"
         )
+    declared = content_length(headers)
+    if declared is not None and declared > config.max_body_bytes:  # left unread: a 413
+        raise too_large(config.max_body_bytes)
     if not body:
         raise InvalidArgument('the body is empty: send an inference request, {"inputs": [...]}')
     data = body

@@ -88,15 +88,27 @@ def test_an_unknown_or_malformed_model_is_a_client_error(client, production, nam
 
 
 def test_the_allow_list_limits_what_is_served(
-    client, registry, production, tree_artifact, monkeypatch
+    client, registry, production, trained_artifact, tree_artifact, monkeypatch
 ):
     registered(registry, tree_artifact)
+    registered(registry, replace(trained_artifact, name="other"))
     monkeypatch.setenv("SERVED_MODELS", TREES)
     runtime.reset()
-    response = client.post("/predict", params={"model": MODEL}, json={"instances": [[0.5]]})
+    response = client.post("/predict", params={"model": "other"}, json={"instances": [[0.5]]})
     assert response.status_code == 404
-    assert f"use one of {TREES}" in response.json()["error"]["message"]
-    assert [model["name"] for model in client.get("/models").json()["models"]] == [TREES]
+    assert f"use one of {MODEL}, {TREES}" in response.json()["error"]["message"]
+    # The default model is served whatever the list says: unpinned URLs keep working.
+    assert client.get("/stream/0.5").status_code == 200
+    assert [model["name"] for model in client.get("/models").json()["models"]] == [MODEL, TREES]
+
+
+def test_a_declared_oversize_infer_body_is_a_413(client, production, monkeypatch):
+    monkeypatch.setenv("MAX_BODY_BYTES", "100")
+    runtime.reset()
+    body = b'{"inputs": [{"name": "x", "datatype": "FP64", "shape": [1, 1], "data": [0.5]}]}' * 2
+    response = client.post(f"/v2/models/{MODEL}/infer", content=body)
+    assert response.status_code == 413
+    assert "over the limit of 100 bytes" in response.json()["error"]
 
 
 def test_the_least_recently_used_model_leaves_first(

@@ -14,7 +14,9 @@ from functions.platform import runtime
 from functions.serving import stream
 from infra.names import MODEL_NAME as MODEL
 from mlctl.cli import main
-from model.rollout import start_rollout
+from model.dataset import load_diabetes
+from model.rollout import RolloutError, read_rollout, start_rollout
+from model.training import train
 from tests.clients import function_client
 from tests.pubsub_helpers import message, push_event
 
@@ -125,3 +127,24 @@ def test_mlctl_rollout_starts_shows_promotes_and_refuses(two_versions, capsys):
     assert status["rollout"]["production_version"] == 1
     assert run("--promote")[1]["version"] == 2
     assert run("--status")[1] == {"model": MODEL, "production": 2, "rollout": None}
+
+
+def test_a_rollout_that_cannot_be_followed_leaves_production_every_request(client, two_versions):
+    two_versions.bucket.blob(f"models/{MODEL}/rollout.json").upload_from_string(b'{"percent": 10}')
+    assert {answered_by(client, f"id-{n}") for n in range(50)} == {1}
+
+
+def test_promoting_a_candidate_promoted_by_hand_keeps_the_alias_history(two_versions, capsys):
+    start_rollout(two_versions, MODEL, 2, 10.0)
+    two_versions.promote(MODEL, 2)
+    assert main(["rollout", "--promote"]) == 0
+    capsys.readouterr()
+    assert two_versions.alias(MODEL, "production").document["previous_version"] == 1
+    assert read_rollout(two_versions, MODEL) is None
+
+
+def test_a_candidate_with_other_features_is_refused(two_versions, trained_artifact):
+    other = train(load_diabetes(("bmi", "bp")), MODEL).artifact
+    version = two_versions.register(other).version
+    with pytest.raises(RolloutError, match=r"takes features \['bmi', 'bp'\], production \['bmi'\]"):
+        start_rollout(two_versions, MODEL, version, 10.0)
