@@ -30,6 +30,8 @@ DATASET_EVENTS = "dataset-events"
 DATASET_DEAD_LETTER = "dataset-dead-letter"
 MODEL_EVENTS = "model-events"
 DRIFT_ALERTS = "drift-alerts"
+PREDICTION_FEEDBACK = "prediction-feedback"
+PREDICTION_FEEDBACK_DEAD_LETTER = "prediction-feedback-dead-letter"
 TOPICS = (
     PREDICTION_REQUESTS,
     PREDICTION_RESULTS,
@@ -39,19 +41,27 @@ TOPICS = (
     DATASET_DEAD_LETTER,
     MODEL_EVENTS,
     DRIFT_ALERTS,
+    PREDICTION_FEEDBACK,
+    PREDICTION_FEEDBACK_DEAD_LETTER,
 )
 
 # Push subscriptions: name -> (topic, function that receives the pushes).
 PREDICTION_REQUESTS_PUSH = "prediction-requests-push"
 DATASET_EVENTS_PUSH = "dataset-events-push"
+PREDICTION_FEEDBACK_PUSH = "prediction-feedback-push"
+# join_feedback's own reading of the log (monitor_drift keeps prediction-log-sub).
+PREDICTION_LOG_JOIN_SUB = "prediction-log-join-sub"
 PUSH_SUBSCRIPTIONS = {
     PREDICTION_REQUESTS_PUSH: (PREDICTION_REQUESTS, "predict_stream"),
     DATASET_EVENTS_PUSH: (DATASET_EVENTS, "retrain"),
+    PREDICTION_FEEDBACK_PUSH: (PREDICTION_FEEDBACK, "join_feedback"),
+    PREDICTION_LOG_JOIN_SUB: (PREDICTION_LOG, "join_feedback"),
 }
 # Each push subscription's dead-letter topic, taken after this many delivery attempts.
 DEAD_LETTER_TOPICS = {
     PREDICTION_REQUESTS_PUSH: PREDICTION_DEAD_LETTER,
     DATASET_EVENTS_PUSH: DATASET_DEAD_LETTER,
+    PREDICTION_FEEDBACK_PUSH: PREDICTION_FEEDBACK_DEAD_LETTER,
 }
 DEAD_LETTER_MAX_ATTEMPTS = 5
 
@@ -62,6 +72,7 @@ DATASET_DEAD_LETTER_SUB = "dataset-dead-letter-sub"
 MODEL_EVENTS_SUB = "model-events-sub"
 PREDICTION_LOG_SUB = "prediction-log-sub"
 DRIFT_ALERTS_SUB = "drift-alerts-sub"
+PREDICTION_FEEDBACK_DEAD_LETTER_SUB = "prediction-feedback-dead-letter-sub"
 PULL_SUBSCRIPTIONS = {
     PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
     PREDICTION_DEAD_LETTER_SUB: PREDICTION_DEAD_LETTER,
@@ -69,6 +80,7 @@ PULL_SUBSCRIPTIONS = {
     MODEL_EVENTS_SUB: MODEL_EVENTS,
     DRIFT_ALERTS_SUB: DRIFT_ALERTS,
     PREDICTION_LOG_SUB: PREDICTION_LOG,
+    PREDICTION_FEEDBACK_DEAD_LETTER_SUB: PREDICTION_FEEDBACK_DEAD_LETTER,
 }
 
 # Functions: entry point -> (signature type, local port).
@@ -77,4 +89,5 @@ FUNCTIONS = {
     "predict_stream": ("http", 8081),
     "retrain": ("http", 8082),
     "monitor_drift": ("http", 8083),
+    "join_feedback": ("http", 8084),
 }

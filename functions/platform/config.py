@@ -71,6 +71,10 @@ class Settings:
     drift_window: int = 10_000
     # Fewer serving values of a version than this: reported, never alerted on.
     drift_min_samples: int = 100
+    # Ground truth (docs/feedback.md): where POST /feedback publishes, and how long
+    # join_feedback keeps a prediction for its label, and a label for its prediction.
+    feedback_topic: str = names.PREDICTION_FEEDBACK
+    feedback_retention_days: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -141,6 +145,13 @@ class Settings:
             drift_window=_read(env, "DRIFT_WINDOW", _positive(int), default.drift_window),
             drift_min_samples=_read(
                 env, "DRIFT_MIN_SAMPLES", _positive(int), default.drift_min_samples
+            ),
+            feedback_topic=_read(env, "FEEDBACK_TOPIC", str, default.feedback_topic),
+            feedback_retention_days=_read(
+                env,
+                "FEEDBACK_RETENTION_DAYS",
+                _non_negative(float),
+                default.feedback_retention_days,
             ),
         )
 
