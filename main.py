@@ -6,9 +6,11 @@ import gc
 
 import functions_framework
 import functions_framework.aio
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from functions.feedback import join
 from functions.monitoring import monitor
 from functions.platform import asgi_framework, cloud_events
 from functions.serving import http, stream
@@ -49,3 +51,12 @@ def monitor_drift(request: Request) -> Response:
     """One drift window per POST / (docs/monitoring.md); the framework runs it on a worker
     thread, since a window blocks on Pub/Sub and Cloud Storage."""
     return monitor.handle(request)
+
+
+@functions_framework.aio.http  # type: ignore[untyped-decorator]
+async def join_feedback(request: Request) -> Response:
+    """Labels joined with their predictions (docs/feedback.md): pushed from both topics, and
+    `POST /sweep` from Cloud Scheduler."""
+    if request.scope["path"] == "/sweep":
+        return await run_in_threadpool(join.sweep, request)
+    return await cloud_events.serve(request, join.handle, join.COMPONENT)

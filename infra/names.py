@@ -57,6 +57,9 @@ PUSH_SUBSCRIPTIONS = {
     PREDICTION_FEEDBACK_PUSH: (PREDICTION_FEEDBACK, "join_feedback"),
     PREDICTION_LOG_JOIN_SUB: (PREDICTION_LOG, "join_feedback"),
 }
+# Subscriptions that take only some messages of their topic: join_feedback, the log records
+# of models that take feedback (functions/serving/prediction_log.py sets the attribute).
+SUBSCRIPTION_FILTERS = {PREDICTION_LOG_JOIN_SUB: 'attributes.feedback = "true"'}
 # Each push subscription's dead-letter topic, taken after this many delivery attempts.
 DEAD_LETTER_TOPICS = {
     PREDICTION_REQUESTS_PUSH: PREDICTION_DEAD_LETTER,

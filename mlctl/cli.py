@@ -15,7 +15,7 @@ from google.api_core.exceptions import GoogleAPIError
 
 from functions.platform.config import Settings
 from infra import names
-from mlctl import messaging, monitoring, rollout, tables
+from mlctl import feedback, messaging, monitoring, rollout, tables
 from model.continuous_training import upload_of
 from model.dataset import (
     DEFAULT_FEATURES,
@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     settings_command.add_argument(
         "--search-budget", type=int, help=f"candidates per search ({DEFAULT_BUDGET})"
     )
+    settings_command.add_argument(
+        "--feedback",
+        choices=("on", "off"),
+        help="whether the model takes labels: the prediction log keeps every instance",
+    )
     _accept_model_after(settings_command)
 
     upload = commands.add_parser(
@@ -147,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         promote,
         rollback,
         rollout.add_command(commands, settings),
+        feedback.add_command(commands, settings),
     ):
         _accept_model_after(command)
     messaging.add_commands(commands, settings)
@@ -244,12 +250,15 @@ def _settings(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     features = _features(args.features)
     gate = (args.confidence, args.min_r2)
     search = _search_setting(args.search, args.search_budget, current)
-    unchanged = (args.family, args.param, features, search) == (None, None, None, None)
+    feedback = None if args.feedback is None else args.feedback == "on"
+    unchanged = (args.family, args.param, features, search, feedback) == (None,) * 5
     if unchanged and gate == (None, None):
         return _settings_shown(args.model, current)
     if features is not None:
         load_diabetes(features)  # names a column the bundled data lacks
-    changed = current.changed(args.family, _params(args), features, *gate, search=search)
+    changed = current.changed(
+        args.family, _params(args), features, *gate, search=search, feedback=feedback
+    )
     return _settings_shown(args.model, write_settings(registry, args.model, changed))
 
 
@@ -371,7 +380,11 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
 
 
 MONITORING = {"drift": monitoring.drift, "alerts": monitoring.alerts}
-TABLES = {"describe": tables.describe, "leaderboard": tables.leaderboard}
+TABLES = {
+    "describe": tables.describe,
+    "leaderboard": tables.leaderboard,
+    "feedback": tables.feedback_status,
+}
 COMMANDS = {
     "train": _train,
     "settings": _settings,
@@ -384,4 +397,5 @@ COMMANDS = {
     "promote": _promote,
     "rollback": _rollback,
     "rollout": rollout.run,
+    "feedback": feedback.run,
 }

@@ -147,3 +147,16 @@ def _curve_rows(curve: Mapping[str, Any]) -> list[tuple[str, ...]]:
             )
         )
     return table
+
+
+def feedback_status(result: Mapping[str, Any]) -> str:
+    """`mlctl feedback`: what the join made of the labels, or what was sent."""
+    if "published" in result:
+        return f"published {result['published']} labels to {result['topic']}"
+    table = [("joined", str(result["joined"]))]
+    table += [(f"  {model}", str(n)) for model, n in sorted(result["joined_by_model"].items())]
+    table.append(("pending", str(result["pending"])))
+    table.append(("unjoinable", str(result["unjoinable"])))
+    reasons = result["unjoinable_by_reason"]
+    table += [(f"  {reason}", str(n)) for reason, n in sorted(reasons.items())]
+    return columns(table)

@@ -11,3 +11,8 @@ INCOMING = "incoming/"
 def incoming_prefix(model: str) -> str:
     """Where an upload must land to train `model`."""
     return f"{DATASETS_PREFIX}{model}/{INCOMING}"
+
+
+def settings_path(model: str) -> str:
+    """A model's training settings (docs/models.md); serving reads their `feedback`."""
+    return f"models/{model}/settings.json"

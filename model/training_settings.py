@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from model import layout
 from model.artifact import ModelArtifact
 from model.estimator import TrainingSpec
 from model.families import DEFAULT_FAMILY, FAMILIES, FamilyError
@@ -19,11 +20,11 @@ from model.gate import DEFAULT_CONFIDENCE, GateSettings
 from model.registry import Registry
 from model.search import DEFAULT_BUDGET, SearchSettings
 
-FIELDS = ("family", "params", "features", "confidence", "min_r2", "search")
+FIELDS = ("family", "params", "features", "confidence", "min_r2", "search", "feedback")
 
 
 def settings_path(model: str) -> str:
-    return f"models/{model}/settings.json"
+    return layout.settings_path(model)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class TrainingSettings:
     min_r2: float | None = None
     # Whether retrain searches, and over what: {"families": [...], "budget": N}; None: no.
     search: dict[str, Any] | None = None
+    # Whether its predictions take labels (docs/feedback.md): the prediction log then keeps
+    # every instance of every request, with its index.
+    feedback: bool = False
     generation: int = 0  # of the object read; 0: there is none
 
     @classmethod
@@ -51,6 +55,7 @@ class TrainingSettings:
             confidence=float(document.get("confidence", DEFAULT_CONFIDENCE)),
             min_r2=None if document.get("min_r2") is None else float(document["min_r2"]),
             search=document.get("search"),
+            feedback=document.get("feedback") is True,
             generation=generation,
         ).checked()
 
@@ -74,10 +79,13 @@ class TrainingSettings:
         confidence: float | None = None,
         min_r2: float | None = None,
         search: dict[str, Any] | None = None,
+        feedback: bool | None = None,
     ) -> TrainingSettings:
         """With what is given replaced; a new family starts from no parameters; a search
         of {} turns searching off."""
         updated = self
+        if feedback is not None:
+            updated = replace(updated, feedback=feedback)
         if search is not None:
             updated = replace(updated, search=search or None)
         if confidence is not None:
@@ -119,6 +127,7 @@ class TrainingSettings:
             "confidence": self.confidence,
             "min_r2": self.min_r2,
             "search": self.search,
+            "feedback": self.feedback,
         }
 
 

@@ -14,15 +14,14 @@ from starlette.responses import Response
 
 from functions.monitoring.drift_job import COMPONENT, DriftJob
 from functions.platform import logs, runtime, trace
-from functions.platform.errors import MethodNotAllowed, NotFound, ServingError, is_backend_failure
+from functions.platform.errors import (
+    BackendUnavailable,
+    MethodNotAllowed,
+    NotFound,
+    ServingError,
+    is_backend_failure,
+)
 from functions.platform.responses import error_response, json_response
-
-
-class BackendUnavailable(ServingError):
-    """Pub/Sub or Cloud Storage failed: the window was handed back, try again later."""
-
-    code = 503
-    status = "UNAVAILABLE"
 
 
 def handle(request: Request) -> Response:

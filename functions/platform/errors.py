@@ -58,6 +58,13 @@ class UnsupportedMediaType(ServingError):
     status = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class BackendUnavailable(ServingError):
+    """Pub/Sub or Cloud Storage failed; nothing was lost, the client should retry later."""
+
+    code = 503
+    status = "UNAVAILABLE"
+
+
 class ModelUnavailable(ServingError):
     """No model can be served right now; the client should retry later."""
 

@@ -91,6 +91,7 @@ def prediction_log() -> PredictionLog:
                 sample_rate=config.prediction_log_sample_rate,
                 max_instances=config.prediction_log_max_instances,
                 publish_timeout=config.publish_timeout_seconds,
+                takes_feedback=lambda model: model_shelf().takes_feedback(model),
             )
         return _prediction_log
 

@@ -34,7 +34,7 @@ from functions.platform.errors import (
 )
 from functions.platform.incoming import body_within, content_length, headers_of
 from functions.platform.responses import error_response, json_response
-from functions.serving import open_inference_http, openapi
+from functions.serving import feedback_http, open_inference_http, openapi
 from functions.serving.bodies import Body
 from functions.serving.core import (
     Lap,
@@ -91,7 +91,12 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
         response, model_version, prediction = _answer(exchange, request_id, lap)
     latency_ms = (time.perf_counter() - started) * 1000
     if prediction is not None:
-        runtime.prediction_log().record(prediction, latency_ms)
+        # A large request's record may be many records (a model taking feedback logs every
+        # instance): encoding them is CPU work, kept off the loop like the request's own.
+        if offload:
+            await run_in_threadpool(runtime.prediction_log().record, prediction, latency_ms)
+        else:
+            runtime.prediction_log().record(prediction, latency_ms)
         lap("prediction_log_handoff")
     answered = _answered(exchange, response, request_id, model_version, latency_ms)
     lap("request_log_line")
@@ -108,11 +113,12 @@ async def read_body(request: Request, headers: Mapping[str, str], config: Settin
 
 
 def _reads_storage(exchange: Exchange) -> bool:
-    """Whether the answer lists the registry or loads a model not on the shelf yet."""
+    """Whether the answer waits on a backend: lists the registry, loads a model not on the
+    shelf yet, or publishes feedback."""
     if exchange.route is None:
         return False
     route, parameters = exchange.route
-    if route.name == "models":
+    if route.name in ("models", "feedback"):  # feedback waits for Pub/Sub's confirmation
         return True
     if route.protocol == "v2" and route.name not in ("v2_server", "v2_live"):
         name = parameters.get("model_name")  # None: /v2/health/ready, the default model
@@ -276,5 +282,7 @@ def _other(exchange: Exchange, route: Route) -> tuple[Response, int | None]:
         return json_response(200, openapi.document(runtime.settings())), None
     if route.name == "models":
         return json_response(200, served_models()), None
+    if route.name == "feedback":
+        return feedback_http.accept(exchange.headers, exchange.body), None
     model = ModelSelector.parse(*selector_of(exchange.query)).model(runtime.models)
     return json_response(200, describe(model)), model.version

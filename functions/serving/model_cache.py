@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functions.platform import logs
 from functions.platform.errors import ModelUnavailable, NotFound, is_backend_failure
 from model.artifact import ArtifactError, ModelArtifact
+from model.layout import settings_path
 from model.registry import Registry, VersionNotFound
 from model.rollout import Rollout, RolloutError, read_rollout, rollout_path
 
@@ -66,6 +67,9 @@ class ModelCache:
         # The rollout under way (docs/rollout.md), read with each refresh of the served alias.
         self._rollout: _RolloutState | None = None
         self._rollout_generation = 0
+        # Whether the model takes labels: its training settings' `feedback` (docs/feedback.md).
+        self._takes_feedback = False
+        self._settings_generation = 0
 
     @property
     def serving_alias(self) -> str:
@@ -91,6 +95,11 @@ class ModelCache:
     def rollout(self) -> Rollout | None:
         """The rollout this process follows now."""
         return None if self._rollout is None else self._rollout.rollout
+
+    @property
+    def takes_feedback(self) -> bool:
+        """Whether the log keeps every instance of its requests, as read with the alias."""
+        return self._takes_feedback
 
     def is_ready(self) -> bool:
         return self._serving_alias in self._aliases
@@ -166,7 +175,25 @@ class ModelCache:
         model = self._refresh(alias, state)
         if alias == self._serving_alias:
             self._refresh_rollout()
+            self._refresh_feedback()
         return model
+
+    def _refresh_feedback(self) -> None:
+        """Follow the settings' `feedback`: one metadata read when they have not changed.
+        Storage down or settings unreadable keep what was read last."""
+        path = settings_path(self._model_name)
+        try:
+            generation = self._registry.document_generation(path)
+            if generation == self._settings_generation:
+                return
+            document = self._registry.document(path)[0] if generation else None
+        except Exception as error:
+            if not is_backend_failure(error) and not isinstance(error, ValueError):
+                raise
+            logs.error(f"settings: cannot read them: {error}", component="model_cache")
+            return
+        self._takes_feedback = isinstance(document, dict) and document.get("feedback") is True
+        self._settings_generation = generation
 
     def _refresh_rollout(self) -> None:
         """Follow rollout.json: one metadata read when it has not changed. A candidate that

@@ -77,6 +77,12 @@ class ModelShelf:
                     self._loaded.popitem(last=False)
             return cache
 
+    def takes_feedback(self, model: str) -> bool:
+        """Whether a model on the shelf takes labels (docs/feedback.md); False for one that
+        left it: its request was answered, and a label for it has nothing to join."""
+        cache = self._loaded.get(model)
+        return cache is not None and cache.takes_feedback
+
     def served(self) -> list[str]:
         """The names of the models this deployment serves, from the registry."""
         names = self._registry.models()

@@ -58,9 +58,13 @@ class Entry(NamedTuple):
     model: ModelArtifact
     instances: np.ndarray
     predictions: np.ndarray
-    instance_count: int  # before sampling
+    instance_count: int  # before sampling; a feedback record's: its own
     latency_ms: float
     time: float
+    # A model that takes feedback logs every instance, in records of at most max_instances:
+    # this record's first index in its request, and the request's instance count.
+    first_index: int | None = None
+    request_instances: int = 0
 
 
 class PredictionLog:
@@ -73,12 +77,14 @@ class PredictionLog:
         sample_rate: float,
         max_instances: int,
         publish_timeout: float,
+        takes_feedback: Callable[[str], bool] = lambda model: False,
     ) -> None:
         self._topic_path = topic_path
         self._topic_field = _RAW_REQUEST(topic=topic_path).SerializeToString()
         self._sample_rate = sample_rate
         self._max_instances = max_instances
         self._publish_timeout = publish_timeout
+        self._takes_feedback = takes_feedback
         # Publish(request, timeout=, metadata=) on a channel of the log's own, made by the
         # thread, taking the request already serialized (`encoded`): no GAPIC layers, no
         # protobuf work in the thread.
@@ -98,13 +104,14 @@ class PredictionLog:
         self._reported_at = -REPORT_SECONDS  # the first drop is reported at once
 
     def record(self, prediction: Prediction, latency_ms: float) -> None:
-        """Queue one successful request's record, if sampled; never raises, never blocks."""
+        """Queue one successful request's record, if sampled; never raises, never blocks.
+        A model that takes feedback is never sampled: a label may name any instance."""
+        if self._takes_feedback(prediction.model.name):
+            self._record_every_instance(prediction, latency_ms)
+            return
         if self._sample_rate < 1.0 and self._random.random() >= self._sample_rate:
             return
-        if len(self._pending) >= MAX_PENDING:
-            self.dropped += 1
-            self._unreported += 1
-            self._last_error = f"more than {MAX_PENDING} records waiting to be published"
+        if self._full():
             return
         instances, predictions = prediction.instances, prediction.predictions
         if len(predictions) > self._max_instances:
@@ -122,6 +129,39 @@ class PredictionLog:
             latency_ms,
             time.time(),
         )
+        self._queue(entry)
+
+    def _record_every_instance(self, prediction: Prediction, latency_ms: float) -> None:
+        total, now = len(prediction.predictions), time.time()
+        for first in range(0, total, self._max_instances):
+            if self._full():
+                return
+            rows = slice(first, first + self._max_instances)
+            predictions = prediction.predictions[rows]
+            entry = Entry(
+                prediction.transport,
+                prediction.request_id,
+                prediction.model,
+                prediction.instances[rows],
+                predictions,
+                len(predictions),
+                latency_ms,
+                now,
+                first_index=first,
+                request_instances=total,
+            )
+            self._queue(entry)
+
+    def _full(self) -> bool:
+        """Whether the queue is full; then the record is counted as dropped."""
+        if len(self._pending) < MAX_PENDING:
+            return False
+        self.dropped += 1
+        self._unreported += 1
+        self._last_error = f"more than {MAX_PENDING} records waiting to be published"
+        return True
+
+    def _queue(self, entry: Entry) -> None:
         self._pending.append(encoded(entry))
         if self._thread is None:
             self._start()
@@ -193,26 +233,32 @@ class PredictionLog:
 def message(entry: Entry) -> Any:
     """The Pub/Sub message of one record (a raw protobuf: the cheapest to build)."""
     model = entry.model
-    data = orjson.dumps(
-        {
-            "request_id": entry.request_id,
-            "transport": entry.transport,
-            "model": {"name": model.name, "version": model.version},
-            "features": model.features,
-            "instances": _contiguous(entry.instances),
-            "predictions": _contiguous(entry.predictions),
-            "instance_count": entry.instance_count,
-            "latency_ms": round(entry.latency_ms, 3),
-            "time": rfc3339(entry.time),
-        },
-        option=_JSON_OPTIONS,
-    )
-    return _RAW_MESSAGE(data=data, attributes=_attributes(model.name, model.version))
+    record = {
+        "request_id": entry.request_id,
+        "transport": entry.transport,
+        "model": {"name": model.name, "version": model.version},
+        "features": model.features,
+        "instances": _contiguous(entry.instances),
+        "predictions": _contiguous(entry.predictions),
+        "instance_count": entry.instance_count,
+        "latency_ms": round(entry.latency_ms, 3),
+        "time": rfc3339(entry.time),
+    }
+    feedback = entry.first_index is not None
+    if feedback:
+        record.update(
+            feedback=True, first_index=entry.first_index, request_instances=entry.request_instances
+        )
+    data = orjson.dumps(record, option=_JSON_OPTIONS)
+    return _RAW_MESSAGE(data=data, attributes=_attributes(model.name, model.version, feedback))
 
 
-@functools.lru_cache(maxsize=64)
-def _attributes(name: str, version: int) -> dict[str, str]:
-    return {"model": name, "model_version": str(version)}
+@functools.lru_cache(maxsize=128)
+def _attributes(name: str, version: int, feedback: bool) -> dict[str, str]:
+    attributes = {"model": name, "model_version": str(version)}
+    if feedback:  # join_feedback's subscription takes these records only
+        attributes["feedback"] = "true"
+    return attributes
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:

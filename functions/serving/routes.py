@@ -125,6 +125,13 @@ ROUTES = (
         "The models served, each with the version its served alias names",
         (MethodNotAllowed, ModelUnavailable),
     ),
+    Route(
+        "feedback",
+        "/feedback",
+        "POST",
+        "Report the true outcome of past predictions, by request id and instance index",
+        (MethodNotAllowed, InvalidArgument, PayloadTooLarge, UnsupportedMediaType),
+    ),
     Route("openapi", "/openapi.json", "GET", "This document, OpenAPI 3"),
     Route(
         "v2_server",

@@ -219,6 +219,7 @@ class LocalCloud:
             "PREDICTION_LOG_TOPIC": resource(names.PREDICTION_LOG),
             "DRIFT_SUBSCRIPTION": resource(names.PREDICTION_LOG_SUB),
             "DRIFT_ALERTS_TOPIC": resource(names.DRIFT_ALERTS),
+            "FEEDBACK_TOPIC": resource(names.PREDICTION_FEEDBACK),
         }
 
     def pids(self) -> dict[str, int]:
@@ -344,6 +345,7 @@ class LocalCloud:
                 # same moment (after two or three attempts, never dead-lettered). Without
                 # one it pushes a failed message again after about 1 s, so the dead-letter
                 # policy's attempts take seconds here; Terraform sets the cloud's backoff.
+                filter=names.SUBSCRIPTION_FILTERS.get(name, ""),
             )
             if dead_letter_topic is not None:
                 subscription.dead_letter_policy = pubsub_v1.types.DeadLetterPolicy(

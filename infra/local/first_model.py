@@ -45,6 +45,10 @@ def ensure_served_model(
     from model.dataset import load_diabetes
     from model.estimator import TrainingSpec
     from model.promotion import train_register_promote
+    from model.training_settings import read_settings, write_settings
+
+    # The models make run serves take labels: every instance they answer is logged.
+    write_settings(registry, model, read_settings(registry, model).changed(feedback=True))
 
     features, family = RECIPES.get(model, RECIPES[names.MODEL_NAME])
     promotion = train_register_promote(
