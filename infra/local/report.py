@@ -113,6 +113,19 @@ def upload_instructions(cloud: LocalCloud, model: str) -> None:
     print(f"  $ python -m mlctl events --count 1              # from {names.MODEL_EVENTS_SUB}")
 
 
+def feedback_instructions(url: str) -> None:
+    """How to label a prediction: its X-Request-Id names it (docs/feedback.md)."""
+    json_header = "-H 'Content-Type: application/json'"
+    print("label predictions: join_feedback joins each label with its prediction, once")
+    print(
+        f"  $ curl -s {json_header} -H 'X-Request-Id: my-1' "
+        f"-d '{{\"instances\": [[0.05], [0.07]]}}' {url}/predict"
+    )
+    labels = '{"request_id": "my-1", "labels": [151, 171]}'
+    print(f"  $ curl -s {json_header} -d '{labels}' {url}/feedback")
+    print("  $ python -m mlctl feedback --status")
+
+
 def show(path: Path) -> str:
     """path relative to the working directory when it is under it: shorter to read."""
     try:

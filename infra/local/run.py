@@ -156,6 +156,8 @@ def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
     report.environment(cloud)
     if "retrain" in running:
         report.upload_instructions(cloud, config.model_name)
+    if "join_feedback" in running and "predict_batch" in running:
+        report.feedback_instructions(running["predict_batch"].url)
     if "monitor_drift" in running:
         interval = config.drift_interval_seconds
         drift_schedule.start(running["monitor_drift"].url + "/", interval)

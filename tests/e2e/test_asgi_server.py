@@ -103,5 +103,8 @@ def test_sigterm_lets_a_request_in_flight_finish_and_flushes_its_prediction_reco
     ((status, answer),) = answers
     assert (status, len(answer["predictions"])) == (200, len(rows))
     assert master.process.wait(60) == 0
-    in_flight = system.pull(watch, 1, 30.0, keep=lambda m: b'"in-flight"' in m.data)
-    assert [orjson.loads(m.data)["request_id"] for m in in_flight] == ["in-flight"]
+    # The model takes feedback (make run's do): its 100 records, every instance in them.
+    in_flight = system.pull(watch, 100, 30.0, keep=lambda m: b'"in-flight"' in m.data)
+    records = [orjson.loads(m.data) for m in in_flight]
+    assert sorted(record["first_index"] for record in records) == list(range(0, len(rows), 1000))
+    assert sum(record["instance_count"] for record in records) == len(rows)
