@@ -145,14 +145,14 @@ class Tally:
 class _Chunks:
     """The prediction records stored for one request: its instances by index."""
 
-    records: tuple[dict[str, Any], ...]
+    records: tuple[Mapping[str, Any], ...]
 
     @property
     def total(self) -> int | None:
         """How many instances the request had; None before any record arrived."""
         return int(self.records[0]["request_instances"]) if self.records else None
 
-    def covering(self, index: int) -> tuple[dict[str, Any], int] | None:
+    def covering(self, index: int) -> tuple[Mapping[str, Any], int] | None:
         for record in self.records:
             offset = index - int(record["first_index"])
             if 0 <= offset < len(record["predictions"]):
@@ -208,7 +208,8 @@ class FeedbackStore:
         ]
         if not waiting:
             return Tally()
-        return self._resolve_all(key, waiting, self._chunks(key), None)
+        # Each of them is this record's, or out of its request's range: it decides them all.
+        return self._resolve_all(key, waiting, _Chunks((record,)), None)
 
     def add_labels(self, feedback: Feedback, label_time: str, message_id: str) -> Tally:
         """Keep each instance's first label, then join those whose prediction is here."""
@@ -224,14 +225,15 @@ class FeedbackStore:
             }
             for index, label in feedback.labels.items()
         )
-        claims = self._workers.map(lambda document: self._claim_label(key, document), documents)
-        for claim in claims:
+        stored: dict[int, dict[str, Any]] = {}
+        for claim, label in self._workers.map(lambda d: self._claim_label(key, d), documents):
+            stored[int(label["index"])] = label
             if claim == "duplicate":
                 tally.duplicates += 1
             elif claim == "conflict":
                 tally.conflicts += 1
-        chunks = self._chunks(key)
-        tally.add(self._resolve_all(key, list(feedback.labels), chunks, None))
+        chunks = self._chunks_for(key, stored)
+        tally.add(self._resolve_all(key, list(stored), chunks, None, stored))
         return tally
 
     def add_invalid(self, message_id: str, error: str, data: bytes, received: str) -> None:
@@ -285,11 +287,18 @@ class FeedbackStore:
     # The join -------------------------------------------------------------------------
 
     def _resolve_all(
-        self, key: str, indexes: Iterable[int], chunks: _Chunks, otherwise: str | None
+        self,
+        key: str,
+        indexes: Iterable[int],
+        chunks: _Chunks,
+        otherwise: str | None,
+        labels: Mapping[int, dict[str, Any]] | None = None,
     ) -> Tally:
+        """`labels`: the stored labels when the caller has them, else each is read."""
         tally = Tally()
+        known = labels or {}
         for outcome in self._workers.map(
-            lambda i: self._resolve(key, i, chunks, otherwise), indexes
+            lambda i: self._resolve(key, i, chunks, otherwise, known.get(i)), indexes
         ):
             if outcome == "joined":
                 tally.joined += 1
@@ -299,7 +308,14 @@ class FeedbackStore:
                 tally.unjoinable[outcome] += 1
         return tally
 
-    def _resolve(self, key: str, index: int, chunks: _Chunks, otherwise: str | None) -> str | None:
+    def _resolve(
+        self,
+        key: str,
+        index: int,
+        chunks: _Chunks,
+        otherwise: str | None,
+        label: dict[str, Any] | None = None,
+    ) -> str | None:
         """Join one labelled instance if its prediction is here, or decide it unjoinable;
         None while it waits. `otherwise`: the reason to give if it would still wait."""
         total = chunks.total
@@ -313,7 +329,7 @@ class FeedbackStore:
                 return None
             self._claim_outcome(key, index, {"outcome": reason, "total": total})
             return reason
-        label = self._read_json(f"{LABELS}{key}/{index}.json")
+        label = label or self._read_json(f"{LABELS}{key}/{index}.json")
         if label is None:  # the label was not written after all (a failed delivery)
             return None
         record, offset = found
@@ -327,15 +343,17 @@ class FeedbackStore:
         self._create(path, orjson.dumps(row) + b"\n")
         return "joined"
 
-    def _claim_label(self, key: str, document: dict[str, Any]) -> str:
-        """ "first" (this message's, maybe delivered again), "duplicate" or "conflict"."""
+    def _claim_label(self, key: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """ "first" (this message's, maybe delivered again), "duplicate" or "conflict", and
+        the label stored."""
         path = f"{LABELS}{key}/{document['index']}.json"
         if self._create(path, orjson.dumps(document)):
-            return "first"
-        stored = self._read_json(path) or {}
+            return "first", document
+        stored = self._read_json(path) or document  # None: deleted since, by the lifecycle
         if stored.get("message_id") == document["message_id"]:
-            return "first"
-        return "duplicate" if stored.get("label") == document["label"] else "conflict"
+            return "first", stored
+        same = stored.get("label") == document["label"]
+        return ("duplicate" if same else "conflict"), stored
 
     def _claim_outcome(self, key: str, index: int, outcome: dict[str, Any]) -> bool:
         return self._create(
@@ -343,6 +361,17 @@ class FeedbackStore:
             orjson.dumps(outcome),
             metadata={"outcome": str(outcome["outcome"])},
         )
+
+    def _chunks_for(self, key: str, indexes: Iterable[int]) -> _Chunks:
+        """The records that decide `indexes`: most requests fit one record, read directly;
+        else every record of the request, listed."""
+        first = self._read_json(f"{PREDICTIONS}{key}/0.json")
+        if first is not None:
+            chunks = _Chunks((first,))
+            total = chunks.total or 0
+            if all(index >= total or chunks.covering(index) for index in indexes):
+                return chunks
+        return self._chunks(key)
 
     def _chunks(self, key: str) -> _Chunks:
         names = self._names(f"{PREDICTIONS}{key}/")

@@ -21,7 +21,7 @@ from tests.soak.resources import Sampler, summary
 
 RESULTS = REPOSITORY_ROOT / "soak" / "results.json"  # git-ignored
 # The scenarios in results.json's order (whatever order pytest ran them in).
-SCENARIOS = ("bad_input", "stream_faults", "promotion", "resources")
+SCENARIOS = ("bad_input", "stream_faults", "promotion", "resources", "rollout", "feedback")
 _RAISED = pytest.StashKey[str]()
 
 
