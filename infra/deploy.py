@@ -30,6 +30,7 @@ TOOLS = {
 # What the deployed system uses; enabling an enabled API is a no-op.
 APIS = (
     "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",

@@ -1,4 +1,4 @@
-# The four functions: Cloud Functions 2nd gen, one source archive, one service account each.
+# The functions: Cloud Functions 2nd gen, one source archive, one service account each.
 
 locals {
   # Entry point (main.py) -> its size.
@@ -19,6 +19,9 @@ locals {
     PREDICTION_LOG_TOPIC = var.prediction_log_topic
     DRIFT_SUBSCRIPTION   = var.prediction_log_subscription
     DRIFT_ALERTS_TOPIC   = var.drift_alerts_topic
+    # Ground truth: where POST /feedback publishes, and how long join_feedback waits.
+    FEEDBACK_TOPIC          = var.prediction_feedback_topic
+    FEEDBACK_RETENTION_DAYS = var.feedback_retention_days
   }
   function_environment = merge(var.function_settings, local.deployment_environment)
 }
@@ -50,7 +53,7 @@ resource "google_artifact_registry_repository" "functions" {
   }
 }
 
-# predict_batch is its own resource, apart from the three internal ones, so that its one
+# predict_batch is its own resource, apart from the internal ones, so that its one
 # checkov skip (ingress) covers it alone and checkov checks the others' ingress.
 resource "google_cloudfunctions2_function" "predict_batch" {
   #checkov:skip=CKV_GCP_124:Clients outside Google call predict_batch, so ingress is ALLOW_ALL; IAM guards it (run.invoker only for var.predict_batch_invokers, never allUsers).

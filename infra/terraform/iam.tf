@@ -14,10 +14,15 @@ locals {
     "predict_stream/prediction_log"     = { function = "predict_stream", topic = "prediction_log" }
     "retrain/model_events"              = { function = "retrain", topic = "model_events" }
     "monitor_drift/drift_alerts"        = { function = "monitor_drift", topic = "drift_alerts" }
+    "predict_batch/prediction_feedback" = { function = "predict_batch", topic = "prediction_feedback" }
   }
 
   # Functions that only read models: the versions and aliases under models/, nothing else.
   model_readers = toset(["predict_batch", "predict_stream", "monitor_drift"])
+
+  # join_feedback's own objects: labels and predictions waiting under feedback/, joined rows
+  # under labelled/.
+  feedback_objects = "resource.name.startsWith(\"${local.registry_objects}/feedback/\") || resource.name.startsWith(\"${local.registry_objects}/labelled/\")"
 }
 
 resource "google_service_account" "function" {
@@ -28,12 +33,12 @@ resource "google_service_account" "function" {
 
 resource "google_service_account" "push_invoker" {
   account_id   = "pubsub-push-invoker"
-  display_name = "Pub/Sub push subscriptions call predict_stream and retrain as this"
+  display_name = "Pub/Sub push subscriptions call predict_stream, retrain and join_feedback as this"
 }
 
 resource "google_service_account" "scheduler_invoker" {
   account_id   = "drift-scheduler"
-  display_name = "Cloud Scheduler calls monitor_drift as this"
+  display_name = "Cloud Scheduler calls monitor_drift and join_feedback as this"
 }
 
 resource "google_service_account" "builder" {
@@ -104,6 +109,40 @@ resource "google_storage_bucket_iam_member" "monitor_drift_writes_reports" {
   }
 }
 
+# join_feedback only creates (ifGenerationMatch=0): without storage.objects.delete it can
+# never overwrite a waiting label or a joined row.
+resource "google_storage_bucket_iam_member" "join_feedback_creates_feedback" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["join_feedback"].member
+
+  condition {
+    title       = "feedback-only"
+    description = "Create objects under feedback/ and labelled/ only"
+    expression  = local.feedback_objects
+  }
+}
+
+resource "google_storage_bucket_iam_member" "join_feedback_reads_feedback" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["join_feedback"].member
+
+  condition {
+    title       = "feedback-only"
+    description = "Read objects under feedback/ and labelled/ only (no models, no datasets)"
+    expression  = local.feedback_objects
+  }
+}
+
+# Listing is checked on the bucket, not on an object, so a condition on object names cannot
+# grant it: Legacy Bucket Reader lists names and reads bucket metadata, and reads no object.
+resource "google_storage_bucket_iam_member" "join_feedback_lists_bucket" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.legacyBucketReader"
+  member = google_service_account.function["join_feedback"].member
+}
+
 # Topics and subscriptions.
 
 resource "google_pubsub_topic_iam_member" "function_publishes" {
@@ -137,6 +176,13 @@ resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_monitor_dri
   member   = google_service_account.scheduler_invoker.member
 }
 
+resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes_join_feedback" {
+  location = var.region
+  name     = google_cloudfunctions2_function.internal["join_feedback"].service_config[0].service
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler_invoker.member
+}
+
 resource "google_cloud_run_v2_service_iam_member" "clients_invoke_predict_batch" {
   for_each = toset(var.predict_batch_invokers)
   location = var.region
@@ -155,17 +201,22 @@ resource "google_service_account_iam_member" "pubsub_agent_mints_push_tokens" {
   member             = local.pubsub_agent
 }
 
-# Dead-lettering: Pub/Sub itself republishes to the dead-letter topic and acks the source.
+# Dead-lettering: Pub/Sub itself republishes to the dead-letter topic and acks the source,
+# for the push subscriptions that have a dead-letter topic.
+locals {
+  dead_lettered = { for key, subscription in local.push_subscriptions : key => subscription.dead_letter_topic if subscription.dead_letter_topic != null }
+}
+
 resource "google_pubsub_topic_iam_member" "pubsub_agent_publishes_dead_letters" {
-  for_each = toset(["prediction_dead_letter", "dataset_dead_letter"])
+  for_each = toset(values(local.dead_lettered))
   topic    = google_pubsub_topic.topic[each.key].id
   role     = "roles/pubsub.publisher"
   member   = local.pubsub_agent
 }
 
 resource "google_pubsub_subscription_iam_member" "pubsub_agent_acks_dead_lettered" {
-  for_each     = google_pubsub_subscription.push
-  subscription = each.value.id
+  for_each     = local.dead_lettered
+  subscription = google_pubsub_subscription.push[each.key].id
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_agent
 }

@@ -10,6 +10,9 @@ locals {
     dataset_dead_letter    = var.dataset_dead_letter_topic
     model_events           = var.model_events_topic
     drift_alerts           = var.drift_alerts_topic
+    # Ground truth: the labels clients send, and their dead letters.
+    prediction_feedback             = var.prediction_feedback_topic
+    prediction_feedback_dead_letter = var.prediction_feedback_dead_letter_topic
   }
 
   # Pull subscriptions for people and for monitor_drift: how long an unread message is kept.
@@ -22,6 +25,8 @@ locals {
     model_events           = { name = var.model_events_subscription, topic = "model_events", retention = "604800s" }
     drift_alerts           = { name = var.drift_alerts_subscription, topic = "drift_alerts", retention = "604800s" }
     prediction_log         = { name = var.prediction_log_subscription, topic = "prediction_log", retention = "604800s" }
+    # Labels join_feedback kept failing on: someone has to look.
+    prediction_feedback_dead_letter = { name = var.prediction_feedback_dead_letter_subscription, topic = "prediction_feedback_dead_letter", retention = "604800s" }
   }
 }
 
@@ -67,6 +72,23 @@ locals {
       dead_letter_topic = "dataset_dead_letter"
       minimum_backoff   = "30s"
     }
+    # Both feed join_feedback; the path of each push tells a label from a prediction.
+    prediction_feedback_push = {
+      name              = var.prediction_feedback_push_subscription
+      topic             = "prediction_feedback"
+      function          = "join_feedback"
+      dead_letter_topic = "prediction_feedback_dead_letter"
+      minimum_backoff   = "10s"
+    }
+    # No dead-letter topic: what fails here is a transient storage write, retried for the
+    # subscription's retention (a week), not a bad message a person should look at.
+    prediction_log_join = {
+      name              = var.prediction_log_join_subscription
+      topic             = "prediction_log"
+      function          = "join_feedback"
+      dead_letter_topic = null
+      minimum_backoff   = "10s"
+    }
   }
 }
 
@@ -78,6 +100,10 @@ resource "google_pubsub_subscription" "push" {
   # For a push subscription the ack deadline is also the request timeout: it must outlast
   # the function's own timeout, or Pub/Sub retries a request still being served.
   ack_deadline_seconds = min(600, local.functions[each.value.function].timeout_seconds + 30)
+
+  # A week, Pub/Sub's default, written out: a message that keeps failing where there is no
+  # dead-letter topic is retried this long, then dropped.
+  message_retention_duration = "604800s"
 
   # The path names the topic, as functions-framework expects to make the CloudEvent's source
   # (as locally, docs/resources.md); the token's audience is the service's own URL.
@@ -94,9 +120,12 @@ resource "google_pubsub_subscription" "push" {
     maximum_backoff = "600s"
   }
 
-  dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.topic[each.value.dead_letter_topic].id
-    max_delivery_attempts = var.dead_letter_max_attempts
+  dynamic "dead_letter_policy" {
+    for_each = each.value.dead_letter_topic == null ? [] : [each.value.dead_letter_topic]
+    content {
+      dead_letter_topic     = google_pubsub_topic.topic[dead_letter_policy.value].id
+      max_delivery_attempts = var.dead_letter_max_attempts
+    }
   }
 
   expiration_policy {

@@ -32,3 +32,8 @@ output "service_accounts" {
     },
   )
 }
+
+output "labelled_table" {
+  description = "Ground truth for analysts: SELECT ... FROM `<this>`"
+  value       = "${var.project_id}.${google_bigquery_dataset.feedback.dataset_id}.${google_bigquery_table.labelled.table_id}"
+}

@@ -1,4 +1,5 @@
-# Cloud Scheduler runs one drift window on var.drift_schedule.
+# Cloud Scheduler runs one drift window on var.drift_schedule, and join_feedback's sweep on
+# var.feedback_sweep_schedule.
 
 resource "google_cloud_scheduler_job" "drift" {
   name             = "monitor-drift"
@@ -19,6 +20,31 @@ resource "google_cloud_scheduler_job" "drift" {
     oidc_token {
       service_account_email = google_service_account.scheduler_invoker.email
       audience              = google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri
+    }
+  }
+}
+
+# The sweep gives up on what waited longer than the retention (counting labels that found no
+# prediction) before the lifecycle rule deletes it (storage.tf).
+resource "google_cloud_scheduler_job" "feedback_sweep" {
+  name             = "feedback-sweep"
+  description      = "Runs join_feedback's daily sweep"
+  region           = var.region
+  schedule         = var.feedback_sweep_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${var.function_services["join_feedback"].timeout_seconds}s"
+
+  # A sweep that failed is run again the next day: the lifecycle rule waits two days.
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    uri         = "${google_cloudfunctions2_function.internal["join_feedback"].service_config[0].uri}/sweep"
+    http_method = "POST"
+    oidc_token {
+      service_account_email = google_service_account.scheduler_invoker.email
+      audience              = google_cloudfunctions2_function.internal["join_feedback"].service_config[0].uri
     }
   }
 }

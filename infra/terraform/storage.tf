@@ -22,6 +22,33 @@ resource "google_storage_bucket" "registry" {
       type = "Delete"
     }
   }
+
+  # Labels and predictions waiting to be joined: join_feedback gives up on them after the
+  # retention, and its daily sweep counts a label still waiting as unjoinable before this
+  # deletes it, two days later (one failed sweep loses nothing).
+  lifecycle_rule {
+    condition {
+      age            = var.feedback_retention_days + 2
+      matches_prefix = ["feedback/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # Joined rows are the ground truth of every evaluation: kept unless a retention is set.
+  dynamic "lifecycle_rule" {
+    for_each = var.labelled_retention_days == null ? [] : [var.labelled_retention_days]
+    content {
+      condition {
+        age            = lifecycle_rule.value
+        matches_prefix = ["labelled/"]
+      }
+      action {
+        type = "Delete"
+      }
+    }
+  }
 }
 
 resource "google_storage_bucket" "sources" {

@@ -71,6 +71,17 @@ variable "drift_alerts_topic" {
   default = "drift-alerts"
 }
 
+variable "prediction_feedback_topic" {
+  description = "Where clients' labels arrive (predict_batch's POST /feedback publishes there)."
+  type        = string
+  default     = "prediction-feedback"
+}
+
+variable "prediction_feedback_dead_letter_topic" {
+  type    = string
+  default = "prediction-feedback-dead-letter"
+}
+
 # Subscriptions.
 
 variable "prediction_requests_push_subscription" {
@@ -81,6 +92,17 @@ variable "prediction_requests_push_subscription" {
 variable "dataset_events_push_subscription" {
   type    = string
   default = "dataset-events-push"
+}
+
+variable "prediction_feedback_push_subscription" {
+  type    = string
+  default = "prediction-feedback-push"
+}
+
+variable "prediction_log_join_subscription" {
+  description = "join_feedback's push subscription of the prediction log (monitor_drift keeps prediction_log_subscription)."
+  type        = string
+  default     = "prediction-log-join-sub"
 }
 
 variable "prediction_results_subscription" {
@@ -111,6 +133,11 @@ variable "drift_alerts_subscription" {
 variable "prediction_log_subscription" {
   type    = string
   default = "prediction-log-sub"
+}
+
+variable "prediction_feedback_dead_letter_subscription" {
+  type    = string
+  default = "prediction-feedback-dead-letter-sub"
 }
 
 variable "dead_letter_max_attempts" {
@@ -210,17 +237,29 @@ variable "function_services" {
       max_instances   = 1
       concurrency     = 1
     }
+    # Each push (a label, or a logged prediction) is a few small object writes: I/O-bound, so
+    # an instance overlaps many. Five instances bound what the log's volume can cost; what
+    # they cannot take at once waits in its subscription. 300 s leave the daily sweep time to
+    # list feedback/.
+    join_feedback = {
+      memory          = "512Mi"
+      cpu             = "1"
+      timeout_seconds = 300
+      min_instances   = 0
+      max_instances   = 5
+      concurrency     = 16
+    }
   }
 
   validation {
-    condition     = length(setsubtract(["predict_batch", "predict_stream", "retrain", "monitor_drift"], keys(var.function_services))) == 0
-    error_message = "function_services needs predict_batch, predict_stream, retrain and monitor_drift."
+    condition     = length(setsubtract(["predict_batch", "predict_stream", "retrain", "monitor_drift", "join_feedback"], keys(var.function_services))) == 0
+    error_message = "function_services needs predict_batch, predict_stream, retrain, monitor_drift and join_feedback."
   }
 
   # A push subscription's ack deadline is the timeout plus 30 s, and at most 600 s.
   validation {
-    condition     = alltrue([for name in ["predict_stream", "retrain"] : try(var.function_services[name].timeout_seconds <= 570, true)])
-    error_message = "predict_stream and retrain are fed by push subscriptions whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
+    condition     = alltrue([for name in ["predict_stream", "retrain", "join_feedback"] : try(var.function_services[name].timeout_seconds <= 570, true)])
+    error_message = "predict_stream, retrain and join_feedback are fed by push subscriptions whose ack deadline (at most 600 s) must outlast the timeout: at most 570 s."
   }
 }
 
@@ -246,6 +285,45 @@ variable "drift_schedule" {
 variable "drift_time_zone" {
   type    = string
   default = "Etc/UTC"
+}
+
+# Ground truth (docs/feedback.md).
+
+variable "feedback_retention_days" {
+  description = "Days join_feedback keeps a prediction waiting for its label, and a label for its prediction (FEEDBACK_RETENTION_DAYS); feedback/ objects are deleted 2 days later."
+  type        = number
+  default     = 30
+
+  # A lifecycle rule's age is a whole number of days.
+  validation {
+    condition     = var.feedback_retention_days >= 0 && floor(var.feedback_retention_days) == var.feedback_retention_days
+    error_message = "feedback_retention_days is a whole number of days, 0 or more."
+  }
+}
+
+variable "labelled_retention_days" {
+  description = "Days a joined row under labelled/ is kept; null keeps them for good."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.labelled_retention_days == null || try(var.labelled_retention_days >= 1 && floor(var.labelled_retention_days) == var.labelled_retention_days, false)
+    error_message = "labelled_retention_days is null or a whole number of days, 1 or more."
+  }
+}
+
+variable "feedback_sweep_schedule" {
+  description = "When Cloud Scheduler runs join_feedback's sweep (cron, in UTC)."
+  type        = string
+  # Daily, at a quiet hour: a label still waiting after the retention is counted unjoinable
+  # before the lifecycle rule deletes it (two days later, so one failed sweep loses nothing).
+  default = "30 3 * * *"
+}
+
+variable "feedback_dataset" {
+  description = "BigQuery dataset of the external table over labelled/ for analysts."
+  type        = string
+  default     = "ml_feedback"
 }
 
 variable "noncurrent_version_days" {

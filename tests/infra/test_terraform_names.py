@@ -57,22 +57,28 @@ def test_push_subscriptions_wire_topic_function_and_dead_letter():
     (token,) = config["oidc_token"]
     assert token["service_account_email"] == "${google_service_account.push_invoker.email}"
     assert token["audience"] == function_url
-    (policy,) = push["dead_letter_policy"]
-    assert policy["dead_letter_topic"] == (
-        "${google_pubsub_topic.topic[each.value.dead_letter_topic].id}"
+    # A dead-letter policy only where the subscription names a dead-letter topic.
+    (dynamic,) = push["dynamic"]
+    policy = dynamic["dead_letter_policy"]
+    assert policy["for_each"].startswith("${each.value.dead_letter_topic == null ? [] :")
+    (content,) = policy["content"]
+    assert content["dead_letter_topic"] == (
+        "${google_pubsub_topic.topic[dead_letter_policy.value].id}"
     )
-    assert terraform.resolve(policy["max_delivery_attempts"]) == names.DEAD_LETTER_MAX_ATTEMPTS
+    assert terraform.resolve(content["max_delivery_attempts"]) == names.DEAD_LETTER_MAX_ATTEMPTS
     assert push["retry_policy"][0]["minimum_backoff"] == "${each.value.minimum_backoff}"
+    # Without a dead-letter topic, a failing message is retried for this long.
+    assert push["message_retention_duration"] == "604800s"
     declared = {
         terraform.resolve(subscription["name"]): (
             topics[subscription["topic"]],
             subscription["function"],
-            topics[subscription["dead_letter_topic"]],
+            topics.get(subscription["dead_letter_topic"]),
         )
         for subscription in terraform.locals["push_subscriptions"].values()
     }
     expected = {
-        name: (topic, function, names.DEAD_LETTER_TOPICS[name])
+        name: (topic, function, names.DEAD_LETTER_TOPICS.get(name))
         for name, (topic, function) in names.PUSH_SUBSCRIPTIONS.items()
     }
     assert declared == expected
@@ -98,7 +104,12 @@ def test_dead_letter_topics_have_a_subscription():
     subscribed = {
         subscription["topic"] for subscription in terraform.locals["pull_subscriptions"].values()
     }
-    assert {"prediction_dead_letter", "dataset_dead_letter"} <= subscribed
+    dead_letter_topics = {
+        subscription["dead_letter_topic"]
+        for subscription in terraform.locals["push_subscriptions"].values()
+    } - {None}
+    assert len(dead_letter_topics) == len(set(names.DEAD_LETTER_TOPICS.values()))
+    assert dead_letter_topics <= subscribed
 
 
 def test_dataset_notification_is_object_finalize_under_datasets():

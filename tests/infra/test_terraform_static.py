@@ -37,6 +37,7 @@ def test_split_by_concern():
         "functions.tf",
         "iam.tf",
         "scheduling.tf",
+        "analytics.tf",
         "outputs.tf",
     }
 
@@ -239,8 +240,71 @@ def test_registry_bucket_is_locked_down():
     assert bucket["public_access_prevention"] == "enforced"
     assert bucket["force_destroy"] is False
     assert bucket["versioning"] == [{"enabled": True}]
-    (rule,) = bucket["lifecycle_rule"]
-    assert "days_since_noncurrent_time" in rule["condition"][0]
+    noncurrent = bucket["lifecycle_rule"][0]
+    assert "days_since_noncurrent_time" in noncurrent["condition"][0]
+
+
+def test_feedback_outlives_its_retention_by_two_days_and_labelled_rows_are_kept():
+    """The daily sweep gets two chances to count a waiting label before it is deleted."""
+    terraform = load()
+    bucket = terraform.resource("google_storage_bucket.registry")
+    (feedback,) = [
+        rule
+        for rule in bucket["lifecycle_rule"]
+        if rule["condition"][0].get("matches_prefix") == ["feedback/"]
+    ]
+    assert feedback["condition"][0]["age"] == "${var.feedback_retention_days + 2}"
+    assert feedback["action"] == [{"type": "Delete"}]
+    # The function gives up after the same number of days.
+    environment = terraform.locals["deployment_environment"]
+    assert environment["FEEDBACK_RETENTION_DAYS"] == "${var.feedback_retention_days}"
+    # labelled/ is deleted only when a retention is set: the rule is dynamic, off by default.
+    (dynamic,) = bucket["dynamic"]
+    (labelled,) = dynamic["lifecycle_rule"]["content"]
+    assert labelled["condition"][0]["matches_prefix"] == ["labelled/"]
+    assert terraform.default("labelled_retention_days") is None
+
+
+def test_feedback_sweep_posts_to_join_feedback_as_the_scheduler():
+    terraform = load()
+    (target,) = terraform.resource("google_cloud_scheduler_job.feedback_sweep")["http_target"]
+    url = '${google_cloudfunctions2_function.internal["join_feedback"].service_config[0].uri}'
+    assert target["uri"] == url + "/sweep"
+    assert target["http_method"] == "POST"
+    (token,) = target["oidc_token"]
+    assert token["service_account_email"] == "${google_service_account.scheduler_invoker.email}"
+    assert token["audience"] == url
+    invoke = terraform.resource(
+        "google_cloud_run_v2_service_iam_member.scheduler_invokes_join_feedback"
+    )
+    assert invoke["member"] == "${google_service_account.scheduler_invoker.member}"
+    assert invoke["name"] == url.replace(".uri}", ".service}")
+
+
+def test_join_feedback_creates_and_reads_feedback_and_labelled_only():
+    terraform = load()
+    member = '${google_service_account.function["join_feedback"].member}'
+    granted = {
+        grant["role"]: grant.get("condition") for _, grant in grants() if grant["member"] == member
+    }
+    # No delete (objectUser, objectAdmin): every write is a create, nothing is overwritten.
+    assert set(granted) == {
+        "roles/storage.objectCreator",
+        "roles/storage.objectViewer",
+        "roles/storage.legacyBucketReader",  # lists names; reads no object
+    }
+    assert granted.pop("roles/storage.legacyBucketReader") is None
+    for (condition,) in granted.values():
+        clauses = terraform.resolve(condition["expression"]).split(" || ")
+        assert sorted(clauses) == [
+            f'resource.name.startsWith("${{local.registry_objects}}/{prefix}")'
+            for prefix in ("feedback/", "labelled/")
+        ]
+    # It reads no models and publishes nothing.
+    assert "join_feedback" not in terraform.locals["model_readers"]
+    assert all(
+        publish["function"] != "join_feedback" for publish in terraform.locals["publishes"].values()
+    )
 
 
 def test_provider_versions_are_pinned_exactly():
