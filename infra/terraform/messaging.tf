@@ -63,6 +63,7 @@ locals {
       function          = "predict_stream"
       dead_letter_topic = "prediction_dead_letter"
       minimum_backoff   = "10s"
+      filter            = ""
     }
     # Training is expensive: back off longer before trying a failed dataset again.
     dataset_events_push = {
@@ -71,6 +72,7 @@ locals {
       function          = "retrain"
       dead_letter_topic = "dataset_dead_letter"
       minimum_backoff   = "30s"
+      filter            = ""
     }
     # Both feed join_feedback; the path of each push tells a label from a prediction.
     prediction_feedback_push = {
@@ -79,6 +81,7 @@ locals {
       function          = "join_feedback"
       dead_letter_topic = "prediction_feedback_dead_letter"
       minimum_backoff   = "10s"
+      filter            = ""
     }
     # No dead-letter topic: what fails here is a transient storage write, retried for the
     # subscription's retention (a week), not a bad message a person should look at.
@@ -88,6 +91,8 @@ locals {
       function          = "join_feedback"
       dead_letter_topic = null
       minimum_backoff   = "10s"
+      # Only the records of models that take feedback (functions/serving/prediction_log.py).
+      filter = "attributes.feedback = \"true\""
     }
   }
 }
@@ -104,6 +109,7 @@ resource "google_pubsub_subscription" "push" {
   # A week, Pub/Sub's default, written out: a message that keeps failing where there is no
   # dead-letter topic is retried this long, then dropped.
   message_retention_duration = "604800s"
+  filter                     = each.value.filter
 
   # The path names the topic, as functions-framework expects to make the CloudEvent's source
   # (as locally, docs/resources.md); the token's audience is the service's own URL.
