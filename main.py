@@ -6,7 +6,6 @@ import gc
 
 import functions_framework
 import functions_framework.aio
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -57,6 +56,4 @@ def monitor_drift(request: Request) -> Response:
 async def join_feedback(request: Request) -> Response:
     """Labels joined with their predictions (docs/feedback.md): pushed from both topics, and
     `POST /sweep` from Cloud Scheduler."""
-    if request.scope["path"] == "/sweep":
-        return await run_in_threadpool(join.sweep, request)
-    return await cloud_events.serve(request, join.handle, join.COMPONENT)
+    return await join.serve(request)

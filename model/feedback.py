@@ -38,6 +38,8 @@ from google.api_core.retry import Retry
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from model.gcs import create_if_absent
+
 PREDICTIONS = "feedback/predictions/"
 LABELS = "feedback/labels/"
 OUTCOMES = "feedback/outcomes/"
@@ -382,20 +384,9 @@ class FeedbackStore:
 
     def _create(self, path: str, data: bytes, metadata: dict[str, str] | None = None) -> bool:
         """Create the object if absent; False when it is there already."""
-        blob = self._bucket.blob(path)
-        if metadata:
-            blob.metadata = metadata
-        try:
-            blob.upload_from_string(
-                data,
-                content_type="application/json",
-                if_generation_match=0,
-                timeout=self._timeout,
-                retry=self._retry,
-            )
-        except api_exceptions.PreconditionFailed:
-            return False
-        return True
+        return create_if_absent(
+            self._bucket, path, data, "application/json", self._timeout, self._retry, metadata
+        )
 
     def _read_json(self, path: str) -> dict[str, Any] | None:
         try:

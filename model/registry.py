@@ -23,6 +23,7 @@ from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
 from model.artifact import ArtifactError, ModelArtifact, from_json
+from model.gcs import create_if_absent
 from model.layout import SERVING_ALIAS
 
 _VERSION_PATH = re.compile(r"^models/(?P<model>[^/]+)/versions/(?P<version>[1-9]\d*)/model\.json$")
@@ -396,17 +397,7 @@ class Registry:
 
     def _create(self, path: str, data: bytes, content_type: str) -> bool:
         """Create the object only if absent; False when it already exists."""
-        try:
-            self._bucket.blob(path).upload_from_string(
-                data,
-                content_type=content_type,
-                if_generation_match=0,
-                timeout=self._timeout,
-                retry=self._retry,
-            )
-        except api_exceptions.PreconditionFailed:
-            return False
-        return True
+        return create_if_absent(self._bucket, path, data, content_type, self._timeout, self._retry)
 
     def _generation_holding(self, path: str, data: bytes) -> int | None:
         """The generation of the object at path if it holds exactly data, else None."""

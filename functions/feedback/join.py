@@ -20,16 +20,24 @@ from typing import Any
 
 import orjson
 from cloudevents.http import CloudEvent
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from functions.platform import logs, runtime, trace
+from functions.platform import cloud_events, logs, runtime, trace
 from functions.platform.errors import MethodNotAllowed, ServingError, is_backend_failure
 from functions.platform.responses import error_response, json_response
-from model.feedback import FeedbackError, FeedbackStore, Tally, parse_feedback
+from model.feedback import INVALID_MESSAGE, FeedbackError, FeedbackStore, Tally, parse_feedback
 
 COMPONENT = "join_feedback"
 _store: FeedbackStore | None = None
+
+
+async def serve(request: Request) -> Response:
+    """`POST /sweep`, or a delivery of either topic."""
+    if request.scope["path"] == "/sweep":
+        return await run_in_threadpool(sweep, request)
+    return await cloud_events.serve(request, handle, COMPONENT)
 
 
 def store() -> FeedbackStore:
@@ -93,7 +101,7 @@ def _labels(data: bytes | None, received: str, message_id: str) -> Tally:
         reason = "the data is not JSON" if isinstance(error, orjson.JSONDecodeError) else error
         store().add_invalid(message_id, str(reason), data or b"", received)
         tally = Tally()
-        tally.unjoinable["invalid_message"] += 1
+        tally.unjoinable[INVALID_MESSAGE] += 1
         return tally
     return store().add_labels(feedback, received, message_id)
 
