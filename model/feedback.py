@@ -5,7 +5,7 @@ Everything lives in the registry's bucket and is written create-only (`ifGenerat
 so a write that finds its object already there learns that another delivery did it first:
 
     feedback/predictions/<key>/<first index>.json  a log record of a model that takes feedback
-    feedback/labels/<key>/<index>.json             the first label received for an instance
+    feedback/labels/<key>/<index>.json             a label that came before its prediction
     feedback/outcomes/<key>/<index>.json           joined, or unjoinable and why: decided once
     feedback/invalid/<message id>.json             a feedback message that could not be read
     labelled/<model>/date=<label date>/<key>-<index>.json   the joined row
@@ -13,12 +13,14 @@ so a write that finds its object already there learns that another delivery did 
 `<key>` is a hash of the request id: ids are the clients' own strings, of any length.
 
 Exactly once: a label and its prediction may arrive in either order, concurrently, and
-each more than once. Whichever side arrives writes its object, then looks for the other
-side's; reads after writes are strongly consistent in Cloud Storage, so of two concurrent
-arrivals at least one sees both. Seeing both, it claims the instance's outcome: one claim
-succeeds, whatever the number of claimants. The row is a function of the first label and
-the first prediction record alone, at a path fixed by them, so the claimant (or its
-redelivery, after a crash) writes it once.
+each more than once. A label whose prediction is here claims the instance's outcome at once
+(with the label that waited for it, if one did); one claim succeeds, whatever the number of
+claimants. A label whose prediction is not here is kept, and a prediction record is kept;
+each side, once written, looks for the other. Reads after writes are strongly consistent in
+Cloud Storage, so of two concurrent arrivals at least one sees both and claims. The outcome
+holds the label it was claimed with, and the row is a function of that label and the first
+prediction record alone, at a path fixed by them, so the claimant (or any later delivery, if
+it failed in between) writes it once.
 """
 
 from __future__ import annotations
@@ -126,6 +128,24 @@ class Tally:
     duplicates: int = 0
     conflicts: int = 0  # duplicates with another value: the first label stands
 
+    def count(self, outcome: str | None) -> None:
+        if outcome == "joined":
+            self.joined += 1
+        elif outcome is None:
+            self.pending += 1
+        else:
+            self.unjoinable[outcome] += 1
+
+    def compare(self, decided: Mapping[str, Any] | None, mine: Mapping[str, Any] | None) -> None:
+        """Count `mine` as a duplicate or a conflict if the instance was labelled by another
+        message (`decided`)."""
+        if decided is None or mine is None or decided["message_id"] == mine["message_id"]:
+            return
+        if decided["label"] == mine["label"]:
+            self.duplicates += 1
+        else:
+            self.conflicts += 1
+
     def add(self, other: Tally) -> None:
         self.joined += other.joined
         self.pending += other.pending
@@ -153,6 +173,12 @@ class _Chunks:
     def total(self) -> int | None:
         """How many instances the request had; None before any record arrived."""
         return int(self.records[0]["request_instances"]) if self.records else None
+
+    def decides(self, index: int) -> bool:
+        """Whether these records settle the instance: they hold it, or the request had
+        fewer instances."""
+        total = self.total
+        return (total is not None and index >= total) or self.covering(index) is not None
 
     def covering(self, index: int) -> tuple[Mapping[str, Any], int] | None:
         for record in self.records:
@@ -214,11 +240,11 @@ class FeedbackStore:
         return self._resolve_all(key, waiting, _Chunks((record,)), None)
 
     def add_labels(self, feedback: Feedback, label_time: str, message_id: str) -> Tally:
-        """Keep each instance's first label, then join those whose prediction is here."""
+        """Join each instance whose prediction is here, with the label that waited for it if
+        one did, else this one; keep the others' labels until their prediction comes."""
         key = request_key(feedback.request_id)
-        tally = Tally()
-        documents = (
-            {
+        mine = {
+            index: {
                 "request_id": feedback.request_id,
                 "index": index,
                 "label": label,
@@ -226,16 +252,29 @@ class FeedbackStore:
                 "message_id": message_id,
             }
             for index, label in feedback.labels.items()
-        )
-        stored: dict[int, dict[str, Any]] = {}
-        for claim, label in self._workers.map(lambda d: self._claim_label(key, d), documents):
+        }
+        # The two reads at once: the request's prediction, and the labels that wait for it.
+        listing = self._workers.submit(self._names, f"{LABELS}{key}/")
+        chunks = self._chunks_for(key, mine)
+        waiting = set(map(_index_of, listing.result()))
+        now = [index for index in mine if chunks.decides(index)]
+        known = {index: mine[index] for index in now if index not in waiting}
+        tally = Tally()
+        decided = self._decide(key, now, chunks, None, known)
+        for index, (outcome, label) in zip(now, decided, strict=True):
+            tally.count(outcome)
+            tally.compare(label, mine[index])
+        later = [index for index in mine if index not in now]
+        if not later:
+            return tally
+        # Kept, then the prediction looked for again: it may have come meanwhile.
+        stored: dict[int, Mapping[str, Any]] = {}
+        for label in self._workers.map(lambda index: self._keep_label(key, mine[index]), later):
             stored[int(label["index"])] = label
-            if claim == "duplicate":
-                tally.duplicates += 1
-            elif claim == "conflict":
-                tally.conflicts += 1
+            tally.compare(label, mine[int(label["index"])])
         chunks = self._chunks_for(key, stored)
-        tally.add(self._resolve_all(key, list(stored), chunks, None, stored))
+        for outcome, _ in self._decide(key, list(stored), chunks, None, stored):
+            tally.count(outcome)
         return tally
 
     def add_invalid(self, message_id: str, error: str, data: bytes, received: str) -> None:
@@ -269,7 +308,7 @@ class FeedbackStore:
         return tally
 
     def status(self) -> FeedbackStatus:
-        labels = {_pair_of(name) for name in self._names(LABELS)}
+        waiting = {_pair_of(name) for name in self._names(LABELS)}
         decided: set[tuple[str, int]] = set()
         unjoinable: Counter[str] = Counter()
         for blob in self._client.list_blobs(self._bucket, prefix=OUTCOMES, timeout=self._timeout):
@@ -281,7 +320,8 @@ class FeedbackStore:
         if invalid:
             unjoinable[INVALID_MESSAGE] = invalid
         joined: Counter[str] = Counter(name.split("/")[1] for name in self._names(LABELLED))
-        return FeedbackStatus(len(labels), dict(joined), dict(unjoinable), len(labels - decided))
+        pending = len(waiting - decided)
+        return FeedbackStatus(len(waiting | decided), dict(joined), dict(unjoinable), pending)
 
     def close(self) -> None:
         self._workers.shutdown(wait=True)
@@ -289,26 +329,26 @@ class FeedbackStore:
     # The join -------------------------------------------------------------------------
 
     def _resolve_all(
+        self, key: str, indexes: Iterable[int], chunks: _Chunks, otherwise: str | None
+    ) -> Tally:
+        """Decide stored labels: each is read."""
+        tally = Tally()
+        for outcome, _ in self._decide(key, indexes, chunks, otherwise, {}):
+            tally.count(outcome)
+        return tally
+
+    def _decide(
         self,
         key: str,
         indexes: Iterable[int],
         chunks: _Chunks,
         otherwise: str | None,
-        labels: Mapping[int, dict[str, Any]] | None = None,
-    ) -> Tally:
-        """`labels`: the stored labels when the caller has them, else each is read."""
-        tally = Tally()
-        known = labels or {}
-        for outcome in self._workers.map(
-            lambda i: self._resolve(key, i, chunks, otherwise, known.get(i)), indexes
-        ):
-            if outcome == "joined":
-                tally.joined += 1
-            elif outcome is None:
-                tally.pending += 1
-            else:
-                tally.unjoinable[outcome] += 1
-        return tally
+        labels: Mapping[int, Mapping[str, Any]],
+    ) -> Iterable[tuple[str | None, Mapping[str, Any] | None]]:
+        """`_resolve` for each instance, at once; `labels`: those to use, else the stored."""
+        return self._workers.map(
+            lambda i: self._resolve(key, i, chunks, otherwise, labels.get(i)), indexes
+        )
 
     def _resolve(
         self,
@@ -316,46 +356,46 @@ class FeedbackStore:
         index: int,
         chunks: _Chunks,
         otherwise: str | None,
-        label: dict[str, Any] | None = None,
-    ) -> str | None:
+        label: Mapping[str, Any] | None = None,
+    ) -> tuple[str | None, Mapping[str, Any] | None]:
         """Join one labelled instance if its prediction is here, or decide it unjoinable;
-        None while it waits. `otherwise`: the reason to give if it would still wait."""
-        total = chunks.total
+        `otherwise`: the reason to give if it would still wait. `label`: the label to claim
+        with, else the stored one. The outcome (None while it waits) and the label it was
+        decided with, which is another delivery's if that one claimed first."""
         found = chunks.covering(index)
         if found is None:
-            if total is not None and index >= total:
-                reason = OUT_OF_RANGE
-            elif otherwise is not None:
-                reason = otherwise
-            else:
-                return None
-            self._claim_outcome(key, index, {"outcome": reason, "total": total})
-            return reason
+            total = chunks.total
+            reason = OUT_OF_RANGE if total is not None and index >= total else otherwise
+            if reason is None:
+                return None, None
+            claim = {"outcome": reason, "total": total, "label": label}
+            if self._claim_outcome(key, index, claim):
+                return reason, label
+            decided = self._read_json(f"{OUTCOMES}{key}/{index}.json") or {}
+            return str(decided.get("outcome")), decided.get("label")
         label = label or self._read_json(f"{LABELS}{key}/{index}.json")
         if label is None:  # the label was not written after all (a failed delivery)
-            return None
+            return None, None
         record, offset = found
-        row = _row(record, offset, label)
-        path = row_path(str(row["model"]), str(row["label_time"]), key, index)
-        if not self._claim_outcome(key, index, {"outcome": "joined", "row": path}):
+        if not self._claim_outcome(key, index, {"outcome": "joined", "label": label}):
             decided = self._read_json(f"{OUTCOMES}{key}/{index}.json") or {}
             if decided.get("outcome") != "joined":
-                return str(decided.get("outcome"))
-        # Written by the claimant, or by its redelivery if it failed in between.
-        self._create(path, orjson.dumps(row) + b"\n")
-        return "joined"
+                return str(decided.get("outcome")), decided.get("label")
+            label = decided["label"]
+        # Written by the claimant, or by a later delivery if it failed in between.
+        row = _row(record, offset, label)
+        self._create(
+            row_path(str(row["model"]), str(row["label_time"]), key, index),
+            orjson.dumps(row) + b"\n",
+        )
+        return "joined", label
 
-    def _claim_label(self, key: str, document: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """ "first" (this message's, maybe delivered again), "duplicate" or "conflict", and
-        the label stored."""
-        path = f"{LABELS}{key}/{document['index']}.json"
-        if self._create(path, orjson.dumps(document)):
-            return "first", document
-        stored = self._read_json(path) or document  # None: deleted since, by the lifecycle
-        if stored.get("message_id") == document["message_id"]:
-            return "first", stored
-        same = stored.get("label") == document["label"]
-        return ("duplicate" if same else "conflict"), stored
+    def _keep_label(self, key: str, label: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Keep a label until its prediction comes; the first kept stands."""
+        path = f"{LABELS}{key}/{label['index']}.json"
+        if self._create(path, orjson.dumps(label)):
+            return label
+        return self._read_json(path) or label  # None: deleted since, by the lifecycle
 
     def _claim_outcome(self, key: str, index: int, outcome: dict[str, Any]) -> bool:
         return self._create(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from model.feedback import LABELLED, OUTCOMES, Feedback, FeedbackStore
+from model.feedback import LABELLED, OUTCOMES, PREDICTIONS, Feedback, FeedbackStore, request_key
 
 pytestmark = pytest.mark.emulators
 
@@ -62,6 +62,22 @@ def test_concurrent_redeliveries_of_both_sides_join_each_instance_once(store, gc
     ]
     assert len(list(gcs.list_blobs(bucket, prefix=OUTCOMES))) == 4
     assert store.status().to_document()["joined_by_model"] == {"m": 4}
+
+
+def test_a_label_that_waited_stands_over_one_that_finds_the_prediction(store, gcs, bucket):
+    store.add_labels(Feedback("w", {0: 5.0}), "2026-12-02T00:00:00Z", "first")
+    # The prediction's delivery stored its record, then failed before joining.
+    chunk = record("w", 0, [10.0], 1)
+    gcs.bucket(bucket).blob(f"{PREDICTIONS}{request_key('w')}/0.json").upload_from_string(
+        orjson.dumps(chunk)
+    )
+
+    later = store.add_labels(Feedback("w", {0: 6.0}), "2026-12-03T00:00:00Z", "second")
+    store.add_prediction(chunk, orjson.dumps(chunk))  # its redelivery
+
+    assert (later.joined, later.conflicts) == (1, 1)
+    (row,) = [orjson.loads(b.download_as_bytes()) for b in gcs.list_blobs(bucket, prefix=LABELLED)]
+    assert (row["label"], row["label_time"]) == (5.0, "2026-12-02T00:00:00Z")
 
 
 def test_the_sweep_leaves_labels_within_the_window_waiting(store):
