@@ -54,7 +54,7 @@ wrk:
 
 ## soak: the soak tier of the tests (tests/soak, left out of make test): the whole local system
 ## under volume, faults and load; figures into soak/results.json; fails on any missed target
-## (docs/soak.md; under 10 minutes)
+## (docs/soak.md; about 13 minutes)
 soak: prerequisites venv
 	@$(PY) -m pytest -m soak tests/soak
 
