@@ -65,7 +65,9 @@ class LinearWeights:
         object.__setattr__(self, "_weights", np.asarray(self.weights, dtype=np.float64))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        predictions: np.ndarray = X @ self._weights + self.bias
+        # Not X @ weights: BLAS sums a row in an order that depends on the batch around it, so
+        # a row alone and in a batch could differ in the last bit. This sums each row alike.
+        predictions: np.ndarray = (X * self._weights).sum(axis=1) + self.bias
         return predictions
 
     def manifest(self) -> dict[str, Any]:

@@ -37,6 +37,14 @@ def test_the_loaded_artifact_predicts_what_the_pipeline_does(run):
     assert set(loaded.reference) == set(FEATURES)  # drift monitoring's reference, every family
 
 
+def test_a_row_predicts_the_same_alone_as_in_any_batch(run):
+    # Batch scoring and /predict batch rows differently; neither may change a row's answer.
+    rows = np.random.default_rng(5).uniform(-0.1, 0.1, size=(500, len(FEATURES)))
+    whole = run.artifact.predict(rows)
+    alone = np.concatenate([run.artifact.predict(rows[i : i + 1]) for i in range(len(rows))])
+    assert alone.tobytes() == whole.tobytes()
+
+
 def test_the_same_data_and_settings_give_the_same_artifact(run):
     spec = TrainingSpec(run.artifact.family, seed=3)
     again = train(load_diabetes(FEATURES), "many", spec, QUICK).artifact
