@@ -15,7 +15,7 @@ from google.api_core.exceptions import GoogleAPIError
 
 from functions.platform.config import Settings
 from infra import names
-from mlctl import feedback, messaging, monitoring, rollout, tables
+from mlctl import feedback, messaging, monitoring, rollout, score, tables
 from model.continuous_training import upload_of
 from model.dataset import (
     DEFAULT_FEATURES,
@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         rollback,
         rollout.add_command(commands, settings),
         feedback.add_command(commands, settings),
+        score.add_command(commands, settings),
     ):
         _accept_model_after(command)
     messaging.add_commands(commands, settings)
@@ -398,4 +399,5 @@ COMMANDS = {
     "rollback": _rollback,
     "rollout": rollout.run,
     "feedback": feedback.run,
+    "score": score.run,
 }

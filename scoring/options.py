@@ -18,7 +18,7 @@ OPTIONAL = frozenset({"id_column"})  # the others are checked by the pipeline (B
 # every option class from one command line, so none may be argparse-required)
 
 
-class ScoringOptions(PipelineOptions):
+class ScoringOptions(PipelineOptions):  # type: ignore[misc]
     @classmethod
     def _add_argparse_args(cls, parser) -> None:  # type: ignore[no-untyped-def]
         for name, help_text in PARAMETERS.items():
