@@ -60,13 +60,15 @@ soak: prerequisites venv
 
 ## deploy: the whole system into a Google Cloud project (docs/deploy.md)
 # make deploy PROJECT_ID=my-project REGION=europe-west1 [BUCKET=...] [STATE_BUCKET=...]
-#             [INVOKERS="user:ana@example.com group:ml@example.com"] [AUTO_APPROVE=1]
+#             [INVOKERS="user:ana@example.com group:ml@example.com"]
+#             [LAUNCHERS="group:ml@example.com"] [AUTO_APPROVE=1]
 deploy:
 	@test -n "$(PROJECT_ID)" -a -n "$(REGION)" || \
 		{ echo "usage: make deploy PROJECT_ID=my-project REGION=europe-west1" >&2; exit 2; }
 	@$(PYTHON) -m infra.deploy --project "$(PROJECT_ID)" --region "$(REGION)" \
 		$(if $(BUCKET),--bucket "$(BUCKET)") $(if $(STATE_BUCKET),--state-bucket "$(STATE_BUCKET)") \
-		$(foreach member,$(INVOKERS),--invoker "$(member)") $(if $(AUTO_APPROVE),--auto-approve)
+		$(foreach member,$(INVOKERS),--invoker "$(member)") \
+		$(foreach member,$(LAUNCHERS),--launcher "$(member)") $(if $(AUTO_APPROVE),--auto-approve)
 
 venv: $(INSTALLED)
 

@@ -1,7 +1,9 @@
-"""`make deploy`: enable the APIs, then `terraform init` and `terraform apply` infra/terraform.
+"""`make deploy`: enable the APIs, `terraform init` and `terraform apply` infra/terraform, then
+build the batch scoring job's image and Flex Template (scoring/cloudbuild.yaml).
 
     python3 -m infra.deploy --project P --region R [--bucket B] [--state-bucket S]
-                            [--invoker MEMBER ...] [--auto-approve] [--dry-run]
+                            [--invoker MEMBER ...] [--launcher MEMBER ...]
+                            [--auto-approve] [--dry-run]
 
 It runs with the system python3 (stdlib only), as `make deploy` calls it before any venv.
 Missing tools stop it at once with one line. State is local (infra/terraform/terraform.tfstate)
@@ -20,7 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_MISSING = 2
-TERRAFORM_DIR = Path(__file__).resolve().parent / "terraform"
+ROOT = Path(__file__).resolve().parents[1]
+TERRAFORM_DIR = ROOT / "infra" / "terraform"
+SCORING_BUILD = ROOT / "scoring" / "cloudbuild.yaml"
+# Account ids Terraform creates (tests/infra/test_deploy.py checks that they agree): the build
+# runs as the build identity, and the template's jobs as the scoring workers' account.
+BUILDER_ACCOUNT = "function-builder"
+SCORING_WORKER_ACCOUNT = "dataflow-scoring"
 BACKEND_OVERRIDE = TERRAFORM_DIR / "backend_override.tf"
 STATE_PREFIX = "serverless-ml-inference"
 TOOLS = {
@@ -35,6 +43,7 @@ APIS = (
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "dataflow.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
     "logging.googleapis.com",
@@ -62,6 +71,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=[],
         help="a member allowed to call predict_batch, e.g. user:ana@example.com (repeatable)",
     )
+    parser.add_argument(
+        "--launcher",
+        action="append",
+        default=[],
+        help="a member allowed to launch the batch scoring job, e.g. group:ml@example.com "
+        "(repeatable; also needs Dataflow Developer on the project)",
+    )
     parser.add_argument("--auto-approve", action="store_true", help="apply without asking")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     return parser.parse_args(argv)
@@ -79,14 +95,45 @@ def backend_override(state_bucket: str) -> str:
     )
 
 
+def members(listed: Sequence[str]) -> str:
+    return "[" + ", ".join(f'"{member}"' for member in listed) + "]"
+
+
 def terraform_variables(args: argparse.Namespace) -> list[str]:
     bucket = args.bucket or f"{args.project}-ml-artifacts"
-    invokers = "[" + ", ".join(f'"{member}"' for member in args.invoker) + "]"
     return [
         f"-var=project_id={args.project}",
         f"-var=region={args.region}",
         f"-var=bucket={bucket}",
-        f"-var=predict_batch_invokers={invokers}",
+        f"-var=predict_batch_invokers={members(args.invoker)}",
+        f"-var=scoring_launchers={members(args.launcher)}",
+    ]
+
+
+def service_account(account: str, project: str) -> str:
+    return f"{account}@{project}.iam.gserviceaccount.com"
+
+
+def scoring_build(args: argparse.Namespace) -> list[str]:
+    """Builds the scoring image and template: the bucket, repository and accounts it uses
+    exist only once Terraform has applied."""
+    bucket = f"{args.project}-scoring"
+    substitutions = {
+        "_REGION": args.region,
+        "_BUCKET": bucket,
+        "_WORKER": service_account(SCORING_WORKER_ACCOUNT, args.project),
+    }
+    builder = service_account(BUILDER_ACCOUNT, args.project)
+    return [
+        "gcloud",
+        "builds",
+        "submit",
+        str(ROOT),
+        f"--config={SCORING_BUILD}",
+        f"--project={args.project}",
+        f"--service-account=projects/{args.project}/serviceAccounts/{builder}",
+        f"--gcs-source-staging-dir=gs://{bucket}/source",
+        "--substitutions=" + ",".join(f"{key}={value}" for key, value in substitutions.items()),
     ]
 
 
@@ -100,6 +147,7 @@ def commands(args: argparse.Namespace) -> list[list[str]]:
         ["gcloud", "services", "enable", *APIS, f"--project={args.project}"],
         ["terraform", chdir, "init", "-input=false"],
         apply,
+        scoring_build(args),
         ["terraform", chdir, "output"],
     ]
 

@@ -43,7 +43,20 @@ resource "google_service_account" "scheduler_invoker" {
 
 resource "google_service_account" "builder" {
   account_id   = "function-builder"
-  display_name = "Cloud Build builds the functions' images as this"
+  display_name = "Cloud Build builds the functions' and the scoring job's images as this"
+}
+
+# Batch scoring (scoring.tf): the Dataflow job runs as its own account, never the default
+# compute one; the nightly launch as another.
+resource "google_service_account" "scoring_worker" {
+  account_id   = "dataflow-scoring"
+  display_name = "The batch scoring job's Dataflow launcher and workers run as this"
+}
+
+resource "google_service_account" "scoring_scheduler" {
+  count        = var.scoring_schedule == "" ? 0 : 1
+  account_id   = "scoring-scheduler"
+  display_name = "Cloud Scheduler launches the nightly batch scoring job as this"
 }
 
 # The registry bucket.
@@ -249,4 +262,158 @@ resource "google_project_iam_member" "builder_writes_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = google_service_account.builder.member
+}
+
+# Batch scoring (scoring.tf, docs/deploy.md). The job's launcher VM and workers run as
+# dataflow-scoring: Dataflow's worker role, the models it scores with, and the scoring
+# bucket's prefixes, each with no more than its use needs.
+
+# Dataflow's roles exist only on the project: there is no job or template to grant them on.
+resource "google_project_iam_member" "scoring_worker_runs_dataflow" {
+  project = var.project_id
+  role    = "roles/dataflow.worker"
+  member  = google_service_account.scoring_worker.member
+}
+
+resource "google_storage_bucket_iam_member" "scoring_worker_reads_models" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.scoring_worker.member
+
+  condition {
+    title       = "models-only"
+    description = "Read model versions and aliases, nothing else in the registry"
+    expression  = "resource.name.startsWith(\"${local.registry_objects}/models/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "scoring_worker_reads_input" {
+  bucket = google_storage_bucket.scoring.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.scoring_worker.member
+
+  condition {
+    title       = "input-only"
+    description = "Read the files to score under input/"
+    expression  = "resource.name.startsWith(\"${local.scoring_objects}/input/\")"
+  }
+}
+
+# Beam writes each shard to a temporary object, then copies it into place and deletes the
+# temporary one; Dataflow stages and cleans its own files: all of that needs delete, granted
+# under output/, temp/ and staging/ only. The template and the inputs stay out of reach.
+resource "google_storage_bucket_iam_member" "scoring_worker_writes_output" {
+  bucket = google_storage_bucket.scoring.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.scoring_worker.member
+
+  condition {
+    title       = "output-temp-staging-only"
+    description = "Create, replace and delete objects under output/, temp/ and staging/ only"
+    expression  = "resource.name.startsWith(\"${local.scoring_objects}/output/\") || resource.name.startsWith(\"${local.scoring_objects}/temp/\") || resource.name.startsWith(\"${local.scoring_objects}/staging/\")"
+  }
+}
+
+# Matching input/*.csv and finding the shards to finalize are listings, checked on the bucket,
+# which no object-name condition narrows: Legacy Bucket Reader lists names and reads bucket
+# metadata (Dataflow checks the temp bucket), and reads no object.
+resource "google_storage_bucket_iam_member" "scoring_worker_lists_bucket" {
+  bucket = google_storage_bucket.scoring.name
+  role   = "roles/storage.legacyBucketReader"
+  member = google_service_account.scoring_worker.member
+}
+
+# The launcher VM and every worker pull the scoring image.
+resource "google_artifact_registry_repository_iam_member" "scoring_worker_pulls_image" {
+  location   = google_artifact_registry_repository.scoring.location
+  repository = google_artifact_registry_repository.scoring.name
+  role       = "roles/artifactregistry.reader"
+  member     = google_service_account.scoring_worker.member
+}
+
+# Who launches a job names dataflow-scoring as its identity, which needs actAs on that account
+# alone, and reads the template's spec. (The deployer, with Service Account User on the
+# project, can already.) They also need Dataflow Developer on the project: docs/deploy.md.
+resource "google_service_account_iam_member" "scoring_launchers_act_as_worker" {
+  for_each           = toset(var.scoring_launchers)
+  service_account_id = google_service_account.scoring_worker.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = each.value
+}
+
+resource "google_storage_bucket_iam_member" "scoring_launchers_read_template" {
+  for_each = toset(var.scoring_launchers)
+  bucket   = google_storage_bucket.scoring.name
+  role     = "roles/storage.objectViewer"
+  member   = each.value
+
+  condition {
+    title       = "templates-only"
+    description = "Read the Flex Template's spec under templates/"
+    expression  = "resource.name.startsWith(\"${local.scoring_objects}/templates/\")"
+  }
+}
+
+# The nightly launch, only when var.scoring_schedule is set: the same three, for the scheduler.
+# Dataflow Developer is the narrowest role that creates jobs, and only the project has it.
+resource "google_project_iam_member" "scoring_scheduler_launches_jobs" {
+  #checkov:skip=CKV_GCP_49:Dataflow Developer exists only on the project and is what launches a Flex Template; a job runs as dataflow-scoring alone, the one account the scheduler may act as (granted on that account, below).
+  count   = var.scoring_schedule == "" ? 0 : 1
+  project = var.project_id
+  role    = "roles/dataflow.developer"
+  member  = google_service_account.scoring_scheduler[0].member
+}
+
+resource "google_service_account_iam_member" "scoring_scheduler_acts_as_worker" {
+  count              = var.scoring_schedule == "" ? 0 : 1
+  service_account_id = google_service_account.scoring_worker.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = google_service_account.scoring_scheduler[0].member
+}
+
+resource "google_storage_bucket_iam_member" "scoring_scheduler_reads_template" {
+  count  = var.scoring_schedule == "" ? 0 : 1
+  bucket = google_storage_bucket.scoring.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.scoring_scheduler[0].member
+
+  condition {
+    title       = "templates-only"
+    description = "Read the Flex Template's spec under templates/"
+    expression  = "resource.name.startsWith(\"${local.scoring_objects}/templates/\")"
+  }
+}
+
+# The build identity also builds the scoring image (scoring/cloudbuild.yaml): it reads the
+# sources `make deploy` uploads under source/, pushes the image, and replaces the template's
+# spec (a new build overwrites templates/score.json, which needs delete).
+resource "google_storage_bucket_iam_member" "builder_reads_scoring_sources" {
+  bucket = google_storage_bucket.scoring.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.builder.member
+
+  condition {
+    title       = "source-only"
+    description = "Read the build sources under source/"
+    expression  = "resource.name.startsWith(\"${local.scoring_objects}/source/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "builder_writes_template" {
+  bucket = google_storage_bucket.scoring.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.builder.member
+
+  condition {
+    title       = "templates-only"
+    description = "Create and replace the Flex Template's spec under templates/"
+    expression  = "resource.name.startsWith(\"${local.scoring_objects}/templates/\")"
+  }
+}
+
+resource "google_artifact_registry_repository_iam_member" "builder_writes_scoring_image" {
+  location   = google_artifact_registry_repository.scoring.location
+  repository = google_artifact_registry_repository.scoring.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.builder.member
 }

@@ -29,6 +29,7 @@ output "service_accounts" {
       push_invoker      = google_service_account.push_invoker.email
       scheduler_invoker = google_service_account.scheduler_invoker.email
       builder           = google_service_account.builder.email
+      scoring_worker    = google_service_account.scoring_worker.email
     },
   )
 }
@@ -36,4 +37,16 @@ output "service_accounts" {
 output "labelled_table" {
   description = "Ground truth for analysts: SELECT ... FROM `<this>`"
   value       = "${var.project_id}.${google_bigquery_dataset.feedback.dataset_id}.${google_bigquery_table.labelled.table_id}"
+}
+
+# What `mlctl score --runner dataflow` reads, by environment variable (scoring/flex_template.py):
+#   eval "$(terraform -chdir=infra/terraform output -json scoring | jq -r 'to_entries[] | "export \(.key)=\(.value)"')"
+output "scoring" {
+  description = "The batch scoring template and how its jobs run, named as the environment variables mlctl reads"
+  value = {
+    SCORING_TEMPLATE        = local.scoring_template
+    SCORING_SERVICE_ACCOUNT = google_service_account.scoring_worker.email
+    SCORING_TEMP_LOCATION   = local.scoring_temp
+    SCORING_REGION          = var.region
+  }
 }

@@ -331,3 +331,51 @@ variable "noncurrent_version_days" {
   type        = number
   default     = 30
 }
+
+# Batch scoring on Dataflow (scoring.tf, docs/deploy.md).
+
+variable "scoring_launchers" {
+  description = "Members who may launch the scoring job as its worker account and read its template, e.g. [\"group:ml@example.com\"]. They also need Dataflow Developer on the project."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.scoring_launchers : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "Launching the scoring job is never public: list users, groups or service accounts."
+  }
+}
+
+variable "scoring_schedule" {
+  description = "When Cloud Scheduler launches the nightly scoring job (cron, in UTC); empty: no scheduled job."
+  type        = string
+  default     = ""
+}
+
+variable "scoring_version" {
+  description = "The version of var.model_name the nightly job scores with; needed when scoring_schedule is set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.scoring_schedule == "" || can(regex("^[1-9][0-9]*$", var.scoring_version))
+    error_message = "A scoring_schedule needs scoring_version: a model version number, 1 or more."
+  }
+}
+
+variable "scoring_input" {
+  description = "What the nightly job scores (gs:// pattern); empty: everything under input/ of the scoring bucket."
+  type        = string
+  default     = ""
+}
+
+variable "scoring_id_column" {
+  description = "The nightly job's id_column (scoring/options.py); empty: FILE:LINE identifies a row."
+  type        = string
+  default     = ""
+}
+
+variable "scoring_max_workers" {
+  description = "At most this many Dataflow workers for the nightly job."
+  type        = number
+  default     = 10
+}

@@ -1,4 +1,5 @@
-"""infra/cloudbuild.yaml: tests, then deploy, then smoke, with valid substitutions."""
+"""infra/cloudbuild.yaml: tests, then deploy, then smoke, with valid substitutions; and
+scoring/cloudbuild.yaml: the scoring image, then its Flex Template, where Terraform says."""
 
 from __future__ import annotations
 
@@ -61,3 +62,51 @@ def test_terraform_version_meets_the_module_requirement():
     assert minimum, block["required_version"]
     pinned = tuple(int(part) for part in build()["substitutions"]["_TERRAFORM_VERSION"].split("."))
     assert pinned >= tuple(int(part) for part in minimum.groups())
+
+
+def scoring_build() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "scoring" / "cloudbuild.yaml").read_text())
+    return loaded
+
+
+def test_scoring_image_is_pushed_before_its_template_names_it():
+    steps = {step["id"]: step["args"] for step in scoring_build()["steps"]}
+    assert list(steps) == ["image", "push", "template"]
+    image = "${_IMAGE}"
+    assert steps["image"][:3] == ["build", "--file", "scoring/Dockerfile"]
+    assert f"IMAGE={image}" in steps["image"], "the image knows its own name"
+    assert steps["push"] == ["push", image]
+    template = steps["template"]
+    assert template[:3] == ["dataflow", "flex-template", "build"]
+    assert f"--image={image}" in template
+    assert "--sdk-language=PYTHON" in template
+    metadata = [arg.split("=", 1)[1] for arg in template if arg.startswith("--metadata-file=")]
+    assert metadata == ["scoring/metadata.json"]
+    assert (ROOT / metadata[0]).is_file()
+    # The build id tags every image: a new build never changes what an old spec runs.
+    assert scoring_build()["substitutions"]["_IMAGE"].endswith(":${BUILD_ID}")
+    assert scoring_build()["options"]["dynamicSubstitutions"] is True
+
+
+def test_scoring_build_writes_where_terraform_points():
+    terraform = load()
+    steps = {step["id"]: step["args"] for step in scoring_build()["steps"]}
+
+    def in_build(terraform_path: str) -> str:
+        """A path of Terraform's scoring bucket as the build names it."""
+        return terraform.resolve(terraform_path).replace(
+            "gs://${google_storage_bucket.scoring.name}", "gs://${_BUCKET}"
+        )
+
+    assert steps["template"][3] == in_build(terraform.locals["scoring_template"])
+    assert f"--temp-location={in_build(terraform.locals['scoring_temp'])}" in steps["template"]
+    assert "--service-account-email=${_WORKER}" in steps["template"]
+    repository = terraform.resource("google_artifact_registry_repository.scoring")
+    assert scoring_build()["substitutions"]["_REPOSITORY"] == repository["repository_id"]
+
+
+def test_scoring_build_substitutions_are_declared():
+    declared = set(scoring_build()["substitutions"]) | {"PROJECT_ID", "BUILD_ID"}
+    text = (ROOT / "scoring" / "cloudbuild.yaml").read_text()
+    used = set(re.findall(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)", text))
+    assert used <= declared, used - declared

@@ -55,13 +55,17 @@ def test_enables_apis_then_inits_then_applies():
         ["gcloud", "services", "enable"],
         ["terraform", f"-chdir={deploy.TERRAFORM_DIR}", "init"],
         ["terraform", f"-chdir={deploy.TERRAFORM_DIR}", "apply"],
+        # The scoring template, once the bucket and accounts it uses exist.
+        ["gcloud", "builds", "submit"],
         ["terraform", f"-chdir={deploy.TERRAFORM_DIR}", "output"],
     ]
+    assert "dataflow.googleapis.com" in commands[0]
     apply = commands[2]
     assert "-var=project_id=p" in apply
     assert "-var=bucket=p-ml-artifacts" in apply
     assert '-var=predict_batch_invokers=["user:ana@example.com"]' in apply
     assert "-auto-approve" not in apply
+    assert "'-var=scoring_launchers=[]'" in apply
     assert not deploy.BACKEND_OVERRIDE.exists(), "a dry run writes nothing"
 
 
@@ -78,3 +82,25 @@ def test_state_bucket_becomes_a_gcs_backend():
     assert deploy.BACKEND_OVERRIDE.name.endswith("_override.tf")
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "infra/terraform/backend_override.tf" in ignored, "the generated backend is ignored"
+
+
+def test_scoring_build_names_what_terraform_creates():
+    """The build runs after apply, on names it derives: they must be Terraform's."""
+    terraform = load()
+    args = deploy.parse_args(["--project", "p", "--region", "r", "--launcher", "group:g"])
+    build = deploy.scoring_build(args)
+    flags = dict(flag.removeprefix("--").split("=", 1) for flag in build if flag.startswith("--"))
+    assert flags["config"] == str(ROOT / "scoring" / "cloudbuild.yaml")
+    substitutions = dict(pair.split("=", 1) for pair in flags["substitutions"].split(","))
+    bucket = terraform.resource("google_storage_bucket.scoring")["name"]
+    assert substitutions["_BUCKET"] == bucket.replace("${var.project_id}", "p")
+    assert flags["gcs-source-staging-dir"] == f"gs://{substitutions['_BUCKET']}/source"
+    accounts = {
+        "builder": deploy.BUILDER_ACCOUNT,
+        "scoring_worker": deploy.SCORING_WORKER_ACCOUNT,
+    }
+    for name, account in accounts.items():
+        assert terraform.resource(f"google_service_account.{name}")["account_id"] == account
+    assert substitutions["_WORKER"] == "dataflow-scoring@p.iam.gserviceaccount.com"
+    assert flags["service-account"].endswith("/function-builder@p.iam.gserviceaccount.com")
+    assert '-var=scoring_launchers=["group:g"]' in deploy.terraform_variables(args)

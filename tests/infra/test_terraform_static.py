@@ -38,6 +38,7 @@ def test_split_by_concern():
         "iam.tf",
         "scheduling.tf",
         "analytics.tf",
+        "scoring.tf",
         "outputs.tf",
     }
 
@@ -206,14 +207,17 @@ def test_no_grant_is_public_basic_or_admin():
         assert "admin" not in grant["role"].lower(), address
 
 
-def test_only_build_logs_are_granted_on_the_project():
+def test_only_build_logs_and_dataflow_are_granted_on_the_project():
+    """Build logs and Dataflow's roles have no narrower home than the project."""
     project_grants = {
         address: grant["role"]
         for address, grant in grants()
         if address.startswith("google_project_iam")
     }
     assert project_grants == {
-        "google_project_iam_member.builder_writes_logs": "roles/logging.logWriter"
+        "google_project_iam_member.builder_writes_logs": "roles/logging.logWriter",
+        "google_project_iam_member.scoring_worker_runs_dataflow": "roles/dataflow.worker",
+        "google_project_iam_member.scoring_scheduler_launches_jobs": "roles/dataflow.developer",
     }
 
 
