@@ -25,6 +25,7 @@ from bench import (
     prediction_log,
     report,
     rig,
+    scoring,
     search,
     single,
     stages,
@@ -35,7 +36,17 @@ from bench.load import load_generator
 from bench.payloads import SIZES
 
 RESULTS = Path(__file__).with_name("results.json")
-STEPS = ("http", "stages", "stream", "cold_start", "families", "models", "train", "search")
+STEPS = (
+    "http",
+    "stages",
+    "stream",
+    "cold_start",
+    "families",
+    "models",
+    "scoring",
+    "train",
+    "search",
+)
 
 
 def main() -> None:
@@ -94,6 +105,9 @@ def main() -> None:
         if "models" in steps:
             _step(began, "many_models (20 in turn, loads, memory) and open_inference", results)
             results.update(many_models.measure(running, plan))
+        if "scoring" in steps:
+            _step(began, "scoring (1,000,000 CSV rows: mlctl score, predict_batch, codec)", results)
+            results["scoring"] = scoring.measure(running)
     if "train" in steps:
         _step(began, "train", results)
         results["train"] = train.measure()
@@ -110,6 +124,8 @@ def main() -> None:
             print(f"\n{report.search(results['search'])}")
         if "many_models" in results:
             print(f"\n{report.many_models(results)}")
+        if "scoring" in results:
+            print(f"\n{report.scoring(results['scoring'])}")
         return
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\n{report.table(results)}\n\nwritten to {RESULTS}")

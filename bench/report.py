@@ -35,7 +35,8 @@ def table(results: dict[str, Any]) -> str:
         f"cold start  import main {cold['import']:,.0f} ms; "
         f"spawn → first prediction {cold['first_prediction']:,.0f} ms"
     )
-    lines += [families(results), "", many_models(results), "", search(results["search"]), ""]
+    lines += [families(results), "", many_models(results), "", scoring(results["scoring"]), ""]
+    lines += [search(results["search"]), ""]
     lines.append("train       fit and export on the first model's rows, held-out R²:")
     for family, trained in results["train"].items():
         lines.append(f"  {family:<24} {trained['seconds'] * 1000:9,.1f} ms  R² {trained['r2']:.4f}")
@@ -280,3 +281,15 @@ def _stream(results: dict[str, Any]) -> str:
 
 def _ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}" if reference else "-"
+
+
+def scoring(figures: dict[str, Any]) -> str:
+    job = figures["job"]
+    return (
+        f"scoring   {figures['rows']:,} CSV rows, mlctl score on the local runner: "
+        f"{figures['job_rows_per_s']:,} rows/s ({job['wall_seconds']} s, peak RSS "
+        f"{job['peak_rss_mib']} MiB); predict_batch in requests of 100,000: "
+        f"{figures['http_batch_rows_per_s']:,} rows/s (job ÷ it {figures['job_over_http_batch']}); "
+        f"codec bound {figures['codec_bound_rows_per_s']:,} rows/s "
+        f"(job ÷ it {figures['job_over_codec_bound']})"
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from google.api_core.exceptions import GoogleAPIError
+from google.auth.exceptions import GoogleAuthError
 
 from functions.platform.config import Settings
 from infra import names
@@ -191,7 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     except FamilyError as error:  # a usage error, like argparse's own: nothing was done
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (DatasetError, RegistryError, ValueError, OSError, GoogleAPIError) as error:
+    except (
+        DatasetError,
+        RegistryError,
+        ValueError,
+        OSError,
+        GoogleAPIError,
+        GoogleAuthError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.command in TABLES and not args.json:

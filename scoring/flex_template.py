@@ -38,7 +38,7 @@ _NOT_IN_JOB_NAME = re.compile(r"[^a-z0-9]+")
 JOB_NAME_PREFIX = "score"
 
 
-class LaunchError(Exception):
+class LaunchError(OSError):
     """Dataflow refused the launch, or it could not be asked."""
 
 

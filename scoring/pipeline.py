@@ -23,7 +23,11 @@ from apache_beam.internal.gcp import auth
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+)
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from functions.platform.config import Settings
@@ -212,8 +216,12 @@ def run(argv: Sequence[str]) -> None:
     model = Registry(storage_client(project), scoring.registry_bucket).load(
         scoring.model, int(scoring.version)
     )
-    with beam.Pipeline(options=options) as pipeline:
-        build(pipeline, scoring, model.features, project, scoring.output)
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, scoring, model.features, project, scoring.output)
+    result = pipeline.run()
+    # A Flex Template's launcher must exit once Dataflow has the job; elsewhere, wait for it.
+    if options.view_as(StandardOptions).runner not in ("DataflowRunner", "dataflow"):
+        result.wait_until_finish()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -14,10 +15,18 @@ from model.dataset import load_diabetes
 from model.estimator import TrainingSpec
 from model.registry import Registry
 from model.training import train
+from scoring import flex_template
 from tests.clients import function_client
 
 pytestmark = pytest.mark.emulators
 FEATURES = ("bmi", "bp", "s5")
+NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+TEMPLATE = {
+    "SCORING_TEMPLATE": "gs://p-scoring/templates/score.json",
+    "SCORING_SERVICE_ACCOUNT": "dataflow-scoring@p.iam.gserviceaccount.com",
+    "SCORING_TEMP_LOCATION": "gs://p-scoring/temp",
+    "SCORING_REGION": "europe-west1",
+}
 FAMILIES = {
     "linear": TrainingSpec("linear"),
     "hist_gradient_boosting": TrainingSpec(
@@ -134,3 +143,43 @@ def test_results_are_kept_unless_overwritten(capsys, bucket, version, serving_en
         for line in path.read_text().splitlines()
     )
     assert ids == [f"{source}:2", f"{source}:4"]  # the header is line 1, the blank line 3
+
+
+def test_dataflow_jobs_are_launched_with_the_resolved_version(
+    capsys, gcs, bucket, version, serving_env, monkeypatch
+):
+    # No Dataflow here: the launch request is built as mlctl sends it, and kept.
+    sent = []
+
+    def launch(project, config, parameters):
+        sent.append(flex_template.launch_request(project, config, parameters, now=NOW))
+        return flex_template.LaunchedJob("job-1", "score-x", "https://console/job-1")
+
+    monkeypatch.setattr(flex_template, "launch", launch)
+    out = f"gs://{bucket}/out/nightly"
+    gcs.bucket(bucket).blob("out/nightly/predictions-00000-of-00001.jsonl").upload_from_string("")
+    argv = ("--input", f"gs://{bucket}/in/*.csv", "--output", out, "--runner", "dataflow")
+
+    code, _, err = score(capsys, bucket, *argv, "--overwrite")
+    assert code == 1
+    assert "SCORING_TEMPLATE" in err
+    for name, value in TEMPLATE.items():
+        monkeypatch.setenv(name, value)
+    code, _, err = score(capsys, bucket, "--input", "rows.csv", *argv[2:])
+    assert code == 1
+    assert "gs://" in err
+    code, printed, _ = score(capsys, bucket, *argv, "--overwrite")
+
+    assert code == 0
+    assert (printed["job_id"], printed["version"]) == ("job-1", version)
+    ((url, body),) = sent
+    assert url.endswith("/locations/europe-west1/flexTemplates:launch")
+    assert body["launchParameter"]["parameters"] == {
+        "input": f"gs://{bucket}/in/*.csv",
+        "output": out,
+        "registry_bucket": bucket,
+        "model": MODEL,
+        "version": str(version),
+        "id_column": "",
+    }
+    assert list(gcs.list_blobs(bucket, prefix="out/nightly/")) == []  # replaced: gone first
