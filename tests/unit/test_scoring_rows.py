@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scoring.pipeline import RegistryModelHandler
 from scoring.rows import Row, read_rows
 
 FEATURES = ("bmi", "bp")
@@ -35,3 +36,19 @@ def test_json_lines_keep_only_the_features_and_take_numbers_as_ids():
     ]
     assert read[4].error is not None
     assert read[4].error.startswith("malformed JSON")
+
+
+def test_a_batch_the_model_fails_on_is_dead_lettered_row_by_row():
+    class Broken:
+        features = FEATURES
+
+        def predict(self, matrix):
+            raise MemoryError("no room")
+
+    handler = RegistryModelHandler("bucket", "m", 1, "project")
+    batch = [Row("a", csv_line="0.1,0.2"), Row("b", csv_line="0.3,0.4")]
+    (block,) = handler.run_inference(batch, Broken())
+    assert [(row.id, row.prediction) for row in block] == [("a", None), ("b", None)]
+    assert {row.error for row in block} == {
+        "the model could not score this row's batch: MemoryError('no room')"
+    }
