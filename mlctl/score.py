@@ -48,9 +48,10 @@ def run(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "version": str(version),
         "id_column": args.id_column,
+        "overwrite": "true" if args.overwrite else "",
     }
     if args.runner == "dataflow":
-        return _launch(parameters, settings.project_id, results, existing)
+        return _launch(parameters, settings.project_id)
     return _run_local(parameters, model.features, settings.project_id, results, existing)
 
 
@@ -64,11 +65,9 @@ def _version(registry: Registry, args: argparse.Namespace, served: str) -> int:
     return aliases[alias]
 
 
-def _launch(
-    parameters: dict[str, str], project: str, results: ResultStore, existing: list[str]
-) -> dict[str, Any]:
-    """Start the job from its Flex Template and return: Dataflow writes straight to the
-    output, so results being replaced go first (docs/deploy.md)."""
+def _launch(parameters: dict[str, str], project: str) -> dict[str, Any]:
+    """Start the job from its Flex Template and return; its launcher replaces earlier results
+    when told to overwrite (docs/deploy.md)."""
     from scoring.flex_template import TemplateConfig, launch
 
     not_gs = [name for name in ("input", "output") if not parameters[name].startswith("gs://")]
@@ -78,7 +77,6 @@ def _launch(
         config = TemplateConfig.from_env(os.environ)
     except KeyError as error:
         raise ValueError(error.args[0]) from None
-    results.replace(existing, [])
     job = launch(project, config, parameters)
     return {
         "runner": "dataflow",

@@ -13,8 +13,11 @@ PARAMETERS: dict[str, str] = {
     "model": "the registered model's name",
     "version": "the model version that scores every row",
     "id_column": "the column (CSV) or field (JSON) that identifies a row; empty: FILE:LINE",
+    "overwrite": "true: replace results already under output; else such an output is refused",
 }
-OPTIONAL = frozenset({"id_column"})  # the others are checked by the pipeline (Beam parses
+OPTIONAL = frozenset(
+    {"id_column", "overwrite"}
+)  # the others are checked by the pipeline (Beam parses
 # every option class from one command line, so none may be argparse-required)
 
 

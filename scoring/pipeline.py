@@ -36,6 +36,7 @@ from model.artifact import ModelArtifact
 from model.gcs import storage_client
 from model.registry import Registry
 from scoring.options import OPTIONAL, PARAMETERS, ScoringOptions
+from scoring.results import ResultStore
 from scoring.rows import Row, Scored, read_rows, score
 
 NAMESPACE = "scoring"
@@ -187,6 +188,8 @@ def check(options: ScoringOptions) -> None:
     ]
     if missing:
         raise ScoringError(f"missing {', '.join(missing)}")
+    if options.overwrite not in ("", "true", "false"):
+        raise ScoringError(f"--overwrite: true or false, got {options.overwrite!r}")
     if not str(options.version).isdigit() or int(options.version) < 1:
         raise ScoringError(f"--version: a whole number from 1, got {options.version!r}")
 
@@ -221,9 +224,15 @@ def run(argv: Sequence[str]) -> None:
     scoring = options.view_as(ScoringOptions)
     check(scoring)
     project = options.view_as(GoogleCloudOptions).project or Settings.from_env().project_id
-    model = Registry(storage_client(project), scoring.registry_bucket).load(
-        scoring.model, int(scoring.version)
-    )
+    client = storage_client(project)
+    model = Registry(client, scoring.registry_bucket).load(scoring.model, int(scoring.version))
+    # Shards are named by their count, which varies between runs: results kept under the
+    # output would mix with this job's, so they go first, or the job does not start.
+    results = ResultStore(client, scoring.output)
+    existing = results.existing()
+    if existing and scoring.overwrite != "true":
+        raise ScoringError(f"{scoring.output} already holds results: pass overwrite=true")
+    results.replace(existing, [])
     on_dataflow = options.view_as(StandardOptions).runner in ("DataflowRunner", "dataflow")
     pipeline = beam.Pipeline(options=options)
     build(pipeline, scoring, model.features, project, scoring.output, spread=on_dataflow)

@@ -12,8 +12,8 @@ locals {
   scoring_temp     = "gs://${google_storage_bucket.scoring.name}/temp"
 
   # The nightly launch: the request body of flexTemplates.launch, one parameter per entry of
-  # scoring/options.py PARAMETERS (a test checks both). Each night writes over the last
-  # night's shards under output/nightly/.
+  # scoring/options.py PARAMETERS (a test checks both). Each night replaces the last
+  # night's shards under output/nightly/ (the launcher deletes them, then the job writes).
   scoring_nightly_launch = {
     launchParameter = {
       jobName              = "score-nightly"
@@ -25,6 +25,7 @@ locals {
         model           = var.model_name
         version         = var.scoring_version
         id_column       = var.scoring_id_column
+        overwrite       = "true" # each night replaces the last night's shards
       }
       environment = {
         serviceAccountEmail = google_service_account.scoring_worker.email

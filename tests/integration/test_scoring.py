@@ -15,11 +15,13 @@ from model.dataset import load_diabetes
 from model.estimator import TrainingSpec
 from model.registry import Registry
 from model.training import train
-from scoring import flex_template
+from scoring import flex_template, pipeline
+from scoring.pipeline import ScoringError
 from tests.clients import function_client
 
 pytestmark = pytest.mark.emulators
 FEATURES = ("bmi", "bp", "s5")
+IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 TEMPLATE = {
     "SCORING_TEMPLATE": "gs://p-scoring/templates/score.json",
@@ -181,5 +183,27 @@ def test_dataflow_jobs_are_launched_with_the_resolved_version(
         "model": MODEL,
         "version": str(version),
         "id_column": "",
+        "overwrite": "true",
     }
-    assert list(gcs.list_blobs(bucket, prefix="out/nightly/")) == []  # replaced: gone first
+
+
+def test_the_template_entry_point_replaces_results_only_when_told(
+    bucket, version, serving_env, tmp_path
+):
+    source = tmp_path / "rows.csv"
+    source.write_text("bmi,bp,s5\n0.01,0.02,0.03\n")
+    output = tmp_path / "out"
+    output.mkdir()
+    stale = output / "predictions-00003-of-00004.jsonl"
+    stale.write_text("{}\n")
+    argv = [f"--input={source}", f"--output={output}", f"--registry_bucket={bucket}"]
+    argv += [f"--model={MODEL}", f"--version={version}", f"--runner={IN_PROCESS_RUNNER}"]
+
+    with pytest.raises(ScoringError, match="overwrite"):
+        pipeline.run(argv)
+    assert stale.exists()
+    pipeline.run([*argv, "--overwrite=true"])
+
+    assert not stale.exists()
+    (shard,) = output.glob("predictions-*")
+    assert [json.loads(line)["id"] for line in shard.read_text().splitlines()] == [f"{source}:2"]
