@@ -137,6 +137,14 @@ def decide(
     )
 
 
+def share_better(
+    candidate_errors: np.ndarray, other_errors: np.ndarray, settings: GateSettings
+) -> float:
+    """The share of the gate's paired resamples in which the candidate's squared errors sum
+    lower than the other model's on the same rows."""
+    return _Resamples(len(candidate_errors), settings).share_better(candidate_errors, other_errors)
+
+
 def _rmse(squared_errors: np.ndarray) -> float:
     return float(np.sqrt(squared_errors.mean()))
 

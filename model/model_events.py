@@ -9,7 +9,10 @@ from typing import Any
 PROMOTED = "promoted"
 REJECTED = "rejected"
 INVALID_DATA = "invalid_data"
-KINDS = (PROMOTED, REJECTED, INVALID_DATA)
+# A rollout ended on its labelled traffic (mlctl rollout --auto, docs/rollout.md).
+ROLLOUT_PROMOTED = "rollout_promoted"
+ROLLOUT_ABORTED = "rollout_aborted"
+KINDS = (PROMOTED, REJECTED, INVALID_DATA, ROLLOUT_PROMOTED, ROLLOUT_ABORTED)
 
 
 @dataclass(frozen=True)
