@@ -9,7 +9,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from google.api_core.exceptions import GoogleAPIError
 from google.auth.exceptions import GoogleAuthError
@@ -33,7 +33,14 @@ from model.promotion import read_production, train_register_promote
 from model.registry import Registry, RegistryError
 from model.search import DEFAULT_BUDGET, DEFAULT_TIME_BUDGET, SearchSettings, parse_families
 from model.training import DEFAULT_TEST_FRACTION, Protocol
-from model.training_settings import TrainingSettings, read_settings, write_settings
+from model.training_settings import (
+    DEFAULT_WINDOW_DAYS,
+    TRIGGERS,
+    RetrainingPolicy,
+    TrainingSettings,
+    read_settings,
+    write_settings,
+)
 from model.validation import Schema, validate_csv
 
 
@@ -109,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--feedback",
         choices=("on", "off"),
         help="whether the model takes labels: the prediction log keeps every instance",
+    )
+    settings_command.add_argument(
+        "--retrain-on",
+        metavar="TRIGGERS",
+        help=f"retrain on labelled rows on these ({','.join(TRIGGERS)}); 'off' stops it",
+    )
+    settings_command.add_argument(
+        "--retrain-window-days", type=int, help="days of labelled rows a retraining takes (30)"
+    )
+    settings_command.add_argument(
+        "--retrain-with-training-data",
+        choices=("on", "off"),
+        help="add the production version's training rows to the labelled ones",
     )
     _accept_model_after(settings_command)
 
@@ -260,15 +280,47 @@ def _settings(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     gate = (args.confidence, args.min_r2)
     search = _search_setting(args.search, args.search_budget, current)
     feedback = None if args.feedback is None else args.feedback == "on"
-    unchanged = (args.family, args.param, features, search, feedback) == (None,) * 5
+    retraining = _retraining_setting(args, current)
+    unchanged = (args.family, args.param, features, search, feedback, retraining) == (None,) * 6
     if unchanged and gate == (None, None):
         return _settings_shown(args.model, current)
     if features is not None:
         load_diabetes(features)  # names a column the bundled data lacks
     changed = current.changed(
-        args.family, _params(args), features, *gate, search=search, feedback=feedback
+        args.family,
+        _params(args),
+        features,
+        *gate,
+        search=search,
+        feedback=feedback,
+        retraining=retraining,
     )
     return _settings_shown(args.model, write_settings(registry, args.model, changed))
+
+
+def _retraining_setting(
+    args: argparse.Namespace, current: TrainingSettings
+) -> RetrainingPolicy | Literal[False] | None:
+    """The retraining setting asked for: False to turn it off, None to leave it as it is."""
+    given = (args.retrain_on, args.retrain_window_days, args.retrain_with_training_data)
+    if given == (None, None, None):
+        return None
+    if args.retrain_on == "off":
+        return False
+    base = current.retraining
+    if args.retrain_on is not None:
+        triggers = tuple(name.strip() for name in args.retrain_on.split(",") if name.strip())
+    elif base is not None:
+        triggers = base.triggers
+    else:
+        raise ValueError("give --retrain-on too: which triggers start a retraining")
+    window = args.retrain_window_days or (base.window_days if base else DEFAULT_WINDOW_DAYS)
+    with_data = (
+        args.retrain_with_training_data == "on"
+        if args.retrain_with_training_data is not None
+        else bool(base and base.with_training_data)
+    )
+    return RetrainingPolicy(triggers, window, with_data).checked()
 
 
 def _search_setting(

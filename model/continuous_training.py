@@ -16,6 +16,7 @@ from typing import Any
 
 from model.artifact import ModelArtifact
 from model.dataset import Dataset, Split, seeded_split
+from model.labelled_retraining import trigger_of
 from model.layout import DATASETS_PREFIX, INCOMING, SERVING_ALIAS
 from model.model_events import INVALID_DATA, PROMOTED, REJECTED, ModelEvent
 from model.promotion import Production, gate_and_promote, read_production, write_report
@@ -163,6 +164,7 @@ def _invalid(upload: Upload, production: Production, report: ValidationReport) -
         production_version=production.version,
         dataset=upload.dataset,
         reasons=[*report.errors, *report.warnings],  # a warning can say where to look
+        trigger=trigger_of(upload.name),
     )
 
 
@@ -180,6 +182,7 @@ def _decided(upload: Upload, candidate: ModelArtifact, gate: dict[str, Any]) -> 
         },
         reasons=list(gate.get("reasons", [])) + _rollout_reason(gate.get("rollout_ended")),
         rollout_ended=gate.get("rollout_ended"),
+        trigger=trigger_of(upload.name),
     )
 
 

@@ -31,6 +31,9 @@ class ModelEvent:
     time: str = field(default_factory=lambda: now_rfc3339())
     # A promotion during a rollout ends it (docs/rollout.md): its version and percent.
     rollout_ended: dict[str, Any] | None = None
+    # What made the upload, when the platform did (model/labelled_retraining.py): a
+    # performance alert or the retraining schedule; None for anyone's upload.
+    trigger: str | None = None
 
     def __post_init__(self) -> None:
         if self.event not in KINDS:

@@ -10,7 +10,7 @@ parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from model import layout
 from model.artifact import ModelArtifact
@@ -20,11 +20,58 @@ from model.gate import DEFAULT_CONFIDENCE, GateSettings
 from model.registry import Registry
 from model.search import DEFAULT_BUDGET, SearchSettings
 
-FIELDS = ("family", "params", "features", "confidence", "min_r2", "search", "feedback")
+FIELDS = (
+    "family",
+    "params",
+    "features",
+    "confidence",
+    "min_r2",
+    "search",
+    "feedback",
+    "retraining",
+)
+# What may start a retraining on labelled rows (model/labelled_retraining.py).
+PERFORMANCE_ALERT = "performance_alert"
+SCHEDULE = "schedule"
+TRIGGERS = (PERFORMANCE_ALERT, SCHEDULE)
+DEFAULT_WINDOW_DAYS = 30
 
 
 def settings_path(model: str) -> str:
     return layout.settings_path(model)
+
+
+@dataclass(frozen=True)
+class RetrainingPolicy:
+    """Retraining on labelled rows: which triggers start one, how many days of labelled rows
+    it takes, and whether the production version's training data goes in too."""
+
+    triggers: tuple[str, ...]
+    window_days: int = DEFAULT_WINDOW_DAYS
+    with_training_data: bool = False
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> RetrainingPolicy:
+        return cls(
+            tuple(document.get("triggers") or ()),
+            int(document.get("window_days", DEFAULT_WINDOW_DAYS)),
+            document.get("with_training_data") is True,
+        ).checked()
+
+    def checked(self) -> RetrainingPolicy:
+        unknown = sorted(set(self.triggers) - set(TRIGGERS))
+        if unknown or not self.triggers:
+            raise FamilyError(f"retraining: triggers among {list(TRIGGERS)}, got {unknown}")
+        if self.window_days < 1:
+            raise FamilyError(f"retraining: window of {self.window_days} days; at least 1")
+        return self
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "triggers": list(self.triggers),
+            "window_days": self.window_days,
+            "with_training_data": self.with_training_data,
+        }
 
 
 @dataclass(frozen=True)
@@ -40,6 +87,8 @@ class TrainingSettings:
     # Whether its predictions take labels (docs/feedback.md): the prediction log then keeps
     # every instance of every request, with its index.
     feedback: bool = False
+    # Retraining on labelled rows (docs/training.md); None: only uploads retrain.
+    retraining: RetrainingPolicy | None = None
     generation: int = 0  # of the object read; 0: there is none
 
     @classmethod
@@ -56,6 +105,11 @@ class TrainingSettings:
             min_r2=None if document.get("min_r2") is None else float(document["min_r2"]),
             search=document.get("search"),
             feedback=document.get("feedback") is True,
+            retraining=(
+                RetrainingPolicy.from_document(document["retraining"])
+                if document.get("retraining")
+                else None
+            ),
             generation=generation,
         ).checked()
 
@@ -80,10 +134,13 @@ class TrainingSettings:
         min_r2: float | None = None,
         search: dict[str, Any] | None = None,
         feedback: bool | None = None,
+        retraining: RetrainingPolicy | Literal[False] | None = None,
     ) -> TrainingSettings:
         """With what is given replaced; a new family starts from no parameters; a search
-        of {} turns searching off."""
+        of {} turns searching off, a retraining of False retraining on labels."""
         updated = self
+        if retraining is not None:
+            updated = replace(updated, retraining=retraining or None)
         if feedback is not None:
             updated = replace(updated, feedback=feedback)
         if search is not None:
@@ -128,6 +185,7 @@ class TrainingSettings:
             "min_r2": self.min_r2,
             "search": self.search,
             "feedback": self.feedback,
+            "retraining": self.retraining.to_document() if self.retraining else None,
         }
 
 

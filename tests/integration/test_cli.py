@@ -244,7 +244,8 @@ def test_a_bad_family_or_parameter_exits_2_and_registers_nothing(
 def test_settings_choose_what_train_fits_and_change_by_compare_and_swap(serving_env, capsys):
     assert run(capsys, "settings")[1] == {
         "model": names.MODEL_NAME, "family": None, "params": {}, "features": None,
-        "confidence": 0.95, "min_r2": None, "search": None, "feedback": False, "generation": 0,
+        "confidence": 0.95, "min_r2": None, "search": None, "feedback": False,
+        "retraining": None, "generation": 0,
     }  # fmt: skip
     code, settings, err = run(
         capsys, "settings", "--family", "hist_gradient_boosting", "--param", "max_iter=5",

@@ -139,9 +139,10 @@ def test_a_stronger_relation_is_promoted_with_its_report(events, production, reg
     data = event["data"]
     assert set(data) == {
         "event", "model", "version", "production_version", "dataset", "metrics", "reasons", "time",
-        "rollout_ended",
+        "rollout_ended", "trigger",
     }  # fmt: skip
     assert data["rollout_ended"] is None
+    assert data["trigger"] is None  # a person's upload
     assert (data["event"], data["version"], data["production_version"]) == ("promoted", 2, 2)
     assert data["dataset"] == dataset
     assert data["metrics"]["candidate"]["r2"] > 0.9 > data["metrics"]["production"]["r2"]
