@@ -2,16 +2,19 @@
 
 Cloud Scheduler calls it in the cloud, `make run` every DRIFT_INTERVAL_SECONDS, and
 `python -m mlctl drift` on demand; the answer is the window's report (docs/monitoring.md).
+`POST /retrain` is the retraining schedule's tick (docs/training.md).
 """
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from functions.monitoring import retraining
 from functions.monitoring.drift_job import COMPONENT, DriftJob
 from functions.platform import logs, runtime, trace
 from functions.platform.errors import (
@@ -73,7 +76,15 @@ def _route(request: Request) -> dict[str, Any]:
     if path == "/health":
         _allow(request, "GET")
         return {"status": "ok"}
-    raise NotFound(f"no route {request.scope['path']!r}: POST / runs a drift window")
+    if path == "/retrain":
+        _allow(request, "POST")
+        return retraining.scheduled(
+            runtime.registry(), datetime.now(UTC), runtime.settings().serving_alias
+        )
+    raise NotFound(
+        f"no route {request.scope['path']!r}: POST / runs a drift window, POST /retrain "
+        "the retraining schedule's tick"
+    )
 
 
 def job() -> DriftJob:

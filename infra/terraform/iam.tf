@@ -122,6 +122,40 @@ resource "google_storage_bucket_iam_member" "monitor_drift_writes_reports" {
   }
 }
 
+# Retraining on labelled rows (docs/training.md): monitor_drift lists the models and the
+# labelled date folders, reads the joined rows, and creates (never replaces) the dataset
+# uploads under datasets/ that continuous training then takes.
+resource "google_storage_bucket_iam_member" "monitor_drift_reads_labelled" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.function["monitor_drift"].member
+
+  condition {
+    title       = "labelled-only"
+    description = "Read the joined rows under labelled/"
+    expression  = "resource.name.startsWith(\"${local.registry_objects}/labelled/\")"
+  }
+}
+
+resource "google_storage_bucket_iam_member" "monitor_drift_uploads_datasets" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["monitor_drift"].member
+
+  condition {
+    title       = "datasets-only"
+    description = "Create dataset uploads under datasets/ only"
+    expression  = "resource.name.startsWith(\"${local.registry_objects}/datasets/\")"
+  }
+}
+
+# Listing needs a bucket-level role: this one lists names and reads no object.
+resource "google_storage_bucket_iam_member" "monitor_drift_lists_bucket" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.legacyBucketReader"
+  member = google_service_account.function["monitor_drift"].member
+}
+
 # join_feedback only creates (ifGenerationMatch=0): without storage.objects.delete it can
 # never overwrite a waiting label or a joined row.
 resource "google_storage_bucket_iam_member" "join_feedback_creates_feedback" {

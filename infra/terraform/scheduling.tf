@@ -1,5 +1,5 @@
-# Cloud Scheduler runs one drift window on var.drift_schedule, and join_feedback's sweep on
-# var.feedback_sweep_schedule.
+# Cloud Scheduler runs one drift window on var.drift_schedule, join_feedback's sweep on
+# var.feedback_sweep_schedule, and the retraining schedule's tick on var.retraining_schedule.
 
 resource "google_cloud_scheduler_job" "drift" {
   name             = "monitor-drift"
@@ -45,6 +45,33 @@ resource "google_cloud_scheduler_job" "feedback_sweep" {
     oidc_token {
       service_account_email = google_service_account.scheduler_invoker.email
       audience              = google_cloudfunctions2_function.internal["join_feedback"].service_config[0].uri
+    }
+  }
+}
+
+# The retraining schedule's tick: monitor_drift uploads the labelled rows of every model whose
+# training setting takes the schedule (docs/training.md). Off unless a schedule is given.
+resource "google_cloud_scheduler_job" "retraining" {
+  count            = var.retraining_schedule == "" ? 0 : 1
+  name             = "retraining-schedule"
+  description      = "Ticks the retraining schedule of monitor_drift"
+  region           = var.region
+  schedule         = var.retraining_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${var.function_services["monitor_drift"].timeout_seconds}s"
+
+  # A retried tick within the hour names the same upload, which is not made twice.
+  retry_config {
+    retry_count          = 2
+    min_backoff_duration = "60s"
+  }
+
+  http_target {
+    uri         = "${google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri}/retrain"
+    http_method = "POST"
+    oidc_token {
+      service_account_email = google_service_account.scheduler_invoker.email
+      audience              = google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri
     }
   }
 }

@@ -320,6 +320,12 @@ variable "feedback_sweep_schedule" {
   default = "30 3 * * *"
 }
 
+variable "retraining_schedule" {
+  description = "When Cloud Scheduler ticks the retraining schedule (cron, in UTC; empty: never). Models whose training setting retraining takes the schedule then retrain on their labelled rows (docs/training.md); mlctl assess-retraining recommends one."
+  type        = string
+  default     = ""
+}
+
 variable "feedback_dataset" {
   description = "BigQuery dataset of the external table over labelled/ for analysts."
   type        = string

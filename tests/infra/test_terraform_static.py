@@ -285,6 +285,21 @@ def test_feedback_sweep_posts_to_join_feedback_as_the_scheduler():
     assert invoke["name"] == url.replace(".uri}", ".service}")
 
 
+def test_the_retraining_tick_posts_to_monitor_drift_only_when_scheduled():
+    terraform = load()
+    job = terraform.resource("google_cloud_scheduler_job.retraining")
+    assert job["count"] == '${var.retraining_schedule == "" ? 0 : 1}'
+    assert terraform.default("retraining_schedule") == ""
+    (target,) = job["http_target"]
+    url = '${google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri}'
+    assert target["uri"] == url + "/retrain"
+    assert target["http_method"] == "POST"
+    member = '${google_service_account.function["monitor_drift"].member}'
+    uploads = terraform.resource("google_storage_bucket_iam_member.monitor_drift_uploads_datasets")
+    assert (uploads["member"], uploads["role"]) == (member, "roles/storage.objectCreator")
+    assert "/datasets/" in uploads["condition"][0]["expression"]
+
+
 def test_join_feedback_creates_and_reads_feedback_and_labelled_only():
     terraform = load()
     member = '${google_service_account.function["join_feedback"].member}'

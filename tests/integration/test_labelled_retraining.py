@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from functions.monitoring import retraining
 from infra.names import MODEL_NAME as MODEL
 from mlctl.cli import main
 from model.continuous_training import RetrainSettings, retrain, upload_of
@@ -17,6 +18,7 @@ from model.feedback import row_path
 from model.labelled_retraining import retrain_from_labels, training_data
 from model.run_ledger import RunLedger
 from model.training_settings import read_settings
+from tests.clients import function_client
 
 pytestmark = pytest.mark.emulators
 NOW = datetime.now(UTC)
@@ -78,3 +80,22 @@ def test_an_alert_uploads_the_window_once_and_retraining_names_it(
     assert event.trigger == "performance_alert"
     assert event.event in ("promoted", "rejected")
     assert read_settings(registry, MODEL).retraining.window_days == 7
+
+
+def test_the_schedule_tick_uploads_for_the_models_that_take_it(
+    registry, production, serving_env, capsys
+):
+    write_rows(registry, 120)
+    client = function_client("monitor_drift")
+    assert client.post("/retrain").json()["retrainings"] == []  # no setting: nothing
+    settings(capsys, "--retrain-on", "schedule,performance_alert")
+
+    first = client.post("/retrain").json()
+    tick = datetime.fromisoformat(first["tick"])
+    again = retraining.scheduled(registry, tick + timedelta(minutes=59))  # a retried tick
+
+    ((made,), (repeated,)) = first["retrainings"], again["retrainings"]
+    assert (made["trigger"], made["rows"], made["reason"]) == ("schedule", 120, "uploaded")
+    assert made["upload"].endswith(f"labelled-schedule-{tick:%Y%m%dT%H}0000Z.csv")
+    assert repeated["upload"] == made["upload"]
+    assert repeated["reason"] == "uploaded already by an earlier run"
