@@ -28,7 +28,7 @@ class Schedule:
     def describe(self) -> str:
         if self.exact:
             return f"every {self.interval_days} days"
-        return f"about every {self.interval_days} days (cron counts days within a month)"
+        return f"about every {self.interval_days} days: cron counts days within a month"
 
     def as_dict(self) -> dict[str, object]:
         return {"cron": self.cron, "exact": self.exact, "terraform": self.terraform}
