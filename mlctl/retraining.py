@@ -113,9 +113,8 @@ def _features(text: str | None) -> tuple[str, ...] | None:
 def _rows(
     args: argparse.Namespace, registry: Registry | None, features: tuple[str, ...] | None
 ) -> tuple[TimedRows, int]:
-    if args.csv:
+    if args.csv or registry is None:  # no registry: a CSV with --family
         return read_timed_csv(args.csv.read_bytes(), args.time_column, features), 0
-    assert registry is not None  # noqa: S101 - run opens it for --labelled
     return read_labelled(registry.bucket.client, registry.bucket_name, args.model, features)
 
 
