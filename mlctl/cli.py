@@ -16,15 +16,17 @@ from google.auth.exceptions import GoogleAuthError
 
 from functions.platform.config import Settings
 from infra import names
-from mlctl import feedback, messaging, monitoring, rollout, score, tables
+from mlctl import feedback, messaging, monitoring, retraining, rollout, score, tables
 from model.continuous_training import upload_of
 from model.dataset import (
     DEFAULT_FEATURES,
+    DIABETES_FEATURES,
     TARGET,
     DatasetError,
     load_diabetes,
     to_csv,
 )
+from model.drifting_data import DAY, DEFAULT_DAYS, DEFAULT_ROWS_PER_DAY, drifting_data
 from model.evaluation import CvScheme
 from model.families import FAMILIES, FamilyError, parse_params
 from model.gcs import storage_client
@@ -139,12 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
     _accept_model_after(upload)
 
     export = commands.add_parser(
-        "export", help="write bundled diabetes columns as a CSV to upload (features + target)"
+        "export",
+        help="write bundled diabetes columns as a CSV to upload (features + target), or "
+        "with --drifting a synthetic time-stamped one whose target drifts",
     )
     export.add_argument("--out", type=Path, required=True, help="file to write")
     export.add_argument(
-        "--features", default=",".join(DEFAULT_FEATURES), help="diabetes columns (%(default)s)"
+        "--features",
+        help=f"diabetes columns ({','.join(DEFAULT_FEATURES)}; with --drifting all ten)",
     )
+    export.add_argument(
+        "--drifting",
+        type=float,
+        metavar="RATE",
+        help=f"synthetic rows, a '{DAY}' column first, whose true coefficients rotate by RATE "
+        "radians a day (docs/retraining.md)",
+    )
+    export.add_argument(
+        "--days", type=int, default=DEFAULT_DAYS, help="with --drifting: days (%(default)s)"
+    )
+    export.add_argument(
+        "--rows-per-day",
+        type=int,
+        default=DEFAULT_ROWS_PER_DAY,
+        help="with --drifting: rows a day (%(default)s)",
+    )
+    export.add_argument("--seed", type=int, default=0, help="with --drifting (%(default)s)")
 
     listing = commands.add_parser(
         "list", help="versions with their metrics, gate decision and the aliases"
@@ -177,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         score.add_command(commands, settings),
     ):
         _accept_model_after(command)
+    retraining.add_command(commands)
     messaging.add_commands(commands, settings)
     monitoring.add_commands(commands, settings)
     return parser
@@ -206,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             return MONITORING[args.command](args)
         if args.command == "publish":
             result = messaging.publish(args)
+        elif args.command in WITHOUT_REGISTRY:  # they open it themselves, if they need it
+            result = WITHOUT_REGISTRY[args.command](args)
         else:
             registry = Registry(storage_client(Settings.from_env().project_id), args.bucket)
             result = COMMANDS[args.command](registry, args)
@@ -356,8 +381,16 @@ def _upload(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     return {"uri": upload.uri, "generation": upload.generation, "dataset": upload.dataset}
 
 
-def _export(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
-    dataset = load_diabetes(tuple(name.strip() for name in args.features.split(",")))
+def _export(args: argparse.Namespace) -> dict[str, Any]:
+    features = _features(args.features)
+    if args.drifting is not None:
+        drifting = drifting_data(
+            features or DIABETES_FEATURES, args.drifting, args.days, args.rows_per_day, args.seed
+        )
+        args.out.write_text(drifting.to_csv())
+        columns = [DAY, *drifting.features, TARGET]
+        return {"file": str(args.out), "rows": int(drifting.y.size), "columns": columns}
+    dataset = load_diabetes(features or DEFAULT_FEATURES)
     args.out.write_text(to_csv(dataset))
     return {"file": str(args.out), "rows": dataset.rows, "columns": [*dataset.features, TARGET]}
 
@@ -445,12 +478,13 @@ TABLES = {
     "describe": tables.describe,
     "leaderboard": tables.leaderboard,
     "feedback": tables.feedback_status,
+    retraining.COMMAND: retraining.table,
 }
+WITHOUT_REGISTRY = {"export": _export, retraining.COMMAND: retraining.run}
 COMMANDS = {
     "train": _train,
     "settings": _settings,
     "upload": _upload,
-    "export": _export,
     "list": _list,
     "models": _models,
     "describe": _describe,
