@@ -1,5 +1,5 @@
-"""The joined rows under `labelled/<model>/date=<label date>/` (docs/feedback.md), read back
-for a time range: only the date folders the range touches are listed."""
+"""The joined rows under `labelled/<model>/date=<label date>/` (docs/feedback.md), read back:
+all of them, or a time range's, for which only the date folders it touches are listed."""
 
 from __future__ import annotations
 
@@ -18,22 +18,35 @@ READERS = 8
 
 
 def labelled_rows(
-    bucket: storage.Bucket, model: str, since: datetime, until: datetime, timeout: float = 30.0
+    bucket: storage.Bucket,
+    model: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    timeout: float = 30.0,
 ) -> list[dict[str, Any]]:
-    """The model's rows labelled from `since` to `until` (aware datetimes)."""
+    """The model's rows labelled from `since` to `until` (aware datetimes), or all of them."""
+    if since is None or until is None:
+        prefixes = [f"{LABELLED}{model}/"]
+    else:
+        prefixes = [f"{LABELLED}{model}/date={day}/" for day in _days(since, until)]
     names = [
         blob.name
-        for day in _days(since, until)
+        for prefix in prefixes
         for blob in bucket.list_blobs(
-            prefix=f"{LABELLED}{model}/date={day}/", fields="items(name),nextPageToken"
+            prefix=prefix, fields="items(name),nextPageToken", timeout=timeout
         )
     ]
     with ThreadPoolExecutor(READERS) as pool:
-        rows = pool.map(
-            lambda name: orjson.loads(bucket.blob(name).download_as_bytes(timeout=timeout)), names
+        rows = list(
+            pool.map(
+                lambda name: orjson.loads(bucket.blob(name).download_as_bytes(timeout=timeout)),
+                names,
+            )
         )
-        low, high = since.timestamp(), until.timestamp()
-        return [row for row in rows if low <= _seconds(row["label_time"]) <= high]
+    if since is None or until is None:
+        return rows
+    low, high = since.timestamp(), until.timestamp()
+    return [row for row in rows if low <= _seconds(row["label_time"]) <= high]
 
 
 def _days(since: datetime, until: datetime) -> Iterator[str]:

@@ -4,19 +4,15 @@ rows: the label's time, the features the prediction was made from, the label as 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import orjson
 from google.cloud import storage
 
 from model.dataset import DatasetError
 from model.feedback import LABELLED
+from model.labelled import labelled_rows as stored_rows
 from model.timed_rows import TimedRows, timed_rows
-
-# Objects read at once: each is a small download that mostly waits.
-WORKERS = 16
 
 
 def read_labelled(
@@ -28,12 +24,11 @@ def read_labelled(
 ) -> tuple[TimedRows, int]:
     """The model's joined rows with `features` (None: those of the latest row), and how many
     rows were left out for having other features (a version trained on others)."""
-    blobs = list(client.list_blobs(bucket, prefix=f"{LABELLED}{model}/", timeout=timeout))
-    if not blobs:
+    documents = stored_rows(client.bucket(bucket), model, timeout=timeout)
+    if not documents:
         raise DatasetError(f"no labelled rows under gs://{bucket}/{LABELLED}{model}/")
-    with ThreadPoolExecutor(WORKERS) as workers:
-        documents = list(workers.map(lambda blob: _document(blob, timeout), blobs))
-    return labelled_rows(documents, [blob.name for blob in blobs], features)
+    where = [f"labelled row {d.get('request_id')!r} #{d.get('index')}" for d in documents]
+    return labelled_rows(documents, where, features)
 
 
 def labelled_rows(
@@ -63,8 +58,3 @@ def _numbers(values: Iterable[Any], where: str) -> list[float]:
         return [float(value) for value in values]
     except (TypeError, ValueError):
         raise DatasetError(f"{where}: features {values!r} are not numbers") from None
-
-
-def _document(blob: storage.Blob, timeout: float) -> dict[str, Any]:
-    document: dict[str, Any] = orjson.loads(blob.download_as_bytes(timeout=timeout))
-    return document
