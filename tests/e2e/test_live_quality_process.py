@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from PIL import Image
 
 from infra import names
 from infra.local.system import LocalSystem
+from mlctl.cli import main
 from model.dataset import load_diabetes
 from tests.e2e.helpers import call
 
@@ -93,7 +95,7 @@ def run(system: LocalSystem) -> dict[str, Any]:
 
 
 def test_quality_reports_versions_and_alerts_once_per_cooldown_on_a_changed_relation(
-    start_system,
+    start_system, monkeypatch, capsys
 ):
     system = start_system(["monitor_drift"])
     now = datetime.now(UTC)
@@ -156,3 +158,14 @@ def test_quality_reports_versions_and_alerts_once_per_cooldown_on_a_changed_rela
     assert report["alerts"] == []
     assert [alert["metric"] for alert in report["in_cooldown"]] == ["rmse", "mae", "r2"]
     assert system.pull(names.PERFORMANCE_ALERTS_SUB, 1, timeout=2) == []
+
+    # mlctl performance prints the newest report.
+    for key, value in system.cloud.env().items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert main(["performance"]) == 0
+    table = capsys.readouterr().out
+    assert re.search(rf"^1\s+worse\s+{LABELS}\s+rmse\s", table, re.MULTILINE)
+    assert "in cooldown, not sent: version 1 rmse, version 1 mae, version 1 r2" in table
+    assert main(["performance", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == report
