@@ -30,6 +30,8 @@ DATASET_EVENTS = "dataset-events"
 DATASET_DEAD_LETTER = "dataset-dead-letter"
 MODEL_EVENTS = "model-events"
 DRIFT_ALERTS = "drift-alerts"
+# Live quality (docs/monitoring.md): a version worse on labels than on its test split.
+PERFORMANCE_ALERTS = "performance-alerts"
 PREDICTION_FEEDBACK = "prediction-feedback"
 PREDICTION_FEEDBACK_DEAD_LETTER = "prediction-feedback-dead-letter"
 TOPICS = (
@@ -41,6 +43,7 @@ TOPICS = (
     DATASET_DEAD_LETTER,
     MODEL_EVENTS,
     DRIFT_ALERTS,
+    PERFORMANCE_ALERTS,
     PREDICTION_FEEDBACK,
     PREDICTION_FEEDBACK_DEAD_LETTER,
 )
@@ -75,6 +78,7 @@ DATASET_DEAD_LETTER_SUB = "dataset-dead-letter-sub"
 MODEL_EVENTS_SUB = "model-events-sub"
 PREDICTION_LOG_SUB = "prediction-log-sub"
 DRIFT_ALERTS_SUB = "drift-alerts-sub"
+PERFORMANCE_ALERTS_SUB = "performance-alerts-sub"
 PREDICTION_FEEDBACK_DEAD_LETTER_SUB = "prediction-feedback-dead-letter-sub"
 PULL_SUBSCRIPTIONS = {
     PREDICTION_RESULTS_SUB: PREDICTION_RESULTS,
@@ -82,6 +86,7 @@ PULL_SUBSCRIPTIONS = {
     DATASET_DEAD_LETTER_SUB: DATASET_DEAD_LETTER,
     MODEL_EVENTS_SUB: MODEL_EVENTS,
     DRIFT_ALERTS_SUB: DRIFT_ALERTS,
+    PERFORMANCE_ALERTS_SUB: PERFORMANCE_ALERTS,
     PREDICTION_LOG_SUB: PREDICTION_LOG,
     PREDICTION_FEEDBACK_DEAD_LETTER_SUB: PREDICTION_FEEDBACK_DEAD_LETTER,
 }

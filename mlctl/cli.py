@@ -1,6 +1,6 @@
 """`python -m mlctl`: the registry and the training loop from a terminal. Commands print JSON;
-the reports a person reads (`describe`, `leaderboard`, `drift`) print tables, and their JSON
-with `--json`."""
+the reports a person reads (`describe`, `leaderboard`, `drift`, `performance`) print tables,
+and their JSON with `--json`."""
 
 from __future__ import annotations
 
@@ -473,7 +473,11 @@ def _rollback(registry: Registry, args: argparse.Namespace) -> dict[str, Any]:
     return {"model": args.model, "alias": alias.name, **alias.document}
 
 
-MONITORING = {"drift": monitoring.drift, "alerts": monitoring.alerts}
+MONITORING = {
+    "drift": monitoring.drift,
+    "performance": monitoring.performance,
+    "alerts": monitoring.alerts,
+}
 TABLES = {
     "describe": tables.describe,
     "leaderboard": tables.leaderboard,

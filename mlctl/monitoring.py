@@ -1,9 +1,10 @@
-"""`drift` and `alerts`: the drift job from a terminal.
+"""`drift`, `performance` and `alerts`: the monitoring jobs from a terminal.
 
 `drift` calls the monitor_drift function (make run's, or any URL it can reach; the deployed
 one takes internal traffic only) rather than computing in this process: the function holds
 the window's lease and runs one window at a time, so a window run by hand never splits
-records with a scheduled one.
+records with a scheduled one. `performance` reads the newest live quality report from the
+bucket.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from google.cloud import storage
+
 from functions.platform.config import Settings
 from infra import names
 from infra.http_client import http_post_json
 from mlctl import messaging
-from mlctl.tables import columns
+from mlctl.tables import columns, quality_table
+from model.gcs import storage_client
 
 LOCAL_PORT = names.FUNCTIONS["monitor_drift"][1]
 TIMEOUT_SECONDS = 300.0
@@ -45,10 +49,25 @@ def add_commands(commands: Any, settings: Settings) -> None:
     )
     drift.add_argument("--json", action="store_true", help="print the report's JSON instead")
 
+    performance = commands.add_parser(
+        "performance", help="print the newest live quality report: per version and metric"
+    )
+    performance.add_argument("--model", default=argparse.SUPPRESS, help="model name")
+    performance.add_argument("--json", action="store_true", help="print the report's JSON instead")
+
     alerts = commands.add_parser("alerts", help="print drift alerts, following until Ctrl-C")
     alerts.add_argument("--count", type=int, help="stop after this many alerts")
     alerts.add_argument("--timeout", type=float, help="stop after this many seconds")
-    alerts.add_argument("--subscription", default=names.DRIFT_ALERTS_SUB, help="(%(default)s)")
+    kind = alerts.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--performance",
+        action="store_const",
+        const=names.PERFORMANCE_ALERTS_SUB,
+        dest="subscription",
+        help=f"live quality alerts instead ({names.PERFORMANCE_ALERTS_SUB})",
+    )
+    kind.add_argument("--subscription", help=f"({names.DRIFT_ALERTS_SUB})")
+    alerts.set_defaults(subscription=names.DRIFT_ALERTS_SUB)
 
 
 def drift(args: argparse.Namespace) -> int:
@@ -61,6 +80,33 @@ def drift(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else table(report))
     return 0
+
+
+def performance(args: argparse.Namespace) -> int:
+    client = storage_client(Settings.from_env().project_id)
+    report = newest_quality_report(client, args.bucket, args.model)
+    if report is None:
+        print(
+            f"no live quality report of {args.model} yet: it needs labelled rows "
+            "(docs/feedback.md) and a run of POST /performance",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else quality_table(report))
+    return 0
+
+
+def newest_quality_report(client: storage.Client, bucket: str, model: str) -> dict[str, Any] | None:
+    """The newest monitoring/<model>/performance/<timestamp>.json: names sort by time."""
+    prefix = f"monitoring/{model}/performance/"
+    blobs = client.list_blobs(bucket, prefix=prefix, delimiter="/")  # not cooldown/
+    names_found = [blob.name for blob in blobs if blob.name.endswith(".json")]
+    if not names_found:
+        return None
+    found: dict[str, Any] = json.loads(
+        client.bucket(bucket).blob(max(names_found)).download_as_bytes()
+    )
+    return found
 
 
 def alerts(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""What `describe` and `leaderboard` print for a person (`--json` prints the data instead), and
-the aligned columns every table of mlctl uses."""
+"""What `describe`, `leaderboard` and `performance` print for a person (`--json` prints the
+data instead), and the aligned columns every table of mlctl uses."""
 
 from __future__ import annotations
 
@@ -160,3 +160,46 @@ def feedback_status(result: Mapping[str, Any]) -> str:
     reasons = result["unjoinable_by_reason"]
     table += [(f"  {reason}", str(n)) for reason, n in sorted(reasons.items())]
     return columns(table)
+
+
+def quality_table(report: Mapping[str, Any]) -> str:
+    """A live quality report (`mlctl performance`): one row per version and metric."""
+    window = report["window"]
+    lines = [
+        f"model {report['model']}: {window['rows']} labels from {window['start']} to "
+        f"{window['end']} ({window['invalid_rows']} unreadable), status {report['status']}",
+        f"report {report['report']}",
+        f"image  {report['image']}",
+    ]
+    table: list[tuple[str, ...]] = [
+        ("version", "status", "labels", "metric", "live", "95% CI", "test", "worse past", "worse")
+    ]
+    for version in report["versions"]:
+        for figure in version["metrics"]:
+            low, high = figure["ci95"]
+            table.append(
+                (
+                    str(version["version"]),
+                    version["status"],
+                    str(version["n"]),
+                    figure["metric"],
+                    f"{figure['value']:.4g}",
+                    f"{low:.4g} to {high:.4g}",
+                    _figure(figure["expected"]),
+                    _figure(figure["threshold"]),
+                    "yes" if figure["worse"] else "no",
+                )
+            )
+    lines.append(columns(table))
+    lines += [
+        f"version {version['version']}: {version['message']}" for version in report["versions"]
+    ]
+    for key, label in (("alerts", "alerts sent"), ("in_cooldown", "in cooldown, not sent")):
+        found = report.get(key) or []
+        shown = ", ".join(f"version {alert['version']} {alert['metric']}" for alert in found)
+        lines.append(f"{label}: {shown or 'none'}")
+    return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

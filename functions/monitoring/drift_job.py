@@ -44,6 +44,21 @@ def report_path(model: str, stamp: str, extension: str) -> str:
     return f"monitoring/{model}/drift/{stamp}.{extension}"
 
 
+def write_report(
+    bucket: storage.Bucket, path: str, report: Mapping[str, Any], png: bytes, timeout: float
+) -> None:
+    """The PNG beside path, then the JSON at path: once the JSON exists, everything it names
+    exists too. Create-only: a report is never overwritten."""
+    retry = DEFAULT_RETRY.with_timeout(timeout)
+    for name, data, content_type in (
+        (path.removesuffix(".json") + ".png", png, "image/png"),
+        (path, orjson.dumps(report, option=_JSON_OPTIONS), "application/json"),
+    ):
+        bucket.blob(name).upload_from_string(
+            data, content_type=content_type, if_generation_match=0, timeout=timeout, retry=retry
+        )
+
+
 def timestamp(now: datetime) -> str:
     """The report's name: UTC, basic ISO 8601 with milliseconds, sorting by time."""
     return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
@@ -96,7 +111,7 @@ class DriftJob:
         if not window.data:
             return {
                 "model": self.settings.model_name,
-                "time": _rfc3339(now),
+                "time": rfc3339(now),
                 "window": summary,
                 "versions": [],
                 "alerts": [],
@@ -143,7 +158,7 @@ class DriftJob:
         rollout = self._rollout(model, version_reports)
         report = {
             "model": model,
-            "time": _rfc3339(now),
+            "time": rfc3339(now),
             "report": f"gs://{bucket}/{report_path(model, stamp, 'json')}",
             "image": f"gs://{bucket}/{report_path(model, stamp, 'png')}",
             "window": summary,
@@ -157,27 +172,15 @@ class DriftJob:
             f"{model}: drift window of {now:%Y-%m-%d %H:%M:%S} UTC",
             _panels(version_reports, values, artifacts),
         )
-        target = self.storage_client.bucket(bucket)
-        # The image first: once the JSON exists, everything it names exists too.
-        self._create(target, report_path(model, stamp, "png"), png, "image/png")
-        self._create(
-            target,
+        write_report(
+            self.storage_client.bucket(bucket),
             report_path(model, stamp, "json"),
-            orjson.dumps(report, option=_JSON_OPTIONS),
-            "application/json",
+            report,
+            png,
+            self.settings.storage_timeout_seconds,
         )
         _log_figures(report)
         return report
-
-    def _create(self, bucket: storage.Bucket, path: str, data: bytes, content_type: str) -> None:
-        timeout = self.settings.storage_timeout_seconds
-        bucket.blob(path).upload_from_string(
-            data,
-            content_type=content_type,
-            if_generation_match=0,  # a report is never overwritten
-            timeout=timeout,
-            retry=DEFAULT_RETRY.with_timeout(timeout),
-        )
 
     def _rollout(self, model: str, versions: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The rollout under way, if any (docs/rollout.md): each version's report says its
@@ -333,5 +336,5 @@ def _log_figures(report: Mapping[str, Any]) -> None:
     )
 
 
-def _rfc3339(now: datetime) -> str:
+def rfc3339(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

@@ -1,8 +1,9 @@
-"""`monitor_drift`: the HTTP function that runs one drift window per `POST /`.
+"""`monitor_drift`: the HTTP function that runs one drift window per `POST /`, and the live
+quality job per `POST /performance`.
 
-Cloud Scheduler calls it in the cloud, `make run` every DRIFT_INTERVAL_SECONDS, and
-`python -m mlctl drift` on demand; the answer is the window's report (docs/monitoring.md).
-`POST /retrain` is the retraining schedule's tick (docs/training.md).
+Cloud Scheduler calls both in the cloud, `make run` every DRIFT_INTERVAL_SECONDS and
+QUALITY_INTERVAL_SECONDS, and `python -m mlctl drift` on demand; the answer is the report
+(docs/monitoring.md). `POST /retrain` is the retraining schedule's tick (docs/training.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from functions.monitoring import retraining
 from functions.monitoring.drift_job import COMPONENT, DriftJob
+from functions.monitoring.quality_job import QualityJob
 from functions.platform import logs, runtime, trace
 from functions.platform.errors import (
     BackendUnavailable,
@@ -34,7 +36,7 @@ def handle(request: Request) -> Response:
     fields: dict[str, Any] = {}
     try:
         body = _route(request)
-        if body.get("window"):
+        if "records" in body.get("window", {}):
             fields = {"records": body["window"]["records"], "report": body.get("report")}
         response = json_response(200, body)
     except ServingError as error:
@@ -73,6 +75,9 @@ def _route(request: Request) -> dict[str, Any]:
     if path == "/":
         _allow(request, "POST")
         return job().run()
+    if path == "/performance":
+        _allow(request, "POST")
+        return quality_job().run()
     if path == "/health":
         _allow(request, "GET")
         return {"status": "ok"}
@@ -82,8 +87,8 @@ def _route(request: Request) -> dict[str, Any]:
             runtime.registry(), datetime.now(UTC), runtime.settings().serving_alias
         )
     raise NotFound(
-        f"no route {request.scope['path']!r}: POST / runs a drift window, POST /retrain "
-        "the retraining schedule's tick"
+        f"no route {request.scope['path']!r}: POST / runs a drift window, POST /performance "
+        "the live quality job, POST /retrain the retraining schedule's tick"
     )
 
 
@@ -91,6 +96,10 @@ def job() -> DriftJob:
     return DriftJob(
         runtime.settings(), runtime.subscriber(), runtime.publisher(), runtime.storage()
     )
+
+
+def quality_job() -> QualityJob:
+    return QualityJob(runtime.settings(), runtime.publisher(), runtime.storage())
 
 
 def _allow(request: Request, method: str) -> None:

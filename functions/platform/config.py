@@ -75,6 +75,13 @@ class Settings:
     # join_feedback keeps a prediction for its label, and a label for its prediction.
     feedback_topic: str = names.PREDICTION_FEEDBACK
     feedback_retention_days: float = 30.0
+    # Live quality (docs/monitoring.md): labelled rows of the last QUALITY_WINDOW_HOURS; a
+    # version with fewer labels than QUALITY_MIN_LABELS is never alerted on; one alert per
+    # version and metric per QUALITY_ALERT_COOLDOWN_HOURS.
+    performance_alerts_topic: str = names.PERFORMANCE_ALERTS
+    quality_window_hours: float = 24.0
+    quality_min_labels: int = 100
+    quality_alert_cooldown_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +159,21 @@ class Settings:
                 "FEEDBACK_RETENTION_DAYS",
                 _non_negative(float),
                 default.feedback_retention_days,
+            ),
+            performance_alerts_topic=_read(
+                env, "PERFORMANCE_ALERTS_TOPIC", str, default.performance_alerts_topic
+            ),
+            quality_window_hours=_read(
+                env, "QUALITY_WINDOW_HOURS", _positive(float), default.quality_window_hours
+            ),
+            quality_min_labels=_read(
+                env, "QUALITY_MIN_LABELS", _positive(int), default.quality_min_labels
+            ),
+            quality_alert_cooldown_hours=_read(
+                env,
+                "QUALITY_ALERT_COOLDOWN_HOURS",
+                _non_negative(float),
+                default.quality_alert_cooldown_hours,
             ),
         )
 

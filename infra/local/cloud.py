@@ -219,6 +219,7 @@ class LocalCloud:
             "PREDICTION_LOG_TOPIC": resource(names.PREDICTION_LOG),
             "DRIFT_SUBSCRIPTION": resource(names.PREDICTION_LOG_SUB),
             "DRIFT_ALERTS_TOPIC": resource(names.DRIFT_ALERTS),
+            "PERFORMANCE_ALERTS_TOPIC": resource(names.PERFORMANCE_ALERTS),
             "FEEDBACK_TOPIC": resource(names.PREDICTION_FEEDBACK),
         }
 

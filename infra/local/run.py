@@ -22,6 +22,7 @@ Environment variables (defaults: docs/resources.md):
                             the functions' ports (8080, 8081, 8082, 8083)
     DRIFT_INTERVAL_SECONDS  how often monitor_drift runs a window, as Cloud Scheduler
                             does in the cloud (60)
+    QUALITY_INTERVAL_SECONDS  how often monitor_drift runs the live quality job (300)
     LOCAL_STORAGE_ROOT      where fake-gcs-server keeps objects, so a second run reuses the
                             registry (.local/gcs)
     LOCAL_LOG_DIR           one log file per process: the functions' JSON log lines, the
@@ -72,6 +73,7 @@ class RunConfig:
     model_name: str
     function_ports: Mapping[str, int]
     drift_interval_seconds: float
+    quality_interval_seconds: float
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> RunConfig:
@@ -89,6 +91,11 @@ class RunConfig:
             environ.get("MODEL_NAME") or names.MODEL_NAME,
             ports,
             drift_schedule.interval_from_environ(environ),  # refused before anything starts
+            drift_schedule.interval_from_environ(
+                environ,
+                "QUALITY_INTERVAL_SECONDS",
+                drift_schedule.DEFAULT_QUALITY_INTERVAL_SECONDS,
+            ),
         )
 
 
@@ -162,6 +169,10 @@ def _start(system: LocalSystem, config: RunConfig, began: float) -> None:
         interval = config.drift_interval_seconds
         drift_schedule.start(running["monitor_drift"].url + "/", interval)
         print(f"drift windows every {interval:g} s: POST {running['monitor_drift'].url}/")
+        quality = running["monitor_drift"].url + "/performance"
+        interval = config.quality_interval_seconds
+        drift_schedule.start(quality, interval, drift_schedule.quality_summary, "quality job")
+        print(f"live quality every {interval:g} s: POST {quality}")
     print(f"ready in {time.monotonic() - began:.1f} s")
     print("serving; Ctrl-C to stop")
 

@@ -19,6 +19,8 @@ locals {
     PREDICTION_LOG_TOPIC = var.prediction_log_topic
     DRIFT_SUBSCRIPTION   = var.prediction_log_subscription
     DRIFT_ALERTS_TOPIC   = var.drift_alerts_topic
+    # Live quality's alerts; its settings are tuning ones (var.function_settings).
+    PERFORMANCE_ALERTS_TOPIC = var.performance_alerts_topic
     # Ground truth: where POST /feedback publishes, and how long join_feedback waits.
     FEEDBACK_TOPIC          = var.prediction_feedback_topic
     FEEDBACK_RETENTION_DAYS = var.feedback_retention_days

@@ -14,6 +14,7 @@ locals {
     "predict_stream/prediction_log"     = { function = "predict_stream", topic = "prediction_log" }
     "retrain/model_events"              = { function = "retrain", topic = "model_events" }
     "monitor_drift/drift_alerts"        = { function = "monitor_drift", topic = "drift_alerts" }
+    "monitor_drift/performance_alerts"  = { function = "monitor_drift", topic = "performance_alerts" }
     "predict_batch/prediction_feedback" = { function = "predict_batch", topic = "prediction_feedback" }
   }
 
@@ -117,14 +118,16 @@ resource "google_storage_bucket_iam_member" "monitor_drift_writes_reports" {
 
   condition {
     title       = "monitoring-only"
-    description = "Create drift reports under monitoring/ only"
+    description = "Create drift and quality reports under monitoring/ only"
     expression  = "resource.name.startsWith(\"${local.registry_objects}/monitoring/\")"
   }
 }
 
-# Retraining on labelled rows (docs/training.md): monitor_drift lists the models and the
-# labelled date folders, reads the joined rows, and creates (never replaces) the dataset
-# uploads under datasets/ that continuous training then takes.
+# Live quality and retraining on labelled rows (docs/monitoring.md, docs/training.md):
+# monitor_drift reads the joined rows (and lists the models and their date folders, granted
+# below), replaces the last alert of a version's metric by compare-and-swap, which needs
+# delete on those objects alone (monitoring/<model>/performance/cooldown/), and creates
+# (never replaces) the dataset uploads under datasets/ that continuous training then takes.
 resource "google_storage_bucket_iam_member" "monitor_drift_reads_labelled" {
   bucket = google_storage_bucket.registry.name
   role   = "roles/storage.objectViewer"
@@ -132,7 +135,7 @@ resource "google_storage_bucket_iam_member" "monitor_drift_reads_labelled" {
 
   condition {
     title       = "labelled-only"
-    description = "Read the joined rows under labelled/"
+    description = "Read the joined rows under labelled/ only"
     expression  = "resource.name.startsWith(\"${local.registry_objects}/labelled/\")"
   }
 }
@@ -154,6 +157,18 @@ resource "google_storage_bucket_iam_member" "monitor_drift_lists_bucket" {
   bucket = google_storage_bucket.registry.name
   role   = "roles/storage.legacyBucketReader"
   member = google_service_account.function["monitor_drift"].member
+}
+
+resource "google_storage_bucket_iam_member" "monitor_drift_replaces_alert_cooldowns" {
+  bucket = google_storage_bucket.registry.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.function["monitor_drift"].member
+
+  condition {
+    title       = "alert-cooldowns-only"
+    description = "Replace monitoring/<model>/performance/cooldown/<version>-<metric>.json, nothing else"
+    expression  = "resource.name.startsWith(\"${local.registry_objects}/monitoring/\") && resource.name.extract(\"/performance/cooldown/{alert}\").endsWith(\".json\")"
+  }
 }
 
 # join_feedback only creates (ifGenerationMatch=0): without storage.objects.delete it can

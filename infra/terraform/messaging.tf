@@ -10,6 +10,7 @@ locals {
     dataset_dead_letter    = var.dataset_dead_letter_topic
     model_events           = var.model_events_topic
     drift_alerts           = var.drift_alerts_topic
+    performance_alerts     = var.performance_alerts_topic
     # Ground truth: the labels clients send, and their dead letters.
     prediction_feedback             = var.prediction_feedback_topic
     prediction_feedback_dead_letter = var.prediction_feedback_dead_letter_topic
@@ -24,6 +25,7 @@ locals {
     dataset_dead_letter    = { name = var.dataset_dead_letter_subscription, topic = "dataset_dead_letter", retention = "604800s" }
     model_events           = { name = var.model_events_subscription, topic = "model_events", retention = "604800s" }
     drift_alerts           = { name = var.drift_alerts_subscription, topic = "drift_alerts", retention = "604800s" }
+    performance_alerts     = { name = var.performance_alerts_subscription, topic = "performance_alerts", retention = "604800s" }
     prediction_log         = { name = var.prediction_log_subscription, topic = "prediction_log", retention = "604800s" }
     # Labels join_feedback kept failing on: someone has to look.
     prediction_feedback_dead_letter = { name = var.prediction_feedback_dead_letter_subscription, topic = "prediction_feedback_dead_letter", retention = "604800s" }

@@ -1,5 +1,6 @@
-# Cloud Scheduler runs one drift window on var.drift_schedule, join_feedback's sweep on
-# var.feedback_sweep_schedule, and the retraining schedule's tick on var.retraining_schedule.
+# Cloud Scheduler runs one drift window on var.drift_schedule, the live quality job on
+# var.quality_schedule, join_feedback's sweep on var.feedback_sweep_schedule, and the
+# retraining schedule's tick on var.retraining_schedule.
 
 resource "google_cloud_scheduler_job" "drift" {
   name             = "monitor-drift"
@@ -16,6 +17,30 @@ resource "google_cloud_scheduler_job" "drift" {
 
   http_target {
     uri         = google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri
+    http_method = "POST"
+    oidc_token {
+      service_account_email = google_service_account.scheduler_invoker.email
+      audience              = google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri
+    }
+  }
+}
+
+# The live quality job reads the labels of its window again each time: a run that failed is
+# replaced by the next one.
+resource "google_cloud_scheduler_job" "quality" {
+  name             = "monitor-quality"
+  description      = "Runs monitor_drift's live quality job (POST /performance)"
+  region           = var.region
+  schedule         = var.quality_schedule
+  time_zone        = var.drift_time_zone
+  attempt_deadline = "${var.function_services["monitor_drift"].timeout_seconds}s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    uri         = "${google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri}/performance"
     http_method = "POST"
     oidc_token {
       service_account_email = google_service_account.scheduler_invoker.email

@@ -71,6 +71,12 @@ variable "drift_alerts_topic" {
   default = "drift-alerts"
 }
 
+variable "performance_alerts_topic" {
+  description = "Where monitor_drift's live quality job alerts (a version worse on labels than on its test split)."
+  type        = string
+  default     = "performance-alerts"
+}
+
 variable "prediction_feedback_topic" {
   description = "Where clients' labels arrive (predict_batch's POST /feedback publishes there)."
   type        = string
@@ -130,6 +136,11 @@ variable "drift_alerts_subscription" {
   default = "drift-alerts-sub"
 }
 
+variable "performance_alerts_subscription" {
+  type    = string
+  default = "performance-alerts-sub"
+}
+
 variable "prediction_log_subscription" {
   type    = string
   default = "prediction-log-sub"
@@ -177,6 +188,10 @@ variable "function_settings" {
     PREDICTION_LOG_MAX_INSTANCES = "1000"
     DRIFT_WINDOW                 = "10000"
     DRIFT_MIN_SAMPLES            = "100"
+    # Live quality (docs/monitoring.md, "Live quality").
+    QUALITY_WINDOW_HOURS         = "24.0"
+    QUALITY_MIN_LABELS           = "100"
+    QUALITY_ALERT_COOLDOWN_HOURS = "24.0"
   }
 }
 
@@ -280,6 +295,14 @@ variable "drift_schedule" {
   # Every 15 minutes: a window of up to 10,000 records drains a steady few requests a second
   # in time, and alerts reach a person within the quarter hour.
   default = "*/15 * * * *"
+}
+
+variable "quality_schedule" {
+  description = "When Cloud Scheduler runs the live quality job (cron, in drift_time_zone)."
+  type        = string
+  # Hourly, off the drift job's quarter hours (one monitor_drift instance takes one request at
+  # a time). Labels come late and a window is a day of them: an hour loses nothing.
+  default = "7 * * * *"
 }
 
 variable "drift_time_zone" {

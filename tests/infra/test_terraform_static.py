@@ -300,6 +300,55 @@ def test_the_retraining_tick_posts_to_monitor_drift_only_when_scheduled():
     assert "/datasets/" in uploads["condition"][0]["expression"]
 
 
+def test_quality_job_posts_to_monitor_drift_performance_as_the_scheduler():
+    terraform = load()
+    job = terraform.resource("google_cloud_scheduler_job.quality")
+    (target,) = job["http_target"]
+    url = '${google_cloudfunctions2_function.internal["monitor_drift"].service_config[0].uri}'
+    assert target["uri"] == url + "/performance"  # functions/monitoring/monitor.py's route
+    assert target["http_method"] == "POST"
+    (token,) = target["oidc_token"]
+    assert token["service_account_email"] == "${google_service_account.scheduler_invoker.email}"
+    assert token["audience"] == url
+    # Off the drift job's quarter hours: monitor_drift takes one request at a time.
+    minute = terraform.default("quality_schedule").split()[0]
+    assert int(minute) % 15 != 0
+
+
+def test_monitor_drift_reads_labelled_rows_and_replaces_only_alert_cooldowns():
+    terraform = load()
+    member = '${google_service_account.function["monitor_drift"].member}'
+    granted: set[tuple[str, str | None]] = set()
+    for _, grant in grants():
+        if grant["member"] == member:
+            condition = grant.get("condition")
+            expression = terraform.resolve(condition[0]["expression"]) if condition else None
+            granted.add((grant["role"], expression))
+    objects = "${local.registry_objects}"
+    assert granted == {
+        ("roles/storage.objectViewer", f'resource.name.startsWith("{objects}/labelled/")'),
+        ("roles/storage.objectCreator", f'resource.name.startsWith("{objects}/monitoring/")'),
+        # Labelled rows uploaded for retraining (docs/training.md), never replaced.
+        ("roles/storage.objectCreator", f'resource.name.startsWith("{objects}/datasets/")'),
+        ("roles/storage.legacyBucketReader", None),  # lists the date= partitions
+        # Delete (a compare-and-swap replaces its object) on the cooldown objects alone.
+        (
+            "roles/storage.objectUser",
+            f'resource.name.startsWith("{objects}/monitoring/") && resource.name.extract('
+            '"/performance/cooldown/{alert}").endsWith(".json")',
+        ),
+        ("roles/pubsub.subscriber", None),  # on prediction-log-sub
+    }
+    # And, by for_each: models/ (the test scores in report.json) and both alert topics.
+    assert "monitor_drift" in terraform.locals["model_readers"]
+    publishes = {
+        publish["topic"]
+        for publish in terraform.locals["publishes"].values()
+        if publish["function"] == "monitor_drift"
+    }
+    assert publishes == {"drift_alerts", "performance_alerts"}
+
+
 def test_join_feedback_creates_and_reads_feedback_and_labelled_only():
     terraform = load()
     member = '${google_service_account.function["join_feedback"].member}'

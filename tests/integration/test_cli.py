@@ -13,7 +13,7 @@ import pytest
 
 from functions.serving.prediction_log import Entry, message
 from infra import names
-from mlctl.cli import main
+from mlctl.cli import build_parser, main
 from model.dataset import load_diabetes, to_csv
 from model.registry import RegistryConflict
 from model.training_settings import read_settings, write_settings
@@ -205,6 +205,12 @@ def test_drift_and_alerts_through_a_running_monitor_drift(start_system, monkeypa
     alert = json.loads(line)
     assert alert["attributes"] == {"model": "diabetes-bmi", "version": "1", "feature": "bmi"}
     assert alert["data"]["psi"] >= 0.2
+
+
+def test_alerts_reads_performance_alerts_when_asked():
+    assert build_parser().parse_args(["alerts"]).subscription == names.DRIFT_ALERTS_SUB
+    performance = build_parser().parse_args(["alerts", "--performance"])
+    assert performance.subscription == names.PERFORMANCE_ALERTS_SUB
 
 
 def test_train_a_family_with_parameters_for_any_model(serving_env, capsys):
