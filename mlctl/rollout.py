@@ -83,15 +83,21 @@ def _auto(registry: Registry, model: str, alias: str) -> dict[str, Any]:
         raise RolloutError(f"model {model!r} has no rollout under way beside {alias}")
     started = datetime.fromisoformat(rollout.started_at)
     versions = {rollout.version, production.version}
+    stored, unreadable = labelled_rows(registry.bucket, model, started, datetime.now(UTC))
     rows = [
         row
-        for row in labelled_rows(registry.bucket, model, started, datetime.now(UTC))
+        for row in stored
         if row["version"] in versions and datetime.fromisoformat(row["request_time"]) >= started
     ]
     candidate, serving = (registry.load(model, v) for v in (rollout.version, production.version))
     gate = read_settings(registry, model).gate(seed=0)
     judgement = judge(rows, candidate, serving, gate)
-    result: dict[str, Any] = {"model": model, "judgement": judgement.as_dict(), "event": None}
+    result: dict[str, Any] = {
+        "model": model,
+        "judgement": judgement.as_dict(),
+        "unreadable_rows": unreadable,
+        "event": None,
+    }
     if judgement.decision == "wait":
         return result | {"rollout": rollout.to_document()}
     if judgement.decision == "promote":

@@ -81,7 +81,7 @@ def retrain_from_labels(
     if policy is None or trigger not in policy.triggers:
         return Retraining(model, trigger, None, 0, f"{model}'s retraining does not take {trigger}")
     since = now - timedelta(days=policy.window_days)
-    rows = labelled_rows(registry.bucket, model, since, now)
+    rows, _ = labelled_rows(registry.bucket, model, since, now)
     labelled = as_dataset(rows, tuple(production_features))
     if labelled.rows == 0:
         reason = f"no labelled rows with features {list(production_features)} since {since:%F}"

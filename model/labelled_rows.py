@@ -23,12 +23,14 @@ def read_labelled(
     timeout: float = 30.0,
 ) -> tuple[TimedRows, int]:
     """The model's joined rows with `features` (None: those of the latest row), and how many
-    rows were left out for having other features (a version trained on others)."""
-    documents = stored_rows(client.bucket(bucket), model, timeout=timeout)
+    were left out for having other features (a version trained on others) or for not being
+    joined rows."""
+    documents, unreadable = stored_rows(client.bucket(bucket), model, timeout=timeout)
     if not documents:
         raise DatasetError(f"no labelled rows under gs://{bucket}/{LABELLED}{model}/")
     where = [f"labelled row {d.get('request_id')!r} #{d.get('index')}" for d in documents]
-    return labelled_rows(documents, where, features)
+    rows, left_out = labelled_rows(documents, where, features)
+    return rows, left_out + unreadable
 
 
 def labelled_rows(

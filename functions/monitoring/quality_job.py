@@ -3,8 +3,9 @@ each model version against its test scores, alert, write the report.
 
 The window is the last QUALITY_WINDOW_HOURS of labels, by label time; only the `date=`
 partitions it touches are listed. An alert is claimed before it is published (one per
-version and metric per QUALITY_ALERT_COOLDOWN_HOURS, model/alert_cooldown.py); a claim whose
-publish fails is given back, so the next run alerts instead.
+version and metric per QUALITY_ALERT_COOLDOWN_HOURS, model/alert_cooldown.py), and the
+retraining it may start (docs/training.md) is uploaded in between; a claim whose upload or
+publish fails is given back, so the next run does both instead.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from functions.platform import logs
 from functions.platform.config import Settings
 from model import alert_cooldown, live_quality
 from model.feedback import LABELLED
+from model.labelled_retraining import retrain_from_labels, training_data
 from model.live_quality import InvalidRow, LabelledRow
 from model.quality_plot import quality_report_png
 from model.registry import Registry
+from model.training_settings import PERFORMANCE_ALERT, read_settings
 
 # Rows are small objects: reading them is waiting, so many at once.
 WORKERS = 16
@@ -98,7 +101,7 @@ class QualityJob:
         ]
         found = live_quality.alerts(model, versions, window)
         path = report_path(model, stamp, "json")
-        published, in_cooldown = self._alert(found, f"gs://{bucket}/{path}", now)
+        published, in_cooldown, retraining = self._alert(model, found, f"gs://{bucket}/{path}", now)
         report = {
             "model": model,
             "time": rfc3339(now),
@@ -120,6 +123,7 @@ class QualityJob:
             "versions": versions,
             "alerts": published,
             "in_cooldown": in_cooldown,
+            "retraining": retraining,
         }
         png = quality_report_png(
             f"{model}: live quality, labels of {window['hours']:g} h", versions
@@ -144,32 +148,43 @@ class QualityJob:
         return report
 
     def _alert(
-        self, alerts: Sequence[dict[str, Any]], report: str, now: datetime
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Publish each alert whose claim succeeds; (published, in cooldown)."""
+        self, model: str, alerts: Sequence[dict[str, Any]], report: str, now: datetime
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+        """Claim each alert, then start the retraining they ask for, then publish them:
+        (published, in cooldown, the retraining). A failure gives the claims back, so the
+        next run does all of it again (the retraining's upload is made once whatever the
+        number of tries)."""
         topic = self.publisher.topic_path(
             self.settings.project_id, self.settings.performance_alerts_topic
         )
         cooldown = timedelta(hours=self.settings.quality_alert_cooldown_hours)
-        published, in_cooldown = [], []
+        claimed, held, in_cooldown = [], [], []
         for alert in alerts:
             path = cooldown_path(alert["model"], alert["version"], alert["metric"])
-            held = alert_cooldown.claim(
+            claim = alert_cooldown.claim(
                 self._registry(), path, now, cooldown, {"alert": alert, "report": report}
             )
-            if held is None:
+            if claim is None:
                 in_cooldown.append(alert)
-                continue
-            try:
+            else:
+                claimed.append(alert)
+                held.append(claim)
+        if not claimed:
+            return [], in_cooldown, None
+        try:
+            retraining = self._retrain(model, now, claimed)
+            for alert in claimed:
                 self.publisher.publish(
                     topic,
                     orjson.dumps(alert),
                     model=alert["model"],
                     version=str(alert["version"]),
                 ).result(timeout=self.settings.publish_timeout_seconds)
-            except BaseException:
-                alert_cooldown.release(self._registry(), held)
-                raise
+        except BaseException:
+            for claim in held:
+                alert_cooldown.release(self._registry(), claim)
+            raise
+        for alert in claimed:
             logs.warning(
                 f"quality: {alert['model']} version {alert['version']}: {alert['reason']}",
                 component=COMPONENT,
@@ -177,8 +192,30 @@ class QualityJob:
                 alert=alert,
                 report=report,
             )
-            published.append(alert)
-        return published, in_cooldown
+        return claimed, in_cooldown, retraining
+
+    def _retrain(
+        self, model: str, now: datetime, published: Sequence[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Alerts published start a retraining on the model's labelled rows when its setting
+        takes them (docs/training.md): one upload a run, named by the window's end."""
+        registry = self._registry()
+        served = registry.alias(model, self.settings.serving_alias)
+        if served is None:
+            return None
+        production = registry.load(model, served.version)
+        policy = read_settings(registry, model).retraining
+        base = training_data(registry, production) if policy and policy.with_training_data else None
+        first = published[0]
+        detail = {
+            "alert_version": str(first["version"]),
+            "alert_metrics": ",".join(str(alert["metric"]) for alert in published),
+            "alert_reason": str(first["reason"])[:1000],
+        }
+        made = retrain_from_labels(
+            registry, model, PERFORMANCE_ALERT, now, production.features, base, detail
+        )
+        return made.as_dict()
 
     def _models(self) -> list[str]:
         """The models with joined rows: the folders under labelled/."""

@@ -97,7 +97,7 @@ def run(system: LocalSystem) -> dict[str, Any]:
 def test_quality_reports_versions_and_alerts_once_per_cooldown_on_a_changed_relation(
     start_system, monkeypatch, capsys
 ):
-    system = start_system(["monitor_drift"])
+    system = start_system(["monitor_drift", "retrain"])
     now = datetime.now(UTC)
     with contextlib.closing(system.storage_client()) as client:
         test = system.registry(client).report(MODEL, 1)["metrics"]
@@ -136,9 +136,24 @@ def test_quality_reports_versions_and_alerts_once_per_cooldown_on_a_changed_rela
         # The same inputs, a reversed relation: every metric is worse.
         bucket.delete_blobs([bucket.blob(name) for name in unchanged])
         write_rows(bucket, labelled_rows(system, now, changed=True, seed=1))
+    for key, value in system.cloud.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MODEL_BUCKET", system.config.bucket)
+    assert main(["settings", "--retrain-on", "performance_alert"]) == 0
 
     (report,) = run(system)["reports"]
     assert report["status"] == "worse"
+    # The alert retrains on the labelled rows, gated as any upload, its event naming why:
+    # those of the setting's 30 days, so the row of 25 hours ago too (the broken object is not
+    # a row).
+    assert (report["retraining"]["trigger"], report["retraining"]["rows"]) == (
+        "performance_alert",
+        LABELS + 1,
+    )
+    (event,) = system.pull_json(names.MODEL_EVENTS_SUB, 1, timeout=60)
+    assert event["trigger"] == "performance_alert"
+    assert event["dataset"].startswith(report["retraining"]["upload"] + "#")
+    assert event["event"] in ("promoted", "rejected")
     assert [alert["metric"] for alert in report["alerts"]] == ["rmse", "mae", "r2"]
     messages = system.pull(names.PERFORMANCE_ALERTS_SUB, 3, timeout=10)
     alerts = sorted((json.loads(message.data) for message in messages), key=lambda a: a["metric"])
@@ -160,8 +175,6 @@ def test_quality_reports_versions_and_alerts_once_per_cooldown_on_a_changed_rela
     assert system.pull(names.PERFORMANCE_ALERTS_SUB, 1, timeout=2) == []
 
     # mlctl performance prints the newest report.
-    for key, value in system.cloud.env().items():
-        monkeypatch.setenv(key, value)
     capsys.readouterr()
     assert main(["performance"]) == 0
     table = capsys.readouterr().out
