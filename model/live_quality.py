@@ -41,6 +41,18 @@ class LabelledRow:
     label: float
     prediction: float
     label_time: datetime
+    # The instance, so another version can be scored on it (model/rollout_judgement.py).
+    features: tuple[float, ...] = ()
+    feature_names: tuple[str, ...] = ()
+
+    def as_document(self) -> dict[str, Any]:
+        """As the join wrote it, for model/rollout_judgement.py."""
+        return {
+            "version": self.version,
+            "label": self.label,
+            "features": list(self.features),
+            "feature_names": list(self.feature_names),
+        }
 
 
 def parse_row(data: bytes) -> LabelledRow:
@@ -52,6 +64,8 @@ def parse_row(data: bytes) -> LabelledRow:
             label=float(row["label"]),
             prediction=float(row["prediction"]),
             label_time=datetime.fromisoformat(str(row["label_time"])),
+            features=tuple(float(value) for value in row.get("features") or ()),
+            feature_names=tuple(str(name) for name in row.get("feature_names") or ()),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise InvalidRow(f"{type(error).__name__}: {error}") from None

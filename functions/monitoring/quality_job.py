@@ -29,6 +29,8 @@ from model.labelled_retraining import retrain_from_labels, training_data
 from model.live_quality import InvalidRow, LabelledRow
 from model.quality_plot import quality_report_png
 from model.registry import Registry
+from model.rollout import RolloutError, read_rollout
+from model.rollout_judgement import judge
 from model.training_settings import PERFORMANCE_ALERT, read_settings
 
 # Rows are small objects: reading them is waiting, so many at once.
@@ -124,6 +126,7 @@ class QualityJob:
             "alerts": published,
             "in_cooldown": in_cooldown,
             "retraining": retraining,
+            "rollout": self._rollout(model, rows),
         }
         png = quality_report_png(
             f"{model}: live quality, labels of {window['hours']:g} h", versions
@@ -216,6 +219,30 @@ class QualityJob:
             registry, model, PERFORMANCE_ALERT, now, production.features, base, detail
         )
         return made.as_dict()
+
+    def _rollout(self, model: str, rows: Sequence[LabelledRow]) -> dict[str, Any] | None:
+        """During a split, the candidate against production on the window's labelled rows,
+        both scored on every row (docs/rollout.md); None when no rollout is under way."""
+        registry = self._registry()
+        try:
+            rollout = read_rollout(registry, model)
+        except RolloutError:
+            return None  # the serving functions send everything to production then
+        served = registry.alias(model, self.settings.serving_alias)
+        if rollout is None or served is None:
+            return None
+        versions = {rollout.version, served.version}
+        documents = [row.as_document() for row in rows if row.version in versions]
+        candidate = registry.load(model, rollout.version)
+        production = registry.load(model, served.version)
+        gate = read_settings(registry, model).gate(seed=0)
+        judgement = judge(documents, candidate, production, gate)
+        return {
+            "candidate": rollout.version,
+            "percent": rollout.percent,
+            "production": served.version,
+            **judgement.as_dict(),
+        }
 
     def _models(self) -> list[str]:
         """The models with joined rows: the folders under labelled/."""

@@ -15,6 +15,7 @@ from mlctl.cli import main
 from model.artifact import LinearWeights
 from model.feedback import row_path
 from model.rollout import read_rollout, start_rollout
+from tests.clients import function_client
 from tests.pubsub_helpers import pull, temporary_topic
 
 pytestmark = pytest.mark.emulators
@@ -97,3 +98,20 @@ def test_the_better_version_on_labels_takes_all_traffic(
     assert (event["version"], event["production_version"]) == (2, serving)
     assert event["reasons"] == result["judgement"]["reasons"]
     assert "300 labelled rows" in event["reasons"][0]
+
+
+def test_the_quality_report_compares_a_rollout_on_its_labelled_rows(
+    rollout, local_cloud, monkeypatch
+):
+    label_traffic(rollout, truth=2, rows=300)
+    with temporary_topic(local_cloud, "perf") as topic:
+        monkeypatch.setenv("PERFORMANCE_ALERTS_TOPIC", topic.name)
+        response = function_client("monitor_drift").post("/performance")
+
+    assert response.status_code == 200, response.text
+    (report,) = response.json()["reports"]
+    compared = report["rollout"]
+    assert (compared["candidate"], compared["production"], compared["percent"]) == (2, 1, 50.0)
+    assert (compared["decision"], compared["rows"]) == ("promote", 300)
+    assert compared["candidate_rmse"] < compared["production_rmse"]
+    assert read_rollout(rollout, MODEL) is not None  # the report decides nothing
