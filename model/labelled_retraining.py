@@ -74,9 +74,11 @@ def retrain_from_labels(
     production_features: Sequence[str],
     training_data: Dataset | None = None,
     detail: dict[str, str] | None = None,
+    named: datetime | None = None,
 ) -> Retraining:
-    """Upload the model's labelled rows of its window (with `training_data` when its setting
-    asks) if its setting takes `trigger`."""
+    """Upload the model's labelled rows of its window up to `now` (with `training_data` when
+    its setting asks) if its setting takes `trigger`; the upload is named by `named` (default
+    `now`): one name, one upload."""
     policy = read_settings(registry, model).retraining
     if policy is None or trigger not in policy.triggers:
         return Retraining(model, trigger, None, 0, f"{model}'s retraining does not take {trigger}")
@@ -93,7 +95,7 @@ def retrain_from_labels(
             np.vstack([training_data.X, labelled.X]),
             np.concatenate([training_data.y, labelled.y]),
         )
-    name = upload_name(model, trigger, now)
+    name = upload_name(model, trigger, named or now)
     metadata = {
         "trigger": trigger,
         "window": f"{since.isoformat()}/{now.isoformat()}",

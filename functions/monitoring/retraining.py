@@ -2,8 +2,8 @@
 
 For every model whose training setting `retraining` takes the schedule, the labelled rows of
 its window go up as a dataset upload, and continuous training decides on it as on any. The
-tick's time is taken to the hour: a tick Cloud Scheduler retries within the hour names the
-same upload, which is then not made twice.
+upload is named by the tick's hour: a tick Cloud Scheduler retries within the hour names the
+same upload, which is then not made twice; its rows are those labelled up to the tick.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def scheduled(registry: Registry, now: datetime, alias: str = SERVING_ALIAS) -> 
             continue
         production = registry.load(model, served.version)
         base = training_data(registry, production) if policy.with_training_data else None
-        retraining = retrain_from_labels(registry, model, SCHEDULE, tick, production.features, base)
+        retraining = retrain_from_labels(
+            registry, model, SCHEDULE, now, production.features, base, named=tick
+        )
         retrainings.append(retraining.as_dict())
     return {"tick": tick.isoformat(), "retrainings": retrainings}
