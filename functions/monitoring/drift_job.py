@@ -205,12 +205,7 @@ class DriftJob:
         return {**rollout.to_document(), "production_version": production and production.version}
 
     def _registry(self) -> Registry:
-        return Registry(
-            self.storage_client,
-            self.settings.bucket,
-            timeout=self.settings.storage_timeout_seconds,
-            max_artifact_bytes=self.settings.max_artifact_bytes,
-        )
+        return registry_of(self.settings, self.storage_client)
 
     def _artifact(self, model: str, version: int) -> ModelArtifact | None:
         """The version's artifact, or None when it cannot be read (no reference then)."""
@@ -257,6 +252,16 @@ class DriftJob:
             )
         for future in futures:
             future.result(timeout=self.settings.publish_timeout_seconds)
+
+
+def registry_of(settings: Settings, client: storage.Client) -> Registry:
+    """The registry as the monitoring jobs read it: the function's bucket and limits."""
+    return Registry(
+        client,
+        settings.bucket,
+        timeout=settings.storage_timeout_seconds,
+        max_artifact_bytes=settings.max_artifact_bytes,
+    )
 
 
 def _overall(versions: Sequence[Mapping[str, Any]]) -> str:

@@ -20,7 +20,13 @@ import orjson
 from google.cloud import pubsub_v1, storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from functions.monitoring.drift_job import COMPONENT, rfc3339, timestamp, write_report
+from functions.monitoring.drift_job import (
+    COMPONENT,
+    registry_of,
+    rfc3339,
+    timestamp,
+    write_report,
+)
 from functions.platform import logs
 from functions.platform.config import Settings
 from model import alert_cooldown, live_quality
@@ -289,12 +295,7 @@ class QualityJob:
         return _test_scores[key]
 
     def _registry(self) -> Registry:
-        return Registry(
-            self.storage_client,
-            self.settings.bucket,
-            timeout=self.settings.storage_timeout_seconds,
-            max_artifact_bytes=self.settings.max_artifact_bytes,
-        )
+        return registry_of(self.settings, self.storage_client)
 
     def _call(self) -> dict[str, Any]:
         timeout = self.settings.storage_timeout_seconds
