@@ -41,6 +41,7 @@ def write_rows(registry, rows: int, days_ago: float = 1.0) -> None:
 
 
 def settings(capsys, *argv: str) -> dict:
+    capsys.readouterr()  # what was printed before (a function's log lines) is not its answer
     assert main(["settings", *argv]) == 0
     return json.loads(capsys.readouterr().out)
 
