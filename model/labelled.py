@@ -5,9 +5,8 @@ object must not stop a report, a judgement or a retraining."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,7 +30,7 @@ def labelled_rows(
     if since is None or until is None:
         prefixes = [f"{LABELLED}{model}/"]
     else:
-        prefixes = [f"{LABELLED}{model}/date={day}/" for day in _days(since, until)]
+        prefixes = [f"{LABELLED}{model}/date={day}/" for day in partitions(since, until)]
     names = [
         blob.name
         for prefix in prefixes
@@ -73,11 +72,10 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _days(since: datetime, until: datetime) -> Iterator[str]:
-    day = since.date()
-    while day <= until.date():
-        yield day.isoformat()
-        day += timedelta(days=1)
+def partitions(since: datetime, until: datetime) -> list[str]:
+    """The label dates (UTC) a time range touches: the `date=` folders to list."""
+    first, last = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    return [(first + timedelta(days=day)).isoformat() for day in range((last - first).days + 1)]
 
 
 def _seconds(rfc3339: str) -> float:

@@ -57,7 +57,15 @@ class LabelledRow:
 
 def parse_row(data: bytes) -> LabelledRow:
     try:
-        row = orjson.loads(data)
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRow(f"JSONDecodeError: {error}") from None
+    return row_of(document)
+
+
+def row_of(row: Any) -> LabelledRow:
+    """A joined row (docs/feedback.md) as read back; InvalidRow naming what is wrong."""
+    try:
         parsed = LabelledRow(
             model=str(row["model"]),
             version=int(row["version"]),
@@ -67,7 +75,7 @@ def parse_row(data: bytes) -> LabelledRow:
             features=tuple(float(value) for value in row.get("features") or ()),
             feature_names=tuple(str(name) for name in row.get("feature_names") or ()),
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise InvalidRow(f"{type(error).__name__}: {error}") from None
     if parsed.label_time.tzinfo is None:
         raise InvalidRow(f"label_time {row['label_time']!r} has no time zone")

@@ -10,8 +10,7 @@ publish fails is given back, so the next run does both instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from functions.platform import logs
 from functions.platform.config import Settings
 from model import alert_cooldown, live_quality
 from model.feedback import LABELLED
+from model.labelled import labelled_rows, partitions
 from model.labelled_retraining import retrain_from_labels, training_data
 from model.live_quality import InvalidRow, LabelledRow
 from model.quality_plot import quality_report_png
@@ -39,8 +39,6 @@ from model.rollout import RolloutError, read_rollout
 from model.rollout_judgement import judge
 from model.training_settings import PERFORMANCE_ALERT, read_settings
 
-# Rows are small objects: reading them is waiting, so many at once.
-WORKERS = 16
 # A version's test scores never change once its report is written.
 _test_scores: dict[tuple[str, str, int], dict[str, float]] = {}
 
@@ -52,12 +50,6 @@ def report_path(model: str, stamp: str, extension: str) -> str:
 def cooldown_path(model: str, version: int, metric: str) -> str:
     """The last alert of a version's metric (model/alert_cooldown.py)."""
     return f"monitoring/{model}/performance/cooldown/{version}-{metric}.json"
-
-
-def partitions(start: datetime, end: datetime) -> list[str]:
-    """The label dates (UTC) a window touches: the `date=` partitions to list."""
-    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
-    return [(first + timedelta(days=day)).isoformat() for day in range((last - first).days + 1)]
 
 
 @dataclass
@@ -261,29 +253,21 @@ class QualityJob:
 
     def _rows(self, model: str, start: datetime, end: datetime) -> tuple[list[LabelledRow], int]:
         """The model's rows labelled within [start, end], and how many could not be read."""
+        documents, invalid = labelled_rows(
+            self.storage_client.bucket(self.settings.bucket),
+            model,
+            start,
+            end,
+            timeout=self.settings.storage_timeout_seconds,
+        )
         rows: list[LabelledRow] = []
-        invalid = 0
-        with ThreadPoolExecutor(WORKERS) as pool:
-            for data in pool.map(self._download, self._blobs(model, start, end)):
-                try:
-                    row = live_quality.parse_row(data)
-                except InvalidRow as error:
-                    invalid += 1
-                    logs.warning(f"unreadable labelled row: {error}", component=COMPONENT)
-                    continue
-                if start <= row.label_time <= end:
-                    rows.append(row)
+        for document in documents:
+            try:
+                rows.append(live_quality.row_of(document))
+            except InvalidRow as error:
+                invalid += 1
+                logs.warning(f"unreadable labelled row: {error}", component=COMPONENT)
         return rows, invalid
-
-    def _blobs(self, model: str, start: datetime, end: datetime) -> Iterator[storage.Blob]:
-        for day in partitions(start, end):
-            yield from self.storage_client.list_blobs(
-                self.settings.bucket, prefix=f"{LABELLED}{model}/date={day}/", **self._call()
-            )
-
-    def _download(self, blob: storage.Blob) -> bytes:
-        data: bytes = blob.download_as_bytes(**self._call())
-        return data
 
     def _expected(self, model: str, version: int) -> dict[str, float] | None:
         key = (self.settings.bucket, model, version)
