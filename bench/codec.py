@@ -14,7 +14,6 @@ trials take turns on a machine whose speed drifts.
 from __future__ import annotations
 
 import gc
-import io
 import json
 import subprocess
 import sys
@@ -85,7 +84,7 @@ class FixedModel:
 
 def round_trip(model: FixedModel, config: Settings, body: bytes, content_type: str) -> bytes:
     """What predict_batch does to a body, less the server: the core's path, then the bytes."""
-    decode = Body(io.BytesIO(body).read, len(body), content_type).decode
+    decode = Body(body, len(body), content_type).decode
     return to_json(predict(PredictionRequest("codec", "http", decode), config, model).body())
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import os
 import subprocess
@@ -219,7 +218,7 @@ class HttpStages(AsgiPair):
         from functions.serving.prediction_log import Entry, message
 
         runtime = self.runtime
-        body = Body(io.BytesIO(BODY).read, len(BODY), "application/json")
+        body = Body(BODY, len(BODY), "application/json")
         request = PredictionRequest("id", "http", body.decode)
         prediction = predict(request, runtime.settings(), runtime.models)
         entries = [

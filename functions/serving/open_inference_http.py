@@ -9,7 +9,6 @@ errors are the protocol's `{"error": "message"}` with the same status codes.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -108,7 +107,7 @@ def _decode(headers: Mapping[str, str], body: bytes, config: Settings) -> Infere
     data = body
     if "content-encoding" in headers or len(body) > config.max_body_bytes:  # else: as it came
         _, data = Body(
-            read=io.BytesIO(body).read,
+            body,
             length=content_length(headers),
             content_type=JSON,
             content_encoding=headers.get("content-encoding"),

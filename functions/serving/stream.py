@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,7 @@ from functions.serving.parsing import Instances
 COMPONENT = "predict_stream"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made per request: a frozen one's __init__ costs 4x
 class StreamRequest:
     """A prediction request as carried by one Pub/Sub message."""
 
@@ -74,7 +73,7 @@ class StreamRequest:
         if self.data is None:
             raise InvalidArgument("the message data is not base64: publish the body's bytes")
         body = Body(
-            read=io.BytesIO(self.data).read,
+            self.data,
             length=len(self.data),
             content_type=self.attributes.get("content_type", JSON),
             content_encoding=self.attributes.get("content_encoding"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import tracemalloc
 import zlib
 
@@ -19,7 +18,7 @@ BODY = b'{"instances": [[0.5], [0.25]]}'
 
 
 def body(data: bytes, content_type="application/json", encoding=None, length=True) -> Body:
-    return Body(io.BytesIO(data).read, len(data) if length else None, content_type, encoding)
+    return Body(data, len(data) if length else None, content_type, encoding)
 
 
 def zero_bomb(size: int) -> bytes:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from google.api_core import exceptions
-from google.pubsub_v1.types import PublishRequest
+from google.pubsub_v1.types import PublishRequest, PubsubMessage
 
 from functions.platform import logs
 from functions.serving import prediction_log
@@ -104,6 +104,32 @@ def test_the_record_has_the_contract_fields(trained_artifact):
     assert record["latency_ms"] == 1.235
     assert record["time"] == "2027-01-15T08:00:00.250000Z"
     assert dict(raw.attributes) == {"model": "diabetes-bmi", "model_version": "4"}
+
+
+@pytest.mark.parametrize("rows", [1, 20, 3_000])
+@pytest.mark.parametrize("feedback", [False, True])
+def test_a_record_is_framed_as_protobuf_frames_it(trained_artifact, rows, feedback):
+    """The hand-framed request is byte for byte protobuf's own, whatever the record's length
+    (lengths written in two and in three bytes)."""
+    prediction = a_prediction(trained_artifact, rows)
+    entry = prediction_log.Entry(
+        "http",
+        "r",
+        prediction.model,
+        prediction.instances,
+        prediction.predictions,
+        rows,
+        1.0,
+        0.0,
+        first_index=0 if feedback else None,
+        request_instances=rows,
+    )
+    data = prediction_log.record_json(entry)
+    attributes = {"model": "diabetes-bmi", "model_version": str(trained_artifact.version)}
+    if feedback:
+        attributes["feedback"] = "true"
+    built = PublishRequest.pb()(messages=[PubsubMessage.pb()(data=data, attributes=attributes)])
+    assert prediction_log.encoded(entry) == built.SerializeToString(deterministic=True)
 
 
 def test_records_are_published_in_batches(publisher, trained_artifact):
