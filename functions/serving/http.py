@@ -90,12 +90,14 @@ async def handle(request: Request, lap: Lap = no_lap) -> Response:
         response, model_version, prediction = _answer(exchange, request_id, lap)
     latency_ms = (time.perf_counter() - started) * 1000
     if prediction is not None:
-        # A large request's record may be many records (a model taking feedback logs every
-        # instance): encoding them is CPU work, kept off the loop like the request's own.
-        if offload:
-            await run_in_threadpool(runtime.prediction_log().record, prediction, latency_ms)
+        log = runtime.prediction_log()
+        # One record holds PREDICTION_LOG_MAX_INSTANCES rows at most: encoding it costs less
+        # than a hop to a thread. A model taking feedback logs every instance of a large
+        # request, in many records: that is CPU work, kept off the loop like the request's.
+        if offload and log.records(prediction) > 1:
+            await run_in_threadpool(log.record, prediction, latency_ms)
         else:
-            runtime.prediction_log().record(prediction, latency_ms)
+            log.record(prediction, latency_ms)
         lap("prediction_log_handoff")
     answered = _answered(exchange, response, request_id, model_version, latency_ms)
     lap("request_log_line")

@@ -131,6 +131,13 @@ class PredictionLog:
         )
         self._queue(entry)
 
+    def records(self, prediction: Prediction) -> int:
+        """How many records `record` makes of a request, at most (one, unless every instance
+        is logged): what it costs to encode them."""
+        if not self._takes_feedback(prediction.model.name):
+            return 1
+        return -(-len(prediction.predictions) // self._max_instances)
+
     def _record_every_instance(self, prediction: Prediction, latency_ms: float) -> None:
         total, now = len(prediction.predictions), time.time()
         for first in range(0, total, self._max_instances):
