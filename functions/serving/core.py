@@ -17,7 +17,7 @@ import numpy as np
 
 from functions.platform.config import Settings
 from functions.platform.errors import InvalidArgument
-from functions.serving.parsing import Instances, parse_version
+from functions.serving.parsing import Instances, all_true, parse_version
 from model.artifact import ModelArtifact
 from model.registry import check_alias_name
 
@@ -126,7 +126,7 @@ def finite_predictions(model: ModelArtifact, matrix: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         predictions = model.predict(matrix)
     finite = np.isfinite(predictions)
-    if not finite.all():
+    if not all_true(finite):
         row = int(np.argmin(finite))
         raise InvalidArgument(
             f"instances[{row}]: too large for the model: its prediction is not a finite number"

@@ -262,10 +262,19 @@ def _csv_matrix(
 
 def _finite(matrix: np.ndarray) -> np.ndarray:
     finite = np.isfinite(matrix)
-    if not finite.all():
+    if not all_true(finite):
         row, column = np.argwhere(~finite)[0]
         raise InvalidArgument(f"instances[{row}][{column}]: not a finite number")
     return matrix
+
+
+def all_true(flags: np.ndarray) -> bool:
+    """`flags.all()` in one C call, without ndarray.all's Python wrapper: every request
+    checks its instances and its predictions this way."""
+    return bool(_ALL_TRUE(flags, axis=None))
+
+
+_ALL_TRUE = np.logical_and.reduce
 
 
 def _parses_as_float(cell: str) -> bool:
