@@ -9,7 +9,6 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 from bench.floor import FLOOR_SOURCE
 from infra.local.cloud import PUBSUB_EMULATOR
@@ -76,39 +75,17 @@ def pubsub_elsewhere(system: LocalSystem) -> Iterator[int]:
 
     In the cloud, Pub/Sub's work is not done on the function's instance; here the emulator
     (a JVM spending about 35 µs of CPU per message it stores) shares the two cores with the
-    function and wrk. At nice 19 and under SCHED_IDLE it takes only CPU they leave idle, and
-    gives a core back at once when one of them wakes: at nice 19 alone, a burst of its work
-    still held a core for a millisecond now and then, which the function's p99 at one
-    connection showed. The figures show what logging costs the function itself: its request
-    path, its background thread and its gRPC publishing, all at normal priority.
+    function and wrk. At the lowest priority it takes only CPU they leave idle, so the
+    figures show what logging costs the function itself: its request path, its background
+    thread and its gRPC publishing, all at normal priority.
     """
     group = system.cloud.pids()[PUBSUB_EMULATOR]  # its own process group: JVM and wrapper
     os.setpriority(os.PRIO_PGRP, group, EMULATOR_NICE)
-    threads = _threads_of_group(group)
-    _set_policy(threads, os.SCHED_IDLE)
     try:
         yield EMULATOR_NICE
     finally:
-        _set_policy(_threads_of_group(group), os.SCHED_OTHER)
         with contextlib.suppress(PermissionError):  # lowering the niceness needs root
             os.setpriority(os.PRIO_PGRP, group, 0)
-
-
-def _threads_of_group(group: int) -> list[int]:
-    """The thread ids of every process in a process group (Linux's /proc)."""
-    threads = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after it
-            if int(stat.read_text().rpartition(")")[2].split()[2]) == group:
-                threads += [int(task.name) for task in (stat.parent / "task").iterdir()]
-    return threads
-
-
-def _set_policy(threads: list[int], policy: int) -> None:
-    for thread in threads:
-        with contextlib.suppress(OSError):  # ended meanwhile, or not ours to change
-            os.sched_setscheduler(thread, policy, os.sched_param(0))
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -198,16 +198,12 @@ class PredictionLog:
         self._flush()
 
     def _flush(self) -> None:
-        # Every record queued now, taken in one C call (each popleft is atomic), and in the
-        # usual case one batch, checked in C too: the thread holds the interpreter as
-        # briefly as it can, since a request that arrives meanwhile waits for it.
+        # Every record queued now, taken in one C call (each popleft is atomic): the thread
+        # holds the interpreter as briefly as it can, since a request arriving meanwhile
+        # waits for it.
         pending = self._pending
         records = list(map(operator.call, itertools.repeat(pending.popleft, len(pending))))
-        if len(records) <= BATCH_MESSAGES and sum(map(len, records)) <= BATCH_BYTES:
-            batches: Iterable[list[bytes]] = (records,) if records else ()
-        else:
-            batches = _batches(records)
-        for batch in batches:
+        for batch in _batches(records):
             self._publish(batch)
 
     def _publish(self, batch: list[bytes]) -> None:
@@ -328,6 +324,10 @@ _ONE_BYTE = tuple(bytes([value]) for value in range(0x80))
 
 
 def _batches(records: list[bytes]) -> Iterator[list[bytes]]:
+    if len(records) <= BATCH_MESSAGES and sum(map(len, records)) <= BATCH_BYTES:
+        if records:  # the usual flush: one batch, known without a Python loop over it
+            yield records
+        return
     batch: list[bytes] = []
     size = 0
     for record in records:
