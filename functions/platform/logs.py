@@ -24,6 +24,7 @@ FLUSH_SECONDS = 0.2
 _pending: deque[bytes] = deque()
 _flusher: threading.Thread | None = None
 _flusher_lock = threading.Lock()
+_flush_lock = threading.Lock()
 
 
 def emit(severity: str, message: str, **fields: Any) -> None:
@@ -85,16 +86,19 @@ def request(
 
 
 def flush() -> None:
-    """Write every queued line; each popleft is atomic, so no line is lost or doubled."""
-    lines = []
-    with contextlib.suppress(IndexError):
-        while True:
-            lines.append(_pending.popleft())
-    if not lines:
-        return
-    with contextlib.suppress(ValueError):  # stdout already closed at interpreter exit
-        sys.stdout.buffer.write(b"".join(lines))
-        sys.stdout.flush()
+    """Write every queued line; each popleft is atomic, so no line is lost or doubled. One
+    flush at a time: when this returns, every line queued before it is written, and lines
+    keep their order."""
+    with _flush_lock:
+        lines = []
+        with contextlib.suppress(IndexError):
+            while True:
+                lines.append(_pending.popleft())
+        if not lines:
+            return
+        with contextlib.suppress(ValueError):  # stdout already closed at interpreter exit
+            sys.stdout.buffer.write(b"".join(lines))
+            sys.stdout.flush()
 
 
 def _timestamp() -> str:
@@ -119,9 +123,11 @@ def _start_flusher() -> None:
 
 
 def _forget_flusher() -> None:
-    """A forked child (a gunicorn worker) inherits the variable but not the thread."""
-    global _flusher
+    """A forked child (a gunicorn worker) inherits the variable but not the thread, and the
+    flush lock as it was: held, if the parent's thread was writing."""
+    global _flusher, _flush_lock
     _flusher = None
+    _flush_lock = threading.Lock()
 
 
 def _flush_forever() -> None:

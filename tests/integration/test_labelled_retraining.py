@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from functions.monitoring import retraining
+from functions.platform import logs
 from infra.names import MODEL_NAME as MODEL
 from mlctl.cli import main
 from model.continuous_training import RetrainSettings, retrain, upload_of
@@ -41,7 +42,10 @@ def write_rows(registry, rows: int, days_ago: float = 1.0) -> None:
 
 
 def settings(capsys, *argv: str) -> dict:
-    capsys.readouterr()  # what was printed before (a function's log lines) is not its answer
+    # What a function in this process logged is not the command's answer: its queued lines
+    # are written now, by this thread, not by the log's during the command.
+    logs.flush()
+    capsys.readouterr()
     assert main(["settings", *argv]) == 0
     return json.loads(capsys.readouterr().out)
 
